@@ -1,0 +1,84 @@
+"""Bridgeline: case management for hospital recovery coaches (a Flask JSON API).
+
+`create_app()` builds the application: configuration, extensions, the request cycle, error
+handlers, blueprints and the command-line groups. `flask --app backend …` finds it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+from flask.cli import AppGroup
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from backend import errors, logs, web
+from backend.config import Config
+from backend.extensions import api, db, migrate
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+SPEC_PATH = Path(__file__).resolve().parent.parent / "mobile_api_spec" / "openapi.json"
+
+
+def create_app(config: Config | None = None) -> web.BridgelineFlask:
+    config = config or Config()
+    config.validate()
+    logs.configure(config.LOG_LEVEL)
+
+    app = web.BridgelineFlask(__name__)
+    app.config.from_mapping(config.as_dict())
+    if not app.config["SQLALCHEMY_DATABASE_URI"]:
+        os.makedirs(app.instance_path, exist_ok=True)
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'bridgeline.db'}"
+    # Parameters stay out of error messages (and so out of logs): they hold patient data.
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"], "hide_parameters": True}
+    if app.config["TRUSTED_PROXY_COUNT"]:
+        n = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+    app.json.sort_keys = False
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
+    api.init_app(app)
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    api.spec.options["security"] = [{"bearer": []}]
+    web.init_app(app)
+    errors.init_app(app)
+    _register_blueprints()
+    _register_commands(app)
+    return app
+
+
+def _register_blueprints() -> None:
+    from backend.audit.api import blp as audit_blp
+    from backend.auth.api import blp as auth_blp
+    from backend.ops.api import blp as ops_blp
+
+    for blp in (ops_blp, auth_blp, audit_blp):
+        api.register_blueprint(blp)
+
+
+def _register_commands(app) -> None:
+    from backend.audit.cli import audit_cli
+    from backend.auth.cli import users_cli
+    from backend.clock import clock_command
+    from backend.demo import demo_cli
+
+    for command in (users_cli, audit_cli, demo_cli, clock_command, spec_cli):
+        app.cli.add_command(command)
+
+
+spec_cli = AppGroup("spec", help="The published OpenAPI contract (mobile_api_spec/).")
+
+
+@spec_cli.command("write")
+def write_spec_command() -> None:
+    """Regenerate mobile_api_spec/openapi.json from the code."""
+    SPEC_PATH.write_text(render_spec())
+    click.echo(f"wrote {SPEC_PATH}")
+
+
+def render_spec() -> str:
+    return json.dumps(api.spec.to_dict(), indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,25 @@
+"""The audit trail for admins (read only: no endpoint changes or deletes an event)."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from backend.audit import service
+from backend.audit.schemas import AuditEventPageSchema, AuditQuerySchema
+from backend.auth.access import allow
+from backend.auth.models import Role
+
+blp = Blueprint("audit", __name__, url_prefix="/api/v1", description="The audit trail.")
+
+
+@blp.route("/audit-events")
+class AuditEvents(MethodView):
+    @allow(Role.ADMIN)
+    @blp.arguments(AuditQuerySchema, location="query")
+    @blp.response(200, AuditEventPageSchema)
+    def get(self, query):
+        """Audit events, newest first (admin)"""
+        cursor, limit = query.pop("cursor"), query.pop("limit")
+        events, next_cursor = service.list_events(**query, cursor=cursor, limit=limit)
+        return {"items": events, "next_cursor": next_cursor}

@@ -1,0 +1,23 @@
+"""`flask --app backend audit verify`: check the hash chain of the audit trail."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+
+from backend.audit import service
+
+audit_cli = AppGroup("audit", help="The audit trail.")
+
+
+@audit_cli.command("verify")
+def verify_command() -> None:
+    """Recompute every event's hash; exit 1 naming the first event that does not hold."""
+    checked, problem = service.verify_chain()
+    if problem is None:
+        click.echo(f"audit trail intact: {checked} events verified")
+        return
+    event = f" (id {problem.event_id})" if problem.event_id else ""
+    click.echo(f"audit trail BROKEN at event {problem.seq}{event}: {problem.reason}; "
+               f"{checked} events before it verified", err=True)
+    raise SystemExit(1)

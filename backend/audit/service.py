@@ -1,0 +1,206 @@
+"""Recording and checking the audit trail.
+
+`record()` is the one function other modules call for every read or write of patient data and
+for security events. During a request, events are gathered and written by the unit of work
+(`backend.unit_of_work`) with the request's final status; elsewhere (jobs, the command line)
+they are appended to the current transaction at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Iterator
+
+import sqlalchemy as sa
+from flask import g, has_request_context, request
+
+from backend.audit.models import GENESIS_HASH, AuditChainHead, AuditEvent, AuditEventPatient
+from backend.database import utcnow
+from backend.extensions import db
+from backend.pagination import keyset_page
+
+_CHAIN_HEAD_ID = 1
+
+
+@dataclasses.dataclass
+class _Pending:
+    action: str
+    occurred_at: dt.datetime
+    actor_id: uuid.UUID | None
+    actor_username: str | None
+    actor_role: str | None
+    device_session_id: uuid.UUID | None
+    resource_type: str | None
+    resource_id: str | None
+    patient_ids: list[uuid.UUID]
+    request_id: str | None
+    client_ip: str | None
+    details: dict | None
+
+
+def record(
+    action: str,
+    *,
+    resource_type: str | None = None,
+    resource_id: object | None = None,
+    patient_ids: Iterable[uuid.UUID] = (),
+    details: dict | None = None,
+    actor=None,
+) -> None:
+    """Record that the current user (or `actor`, a User) did `action`.
+
+    `details` holds ids and counts only: never names, phone numbers, message text or notes.
+    """
+    in_request = has_request_context()
+    user = actor if actor is not None else (g.get("user") if in_request else None)
+    session = g.get("device_session") if in_request else None
+    event = _Pending(
+        action=action,
+        occurred_at=utcnow(),
+        actor_id=user.id if user is not None else None,
+        actor_username=user.username if user is not None else None,
+        actor_role=str(user.role) if user is not None else None,
+        device_session_id=session.id if session is not None else None,
+        resource_type=resource_type,
+        resource_id=str(resource_id) if resource_id is not None else None,
+        patient_ids=sorted(set(patient_ids), key=str),
+        request_id=g.get("request_id") if in_request else None,
+        client_ip=request.remote_addr if in_request else None,
+        details=details,
+    )
+    if in_request:
+        g.setdefault("audit_pending", []).append(event)
+    else:
+        _append([event], status_code=None)
+
+
+def has_pending() -> bool:
+    return bool(g.get("audit_pending")) if has_request_context() else False
+
+
+def write_pending(status_code: int | None) -> None:
+    """Append the request's gathered events to the current transaction (kept until cleared)."""
+    if has_pending():
+        _append(g.audit_pending, status_code=status_code)
+
+
+def clear_pending() -> None:
+    if has_request_context():
+        g.pop("audit_pending", None)
+
+
+def _append(events: list[_Pending], *, status_code: int | None) -> None:
+    head = db.session.execute(
+        sa.select(AuditChainHead)
+        .where(AuditChainHead.id == _CHAIN_HEAD_ID)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+    for pending in events:
+        event = AuditEvent(
+            seq=head.last_seq + 1,
+            id=uuid.uuid4(),
+            status_code=status_code,
+            prev_hash=head.last_hash,
+            patients=[AuditEventPatient(patient_id=pid) for pid in pending.patient_ids],
+            **{f.name: getattr(pending, f.name) for f in dataclasses.fields(pending)
+               if f.name != "patient_ids"},
+        )
+        event.hash = compute_hash(event, pending.patient_ids)
+        db.session.add(event)
+        head.last_seq, head.last_hash = event.seq, event.hash
+    db.session.flush()
+
+
+def compute_hash(event: AuditEvent, patient_ids: Iterable[uuid.UUID]) -> str:
+    """SHA-256 over the event's canonical JSON, which includes the previous event's hash."""
+    canonical = {
+        "seq": event.seq,
+        "id": str(event.id),
+        "occurred_at": event.occurred_at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "actor_id": _str(event.actor_id),
+        "actor_username": event.actor_username,
+        "actor_role": event.actor_role,
+        "device_session_id": _str(event.device_session_id),
+        "action": event.action,
+        "status_code": event.status_code,
+        "resource_type": event.resource_type,
+        "resource_id": event.resource_id,
+        "patient_ids": sorted(str(p) for p in patient_ids),
+        "request_id": event.request_id,
+        "client_ip": event.client_ip,
+        "details": event.details,
+        "prev_hash": event.prev_hash,
+    }
+    payload = json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _str(value: object | None) -> str | None:
+    return None if value is None else str(value)
+
+
+@dataclasses.dataclass
+class ChainProblem:
+    """The first place the chain does not hold, for `audit verify` to name."""
+
+    seq: int
+    event_id: str | None
+    reason: str
+
+
+def verify_chain(batch_size: int = 1000) -> tuple[int, ChainProblem | None]:
+    """Walk the whole chain; return how many events were checked and the first problem."""
+    expected_prev, expected_seq, checked = GENESIS_HASH, 1, 0
+    for event in _events_in_order(batch_size):
+        if event.seq != expected_seq:
+            return checked, ChainProblem(expected_seq, None, f"event {expected_seq} is missing")
+        if event.prev_hash != expected_prev:
+            return checked, ChainProblem(event.seq, str(event.id), "prev_hash does not match the previous event")
+        if compute_hash(event, event.patient_ids) != event.hash:
+            return checked, ChainProblem(event.seq, str(event.id), "contents do not match its hash")
+        expected_prev, expected_seq, checked = event.hash, event.seq + 1, checked + 1
+    head = db.session.get(AuditChainHead, _CHAIN_HEAD_ID)
+    if head is None or head.last_seq != checked or head.last_hash != expected_prev:
+        return checked, ChainProblem(expected_seq, None, "the newest events are missing (chain head is ahead)")
+    return checked, None
+
+
+def _events_in_order(batch_size: int) -> Iterator[AuditEvent]:
+    last = 0
+    while True:
+        batch = db.session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch_size)
+        ).all()
+        if not batch:
+            return
+        yield from batch
+        last = batch[-1].seq
+        db.session.expunge_all()
+
+
+def list_events(*, patient_id=None, actor_id=None, action=None, since=None, until=None,
+                cursor: str | None, limit: int):
+    """One page of events, newest first, and the next page's cursor."""
+    stmt = sa.select(AuditEvent)
+    if patient_id is not None:
+        stmt = stmt.where(AuditEvent.seq.in_(
+            sa.select(AuditEventPatient.event_seq).where(AuditEventPatient.patient_id == patient_id)))
+    if actor_id is not None:
+        stmt = stmt.where(AuditEvent.actor_id == actor_id)
+    if action is not None:
+        stmt = stmt.where(AuditEvent.action == action)
+    if since is not None:
+        stmt = stmt.where(AuditEvent.occurred_at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditEvent.occurred_at < until)
+    events, next_cursor = keyset_page(stmt, keys=[AuditEvent.seq], cursor=cursor, limit=limit,
+                                      descending=True, session=db.session)
+    # Reading the trail is itself on the trail (who looked at whose history).
+    record("audit.read", patient_ids=[patient_id] if patient_id else (),
+           details={"actor_id": _str(actor_id), "action": action, "count": len(events)})
+    return events, next_cursor

@@ -1,0 +1,277 @@
+"""Use cases of identity: accounts, sign-in with throttling, device sessions and revocation.
+
+Keyword-only functions that flush and never commit (the unit of work commits). Every sign-in,
+failure, throttle and revocation is recorded in the audit trail.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import math
+import secrets
+import uuid
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+
+from backend.audit import service as audit
+from backend.auth.models import DeviceSession, LoginThrottle, Role, User
+from backend.database import upsert, utcnow
+from backend.errors import Problem
+from backend.extensions import db
+from backend.pagination import keyset_page
+
+
+class InvalidCredentials(Exception):
+    """Unknown user, wrong password or inactive account: callers cannot tell which."""
+
+
+class SignInThrottled(Exception):
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(retry_after_seconds)
+        self.retry_after_seconds = retry_after_seconds
+
+
+@dataclasses.dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    session: DeviceSession
+
+
+# --- passwords -----------------------------------------------------------------------------
+
+def _hasher() -> PasswordHasher:
+    cache = current_app.extensions.setdefault("bridgeline.password_hasher", {})
+    if "hasher" not in cache:
+        cfg = current_app.config
+        cache["hasher"] = PasswordHasher(time_cost=cfg["ARGON2_TIME_COST"],
+                                         memory_cost=cfg["ARGON2_MEMORY_COST_KIB"])
+        # Verified against when the username is unknown, so both paths cost the same.
+        cache["dummy_hash"] = cache["hasher"].hash(secrets.token_urlsafe(16))
+    return cache["hasher"]
+
+
+def hash_password(password: str) -> str:
+    return _hasher().hash(password)
+
+
+def _password_matches(user: User | None, password: str) -> bool:
+    hasher = _hasher()
+    stored = user.password_hash if user is not None else \
+        current_app.extensions["bridgeline.password_hasher"]["dummy_hash"]
+    try:
+        hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    if user is not None and hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
+    return user is not None
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# --- accounts ------------------------------------------------------------------------------
+
+def normalise_username(username: str) -> str:
+    return username.strip().lower()
+
+
+def find_user(*, user_id: uuid.UUID) -> User | None:
+    return db.session.get(User, user_id)
+
+
+def find_user_by_username(username: str) -> User | None:
+    return db.session.scalar(sa.select(User).where(User.username == normalise_username(username)))
+
+
+def list_users(*, role: Role | None, active: bool | None, cursor: str | None, limit: int):
+    """One page of users in username order, and the next page's cursor."""
+    stmt = sa.select(User)
+    if role is not None:
+        stmt = stmt.where(User.role == Role(role))
+    if active is not None:
+        stmt = stmt.where(User.active.is_(active))
+    return keyset_page(stmt, keys=[User.username], cursor=cursor, limit=limit, session=db.session)
+
+
+def create_user(*, username: str, display_name: str, role: Role, password: str, actor: User | None = None) -> User:
+    username = normalise_username(username)
+    if find_user_by_username(username) is not None:
+        raise Problem(409, f"The username {username!r} is taken.", errors={"username": ["Already taken."]})
+    user = User(username=username, display_name=display_name.strip(), role=Role(role),
+                password_hash=hash_password(password))
+    db.session.add(user)
+    db.session.flush()
+    audit.record("user.create", resource_type="user", resource_id=user.id,
+                 details={"role": str(user.role)}, actor=actor)
+    return user
+
+
+def update_user(*, user: User, changes: dict, actor: User | None = None) -> User:
+    """Apply an admin's changes. Deactivation, a role change or a new password end every
+    session: the person signs in again under the new rules."""
+    revoke_reason = None
+    if "display_name" in changes:
+        user.display_name = changes["display_name"].strip()
+    if "role" in changes and Role(changes["role"]) != user.role:
+        _keep_an_admin(user, becoming=Role(changes["role"]), active=changes.get("active", user.active))
+        user.role = Role(changes["role"])
+        revoke_reason = "user_changed"
+    if "password" in changes:
+        user.password_hash = hash_password(changes["password"])
+        revoke_reason = "user_changed"
+    if "active" in changes and changes["active"] != user.active:
+        if not changes["active"]:
+            _keep_an_admin(user, becoming=user.role, active=False)
+            user.deactivated_at = utcnow()
+            revoke_reason = "user_deactivated"
+        else:
+            user.deactivated_at = None
+        user.active = changes["active"]
+    db.session.flush()
+    audit.record("user.update", resource_type="user", resource_id=user.id,
+                 details={"fields": sorted(k for k in changes if k != "password")
+                          + (["password"] if "password" in changes else [])}, actor=actor)
+    if revoke_reason:
+        revoke_all_sessions(user=user, reason=revoke_reason, actor=actor)
+    return user
+
+
+def _keep_an_admin(user: User, *, becoming: Role, active: bool) -> None:
+    if user.role != Role.ADMIN or (becoming == Role.ADMIN and active):
+        return
+    others = db.session.scalar(
+        sa.select(sa.func.count()).select_from(User)
+        .where(User.role == Role.ADMIN, User.active.is_(True), User.id != user.id)
+    )
+    if not others:
+        raise Problem(409, "This is the last active admin; make another admin first.")
+
+
+# --- sign-in -------------------------------------------------------------------------------
+
+def sign_in(*, username: str, password: str, device_name: str) -> IssuedToken:
+    """Check the credentials and open a device session, or raise.
+
+    Raises SignInThrottled while the username is locked out (even with the right password),
+    InvalidCredentials otherwise; both are recorded. Failures are counted per username in
+    the database, so the limit holds across every worker and process.
+    """
+    now = utcnow()
+    key = normalise_username(username)[:255]
+    throttle = db.session.get(LoginThrottle, key, populate_existing=True)
+    if throttle is not None and throttle.locked_until is not None and throttle.locked_until > now:
+        retry_after = math.ceil((throttle.locked_until - now).total_seconds())
+        audit.record("auth.sign_in_throttled", details={"username": key})
+        raise SignInThrottled(retry_after)
+
+    user = find_user_by_username(key)
+    if not _password_matches(user, password) or not user.active:
+        _count_failure(key, now)
+        audit.record("auth.sign_in_failed", resource_type="user",
+                     resource_id=user.id if user else None, details={"username": key})
+        raise InvalidCredentials()
+
+    if throttle is not None:
+        db.session.delete(throttle)
+    issued = _open_session(user=user, device_name=device_name, now=now)
+    audit.record("auth.sign_in", resource_type="device_session", resource_id=issued.session.id, actor=user)
+    return issued
+
+
+def _count_failure(key: str, now: dt.datetime) -> None:
+    cfg = current_app.config
+    window_start = now - dt.timedelta(seconds=cfg["LOGIN_FAILURE_WINDOW_SECONDS"])
+    # One atomic statement, so concurrent failures on different workers all count.
+    db.session.execute(upsert(
+        LoginThrottle,
+        {"username_key": key, "failures": 1, "last_failure_at": now, "locked_until": None},
+        index_elements=["username_key"],
+        update={
+            "failures": sa.case(
+                (LoginThrottle.last_failure_at < window_start, 1),
+                else_=LoginThrottle.failures + 1,
+            ),
+            "last_failure_at": now,
+        },
+        dialect=db.engine.dialect.name,
+    ))
+    db.session.execute(
+        sa.update(LoginThrottle)
+        .where(LoginThrottle.username_key == key, LoginThrottle.failures >= cfg["LOGIN_MAX_FAILURES"])
+        .values(locked_until=now + dt.timedelta(seconds=cfg["LOGIN_LOCKOUT_SECONDS"]), failures=0)
+    )
+
+
+def _open_session(*, user: User, device_name: str, now: dt.datetime) -> IssuedToken:
+    cfg = current_app.config
+    idle = cfg["SESSION_IDLE_TIMEOUT_COACH_SECONDS"] if user.role == Role.COACH \
+        else cfg["SESSION_IDLE_TIMEOUT_STAFF_SECONDS"]
+    token = secrets.token_urlsafe(32)
+    session = DeviceSession(
+        user=user,
+        device_name=device_name,
+        token_hash=hash_token(token),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + dt.timedelta(seconds=cfg["SESSION_MAX_AGE_SECONDS"]),
+        idle_timeout_seconds=idle,
+    )
+    db.session.add(session)
+    db.session.flush()
+    return IssuedToken(token=token, session=session)
+
+
+# --- sessions ------------------------------------------------------------------------------
+
+def session_for_token(token: str) -> DeviceSession | None:
+    """The usable session a bearer token belongs to, touched as seen; None otherwise."""
+    session = db.session.scalar(sa.select(DeviceSession).where(DeviceSession.token_hash == hash_token(token)))
+    now = utcnow()
+    if session is None or not session.is_usable(now):
+        return None
+    if now - session.last_seen_at >= DeviceSession.TOUCH_INTERVAL:
+        session.last_seen_at = now
+    return session
+
+
+def active_sessions(*, user: User) -> list[DeviceSession]:
+    now = utcnow()
+    sessions = db.session.scalars(
+        sa.select(DeviceSession)
+        .where(DeviceSession.user_id == user.id, DeviceSession.revoked_at.is_(None),
+               DeviceSession.expires_at > now)
+        .order_by(DeviceSession.created_at.desc(), DeviceSession.id)
+    ).all()
+    return [s for s in sessions if s.is_usable(now)]
+
+
+def find_session(*, session_id: uuid.UUID) -> DeviceSession | None:
+    return db.session.get(DeviceSession, session_id)
+
+
+def revoke_session(*, session: DeviceSession, reason: str) -> None:
+    if session.revoked_at is None:
+        session.revoked_at = utcnow()
+        session.revoked_reason = reason
+        db.session.flush()
+    audit.record("auth.session_revoked", resource_type="device_session", resource_id=session.id,
+                 details={"reason": reason, "user_id": str(session.user_id)})
+
+
+def revoke_all_sessions(*, user: User, reason: str, actor: User | None = None) -> int:
+    """End every open session of `user` at once (lost phone, deactivation). Returns how many."""
+    result = db.session.execute(
+        sa.update(DeviceSession)
+        .where(DeviceSession.user_id == user.id, DeviceSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_reason=reason)
+    )
+    audit.record("auth.sessions_revoked", resource_type="user", resource_id=user.id,
+                 details={"reason": reason, "count": result.rowcount}, actor=actor)
+    return result.rowcount

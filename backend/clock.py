@@ -1,0 +1,62 @@
+"""The clock process: APScheduler running every scheduled job, in its own process.
+
+Started by the Procfile's `clock` entry (`flask --app backend clock`), never inside gunicorn
+workers (each worker would run every job). Each run of a job is one unit of work: it commits
+on success and rolls back on any error. Jobs must stay safe if a second clock runs by mistake
+(row claims, unique constraints), since APScheduler cannot coordinate across processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable
+
+import click
+from apscheduler.schedulers.blocking import BlockingScheduler
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+from backend import unit_of_work
+from backend.database import utcnow
+from backend.ops import jobs as ops_jobs
+
+log = logging.getLogger(__name__)
+
+
+def scheduled_jobs(config) -> list[tuple[Callable[[], None], int]]:
+    """Every job with its interval in seconds; later modules add theirs here."""
+    return [
+        (ops_jobs.heartbeat, config["CLOCK_HEARTBEAT_SECONDS"]),
+    ]
+
+
+def run_job(app: Flask, job: Callable[[], None]) -> None:
+    """Run one job as a unit of work inside an application context."""
+    with app.app_context():
+        try:
+            job()
+            unit_of_work.complete()
+        except Exception:
+            unit_of_work.fail(None)
+            log.exception("scheduled job failed", extra={"job": job.__name__})
+
+
+def build_scheduler(app: Flask) -> BlockingScheduler:
+    scheduler = BlockingScheduler(timezone="UTC")
+    for job, seconds in scheduled_jobs(app.config):
+        scheduler.add_job(run_job, "interval", seconds=seconds, args=[app, job], id=job.__name__,
+                          max_instances=1, coalesce=True, next_run_time=utcnow())
+    return scheduler
+
+
+@click.command("clock")
+@with_appcontext
+def clock_command() -> None:
+    """Run the scheduler until stopped (the Procfile's clock process)."""
+    app = current_app._get_current_object()
+    scheduler = build_scheduler(app)
+    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
+    log.info("clock started", extra={"jobs": [job.id for job in scheduler.get_jobs()]})
+    scheduler.start()
+    log.info("clock stopped")

@@ -1,0 +1,108 @@
+"""Configuration, read once from the environment.
+
+Every setting Bridgeline reads lives here, with its default, so an operator can find them all
+in one place (the README lists them too). Nothing else in the package reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+
+#: The development fallback; production refuses to start with it.
+DEFAULT_SECRET_KEY = "dev-only-not-secret"
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+class Config:
+    """Settings for a running Bridgeline (development or production)."""
+
+    def __init__(self) -> None:
+        env = os.environ
+        #: `development` (default) or `production`; production enforces the checks in `validate`.
+        self.BRIDGELINE_ENV = env.get("BRIDGELINE_ENV", "development")
+        self.SECRET_KEY = env.get("SECRET_KEY", DEFAULT_SECRET_KEY)
+        #: None means the SQLite file `instance/bridgeline.db` (set by the app factory).
+        self.SQLALCHEMY_DATABASE_URI = env.get("DATABASE_URL") or None
+        self.PUBLIC_BASE_URL = env.get("PUBLIC_BASE_URL", "http://localhost:8000")
+        self.DEFAULT_TIMEZONE = env.get("DEFAULT_TIMEZONE", "America/New_York")
+        #: Number of reverse proxies in front of gunicorn whose X-Forwarded-For we trust.
+        self.TRUSTED_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0)
+
+        # SMS (used by the outreach module).
+        self.SMS_BACKEND = env.get("SMS_BACKEND", "console")
+        self.TWILIO_ACCOUNT_SID = env.get("TWILIO_ACCOUNT_SID", "")
+        self.TWILIO_AUTH_TOKEN = env.get("TWILIO_AUTH_TOKEN", "")
+        self.TWILIO_MESSAGING_SERVICE_SID = env.get("TWILIO_MESSAGING_SERVICE_SID", "")
+        self.TWILIO_FROM_NUMBER = env.get("TWILIO_FROM_NUMBER", "")
+        self.TWILIO_API_BASE_URL = env.get("TWILIO_API_BASE_URL", "https://api.twilio.com")
+
+        # Sessions and sign-in (privacy.md "Access").
+        self.SESSION_IDLE_TIMEOUT_STAFF_SECONDS = _int("SESSION_IDLE_TIMEOUT_STAFF_SECONDS", 30 * 60)
+        self.SESSION_IDLE_TIMEOUT_COACH_SECONDS = _int("SESSION_IDLE_TIMEOUT_COACH_SECONDS", 12 * 3600)
+        self.SESSION_MAX_AGE_SECONDS = _int("SESSION_MAX_AGE_SECONDS", 30 * 24 * 3600)
+        self.LOGIN_MAX_FAILURES = _int("LOGIN_MAX_FAILURES", 5)
+        self.LOGIN_FAILURE_WINDOW_SECONDS = _int("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60)
+        self.LOGIN_LOCKOUT_SECONDS = _int("LOGIN_LOCKOUT_SECONDS", 15 * 60)
+        #: Argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile).
+        self.ARGON2_TIME_COST = _int("ARGON2_TIME_COST", 3)
+        self.ARGON2_MEMORY_COST_KIB = _int("ARGON2_MEMORY_COST_KIB", 64 * 1024)
+
+        self.CLOCK_HEARTBEAT_SECONDS = _int("CLOCK_HEARTBEAT_SECONDS", 30)
+        self.LOG_LEVEL = env.get("LOG_LEVEL", "INFO")
+
+        # Fixed settings.
+        self.MAX_CONTENT_LENGTH = 64 * 1024
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.API_TITLE = "Bridgeline API"
+        self.API_VERSION = "1.0.0"
+        self.OPENAPI_VERSION = "3.0.3"
+        self.OPENAPI_URL_PREFIX = "/api/v1"
+        self.OPENAPI_JSON_PATH = "openapi.json"
+        self.PREFERRED_URL_SCHEME = "https" if self.is_production else "http"
+
+    @property
+    def is_production(self) -> bool:
+        return self.BRIDGELINE_ENV == "production"
+
+    def validate(self) -> None:
+        """Refuse configurations that would be unsafe with real patient data."""
+        if self.BRIDGELINE_ENV not in {"development", "production", "test"}:
+            raise RuntimeError("BRIDGELINE_ENV must be development, production or test")
+        if self.SMS_BACKEND not in {"console", "twilio"}:
+            raise RuntimeError("SMS_BACKEND must be console or twilio")
+        if not self.is_production:
+            return
+        if self.SECRET_KEY == DEFAULT_SECRET_KEY or len(self.SECRET_KEY) < 32:
+            raise RuntimeError("production needs SECRET_KEY set to a random value of 32+ characters")
+        if not self.PUBLIC_BASE_URL.startswith("https://"):
+            raise RuntimeError("production needs PUBLIC_BASE_URL to be an https:// URL")
+        if not self.SQLALCHEMY_DATABASE_URI:
+            raise RuntimeError("production needs DATABASE_URL (PostgreSQL)")
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in vars(self).items() if k.isupper()}
+
+
+class TestConfig(Config):
+    """Fast, deterministic settings for the test suite."""
+
+    def __init__(self, database_url: str) -> None:
+        super().__init__()
+        self.BRIDGELINE_ENV = "test"
+        self.TESTING = True
+        self.SECRET_KEY = "test-secret-key"
+        self.SQLALCHEMY_DATABASE_URI = database_url
+        self.SMS_BACKEND = "console"
+        self.PUBLIC_BASE_URL = "http://testserver"
+        # Cheap hashing in tests only (stack-notes: defaults cost ~115 ms a hash).
+        self.ARGON2_TIME_COST = 1
+        self.ARGON2_MEMORY_COST_KIB = 64

@@ -1,0 +1,159 @@
+"""Errors as RFC 9457 problem details (`application/problem+json`), for every failure.
+
+Code raises `Problem` (or any werkzeug HTTPException, or flask-smorest's `abort`); the handlers
+registered here turn each into `{type, title, status, detail, request_id}` plus `errors` for
+validation. Unexpected exceptions become a 500 that names the request id and shows no trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from flask import Flask, current_app, g, json
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_MIMETYPE = "application/problem+json"
+
+#: The problem type for each status when the raiser did not name a more specific one (api.md).
+DEFAULT_TYPES = {
+    400: "invalid-json",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    412: "precondition-failed",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation-error",
+    428: "precondition-required",
+    429: "rate-limited",
+    500: "internal-error",
+}
+
+
+class Problem(HTTPException):
+    """An error answer: status, problem type, a detail for people, and optional extra members.
+
+    `errors` maps field names to messages (validation); `extra` adds members such as
+    `existing_id`; `headers` adds response headers such as `Retry-After`.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        type: str | None = None,  # noqa: A002 - the RFC 9457 member name
+        errors: dict[str, list[str]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(description=detail)
+        self.code = status
+        self.problem_type = type or DEFAULT_TYPES.get(status, _slug(status))
+        self.errors = errors
+        self.extra_headers = headers or {}
+        self.extra = extra
+
+
+def _slug(status: int) -> str:
+    return HTTPStatus(status).phrase.lower().replace(" ", "-")
+
+
+def problem_response(status: int, detail: str, *, type: str | None = None,  # noqa: A002
+                     errors=None, headers=None, **extra):
+    """Build the problem+json response itself (used by the handlers and by views that answer
+    an error without aborting the unit of work, such as a failed sign-in that must be recorded)."""
+    body = {
+        "type": type or DEFAULT_TYPES.get(status, _slug(status)),
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    request_id = g.get("request_id")
+    if request_id:
+        body["request_id"] = request_id
+    response = current_app.response_class(json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Turn marshmallow's nested messages into `{"field.sub": ["message", …]}`."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            for field, msgs in flatten_messages(value, name).items():
+                flat.setdefault(field, []).extend(msgs)
+    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        flat[prefix or "_schema"] = list(messages)
+    elif isinstance(messages, list):
+        for index, value in enumerate(messages):
+            flat.update(flatten_messages(value, f"{prefix}.{index}" if prefix else str(index)))
+    else:
+        flat[prefix or "_schema"] = [str(messages)]
+    return flat
+
+
+def _validation_errors(data: dict) -> dict[str, list[str]]:
+    """webargs puts messages under their location (`json`, `query`, …); clients want fields."""
+    errors: dict[str, list[str]] = {}
+    for location_messages in (data.get("messages") or {}).values():
+        for field, msgs in flatten_messages(location_messages).items():
+            errors.setdefault(field, []).extend(msgs)
+    return errors
+
+
+def handle_http_exception(exc: HTTPException):
+    g.failed = True
+    status = exc.code or 500
+    if isinstance(exc, Problem):
+        return problem_response(status, exc.description, type=exc.problem_type,
+                                errors=exc.errors, headers=exc.extra_headers, **exc.extra)
+    headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+    data = getattr(exc, "data", None) or {}  # set by webargs / flask-smorest `abort`
+    headers.update(data.get("headers") or {})
+    if status == 422:
+        errors = _validation_errors(data)
+        detail = "The request has invalid fields: " + ", ".join(sorted(errors)) if errors \
+            else "The request could not be processed."
+        return problem_response(422, detail, errors=errors, headers=headers)
+    if status == 400 and "json" in (data.get("messages") or {}):
+        return problem_response(400, "The request body is not valid JSON.", headers=headers)
+    detail = data.get("message") or _DETAILS.get(status) or exc.description or HTTPStatus(status).phrase
+    if status >= 500:
+        detail = _DETAILS[500]
+    return problem_response(status, detail, headers=headers)
+
+
+def handle_unexpected_exception(exc: Exception):
+    g.failed = True
+    # The exception's message may quote data; log its type and stack only (no PHI in logs).
+    log.error("unhandled exception", extra={"exc_type": type(exc).__name__}, exc_info=exc)
+    return problem_response(500, _DETAILS[500])
+
+
+_DETAILS = {
+    401: "Sign in: send a valid bearer token in the Authorization header.",
+    403: "Your role may not take this action.",
+    404: "There is nothing here, or it is outside what you may see.",
+    405: "This path does not accept that method; see the Allow header.",
+    413: "The request body is larger than the 64 KiB limit.",
+    415: "Send the body as JSON with Content-Type: application/json.",
+    500: "An unexpected error occurred. Quote the request id when you report it.",
+}
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected_exception)

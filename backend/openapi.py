@@ -1,0 +1,56 @@
+"""The OpenAPI document: flask-smorest configured to describe errors as problem+json.
+
+The spec is generated from the marshmallow schemas and views, served at
+`/api/v1/openapi.json`, and committed as `mobile_api_spec/openapi.json`
+(`flask --app backend spec write`); a test fails when the two differ.
+"""
+
+from __future__ import annotations
+
+import http
+
+import marshmallow as ma
+from flask_smorest import Api
+from flask_smorest.utils import prepare_response
+
+PROBLEM_MIMETYPE = "application/problem+json"
+
+
+class ProblemSchema(ma.Schema):
+    """An error (RFC 9457 problem details)."""
+
+    type = ma.fields.String(required=True, metadata={"description": "Problem type slug, e.g. `validation-error`."})
+    title = ma.fields.String(required=True)
+    status = ma.fields.Integer(required=True)
+    detail = ma.fields.String(required=True, metadata={"description": "What went wrong, for people."})
+    request_id = ma.fields.String(metadata={"description": "Quote it when reporting a problem."})
+    errors = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.List(ma.fields.String()),
+        metadata={"description": "Validation messages by field (`validation-error` only)."},
+    )
+
+
+class BridgelineApi(Api):
+    """flask-smorest's Api with problem+json errors (handlers live in `backend.errors`)."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_error_handlers(self) -> None:
+        # backend.errors registers one handler for every exception; flask-smorest's would
+        # answer plain JSON and drop headers such as Allow.
+        pass
+
+    def _register_responses(self) -> None:
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+                prepare_response(response, self.spec, PROBLEM_MIMETYPE)
+            else:
+                prepare_response(response, self.spec, self.DEFAULT_RESPONSE_CONTENT_TYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_MIMETYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+

@@ -1,0 +1,42 @@
+"""Schema building blocks shared by every domain: strict input, timestamps with offsets,
+and the `{items, next_cursor}` list envelope with its query parameters."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+
+class InputSchema(ma.Schema):
+    """A request body or query: unknown fields are an error, so clients learn of their bugs."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+
+class OutputSchema(ma.Schema):
+    """A response body."""
+
+
+def Timestamp(**kwargs) -> fields.AwareDateTime:  # noqa: N802 - reads as a field class
+    """RFC 3339 timestamp that must carry an offset (a naive one is a 422)."""
+    return fields.AwareDateTime(format="iso", **kwargs)
+
+
+class PageQuerySchema(InputSchema):
+    class Meta:
+        unknown = ma.EXCLUDE  # query strings: ignore what we do not know (cache busters…)
+
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200),
+                           metadata={"description": "Items per page (1–200, default 50)."})
+    cursor = fields.String(load_default=None, validate=validate.Length(max=512),
+                           metadata={"description": "`next_cursor` from the previous page."})
+
+
+def page_of(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
+    """The list envelope `{items: [...], next_cursor}` around `item_schema`."""
+    return type(name, (OutputSchema,), {
+        "items": fields.List(fields.Nested(item_schema), required=True),
+        "next_cursor": fields.String(allow_none=True, required=True,
+                                     metadata={"description": "Pass as `cursor` for the next page; null at the end."}),
+    })

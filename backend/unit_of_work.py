@@ -1,0 +1,36 @@
+"""Commit or roll back a unit of work: an HTTP request (see `backend.web`) or a job run.
+
+Audit events gathered during the unit are written with it: in the same transaction when it
+succeeds, so a change and its audit record commit together; in a fresh transaction after the
+rollback when it fails, so refused and failed attempts stay on the record (privacy.md).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from backend.audit import service as audit_service
+from backend.extensions import db
+
+log = logging.getLogger(__name__)
+
+
+def complete(status_code: int | None = None) -> None:
+    """Write the gathered audit events and commit. Raises if the commit fails."""
+    audit_service.write_pending(status_code)
+    db.session.commit()
+    audit_service.clear_pending()
+
+
+def fail(status_code: int | None) -> None:
+    """Roll back the work, then record the gathered audit events with the failing status."""
+    db.session.rollback()
+    try:
+        if audit_service.has_pending():
+            audit_service.write_pending(status_code)
+            db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("could not record the audit events of a failed unit of work")
+    finally:
+        audit_service.clear_pending()

@@ -1,0 +1,99 @@
+"""The HTTP request cycle: request ids, body hygiene, access checks and the unit of work.
+
+`BridgelineFlask.dispatch_request` is the one place that commits for HTTP (as Indico's
+`RH.process`): the view runs, then the session commits; any exception rolls everything back,
+and the audit events the request gathered are still written, with the failing status, in a
+transaction of their own. Services only ever `flush()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask, g, request
+from werkzeug.exceptions import HTTPException
+
+from backend.errors import Problem
+
+log = logging.getLogger("backend.request")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+#: Paths whose bodies are not JSON (Twilio posts forms).
+_FORM_PREFIXES = ("/webhooks/",)
+#: Bodies up to this size are read and discarded before a 413, so that the client, still
+#: sending, sees the answer rather than a connection reset.
+_DRAIN_LIMIT = 1024 * 1024
+
+
+class BridgelineFlask(Flask):
+    def dispatch_request(self):
+        from backend import unit_of_work
+        from backend.auth import access
+
+        if request.routing_exception is not None:
+            self.raise_routing_exception(request)
+        try:
+            access.enforce()
+            response = self.make_response(super().dispatch_request())
+            unit_of_work.complete(response.status_code)
+        except BaseException as exc:
+            unit_of_work.fail(exc.code if isinstance(exc, HTTPException) else 500)
+            raise
+        return response
+
+
+def _assign_request_id() -> None:
+    g.started = time.perf_counter()
+    incoming = request.headers.get("X-Request-Id", "")
+    g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+def _check_body() -> None:
+    """Size, media type and JSON syntax, checked before any view sees the body."""
+    if request.method not in _BODY_METHODS:
+        return
+    max_length = request.max_content_length
+    length = request.content_length
+    if length is not None and max_length is not None and length > max_length:
+        if length <= _DRAIN_LIMIT:
+            request.environ["wsgi.input"].read(length)
+        raise Problem(413, f"The request body is {length} bytes; the limit is {max_length} (64 KiB).")
+    if request.path.startswith(_FORM_PREFIXES):
+        return
+    body = request.get_data(cache=True)  # werkzeug enforces the limit for chunked bodies
+    if not body:
+        return
+    if not request.is_json:
+        raise Problem(415, f"Send the body as JSON with Content-Type: application/json "
+                           f"(got {request.mimetype or 'none'}).")
+    if request.get_json(silent=True) is None and body.strip() != b"null":
+        raise Problem(400, "The request body is not valid JSON.")
+
+
+def _finish(response):
+    response.headers["X-Request-Id"] = g.get("request_id", "")
+    started = g.get("started")
+    user = g.get("user")
+    log.info(
+        "request",
+        extra={
+            # The path only: query strings can carry names and MRNs.
+            "method": request.method,
+            "path": request.path,
+            "endpoint": request.endpoint,
+            "status": response.status_code,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
+            "user_id": str(user.id) if user is not None else None,
+        },
+    )
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_assign_request_id)
+    app.before_request(_check_body)
+    app.after_request(_finish)

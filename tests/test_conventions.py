@@ -1,0 +1,122 @@
+"""The conventions every endpoint shares (api.md "Conventions"): problem+json errors, body
+limits, request ids, strict schemas, and an access rule declared on every endpoint."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from backend.auth.access import rule_for
+from tests.conftest import LEAK_SENTINEL
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response, status: int, type_: str):
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == PROBLEM
+    body = response.get_json()
+    assert body["type"] == type_
+    assert body["status"] == status
+    assert body["title"] and body["detail"]
+    assert body["request_id"] == response.headers["X-Request-Id"]
+    return body
+
+
+def test_unknown_path_is_a_problem_not_an_html_page(anonymous):
+    assert_problem(anonymous.get("/api/v1/no-such-thing"), 404, "not-found")
+
+
+def test_wrong_method_is_405_with_the_allowed_methods(anonymous):
+    response = anonymous.put("/health", json={})
+    assert_problem(response, 405, "method-not-allowed")
+    assert "GET" in response.headers["Allow"]
+
+
+def test_malformed_json_is_400_invalid_json(anonymous):
+    response = anonymous.client.post("/api/v1/auth/tokens", data='{"username": "a",',
+                                     content_type="application/json")
+    assert_problem(response, 400, "invalid-json")
+
+
+def test_a_body_that_is_not_json_is_415(anonymous):
+    response = anonymous.client.post("/api/v1/auth/tokens", data="username=a&password=b",
+                                     content_type="application/x-www-form-urlencoded")
+    body = assert_problem(response, 415, "unsupported-media-type")
+    assert "application/json" in body["detail"]
+
+
+def test_a_70_kib_body_is_413_and_never_reaches_the_view(admin):
+    big = json.dumps({"username": "x", "display_name": "y" * 70 * 1024, "role": "coach", "password": "p" * 10})
+    response = admin.client.post("/api/v1/users", data=big, content_type="application/json",
+                                 headers={"Authorization": f"Bearer {admin.token}"})
+    assert_problem(response, 413, "payload-too-large")
+    users = admin.get("/api/v1/users?limit=200").get_json()["items"]
+    assert all(u["username"] != "x" for u in users)
+
+
+def test_an_unknown_field_is_422_naming_the_field(anonymous):
+    response = anonymous.post("/api/v1/auth/tokens", json={"username": "a", "password": "b", "pasword": "c"})
+    body = assert_problem(response, 422, "validation-error")
+    assert body["errors"] == {"pasword": ["Unknown field."]}
+
+
+def test_validation_errors_list_every_bad_field(admin):
+    response = admin.post("/api/v1/users", json={"username": "", "role": "wizard", "password": "short"})
+    body = assert_problem(response, 422, "validation-error")
+    assert set(body["errors"]) == {"username", "role", "password", "display_name"}
+
+
+def test_a_timestamp_without_offset_is_422(admin):
+    response = admin.get("/api/v1/audit-events?since=2026-11-21T10:00:00")
+    body = assert_problem(response, 422, "validation-error")
+    assert "since" in body["errors"]
+
+
+def test_a_forged_cursor_is_422_not_500(admin):
+    body = assert_problem(admin.get("/api/v1/users?cursor=bm90LWEtY3Vyc29y"), 422, "validation-error")
+    assert "cursor" in body["errors"]
+
+
+def test_an_unexpected_error_is_500_with_request_id_and_no_trace(anonymous, json_log):
+    response = anonymous.get("/_test/boom")
+    body = assert_problem(response, 500, "internal-error")
+    text = response.get_data(as_text=True)
+    assert "Traceback" not in text and LEAK_SENTINEL not in text and "RuntimeError" not in text
+    # The log names the failure by type and stack, without the message (it may quote patient data).
+    error = next(line for line in json_log.lines() if line["msg"] == "unhandled exception")
+    assert error["exc_type"] == "RuntimeError"
+    assert error["request_id"] == body["request_id"]
+    assert LEAK_SENTINEL not in json_log.text()
+
+
+def test_every_response_carries_a_request_id(anonymous):
+    ids = {anonymous.get(path).headers["X-Request-Id"] for path in ("/health", "/ready", "/nope", "/api/v1/me")}
+    assert len(ids) == 4 and all(ids)
+
+
+def test_a_well_formed_incoming_request_id_is_kept_and_a_bad_one_replaced(anonymous):
+    kept = anonymous.get("/health", headers={"X-Request-Id": "phone-1234.abc"})
+    assert kept.headers["X-Request-Id"] == "phone-1234.abc"
+    replaced = anonymous.get("/health", headers={"X-Request-Id": "<script>"})
+    assert replaced.headers["X-Request-Id"] != "<script>"
+
+
+def test_every_endpoint_declares_who_may_call_it(app):
+    missing = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in ("static",) or rule.rule.startswith("/_test"):
+            continue
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            with app.test_request_context(rule.rule, method=method):
+                if rule_for(rule.endpoint, method) is None:
+                    missing.append(f"{method} {rule.rule}")
+    assert missing == []
+
+
+@pytest.mark.parametrize("path", ["/api/v1/me", "/api/v1/users", "/api/v1/audit-events", "/api/v1/me/devices"])
+def test_protected_endpoints_answer_401_without_a_token(anonymous, path):
+    response = anonymous.get(path)
+    assert_problem(response, 401, "unauthorized")
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
