@@ -95,6 +95,8 @@ class Config:
 class TestConfig(Config):
     """Fast, deterministic settings for the test suite."""
 
+    __test__ = False  # not a pytest test class
+
     def __init__(self, database_url: str) -> None:
         super().__init__()
         self.BRIDGELINE_ENV = "test"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import http
 
 import marshmallow as ma
+from apispec import BasePlugin
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 
@@ -31,10 +32,28 @@ class ProblemSchema(ma.Schema):
     )
 
 
+class SignInRequiredPlugin(BasePlugin):
+    """Documents the 401 of every operation that needs a bearer token."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for operation in (operations or {}).values():
+            if operation.get("security") != []:
+                operation.setdefault("responses", {}).setdefault("401", "UNAUTHORIZED")
+
+
+def problem(blp, status: int, description: str, **kwargs):
+    """Document an error answer of a view as problem+json."""
+    return blp.alt_response(status, schema=ProblemSchema, content_type=PROBLEM_MIMETYPE,
+                            description=description, **kwargs)
+
+
 class BridgelineApi(Api):
     """flask-smorest's Api with problem+json errors (handlers live in `backend.errors`)."""
 
     ERROR_SCHEMA = ProblemSchema
+
+    def __init__(self) -> None:
+        super().__init__(spec_kwargs={"extra_plugins": [SignInRequiredPlugin()]})
 
     def _register_error_handlers(self) -> None:
         # backend.errors registers one handler for every exception; flask-smorest's would

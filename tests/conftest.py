@@ -9,11 +9,12 @@ transaction is rolled back at the end, so tests never see each other's rows.
 from __future__ import annotations
 
 import logging
+import os
 import pytest
 import sqlalchemy as sa
 from flask_migrate import upgrade
-from flask_sqlalchemy.session import _app_ctx_id
-from sqlalchemy.orm import scoped_session, sessionmaker
+from flask import current_app
+from flask_sqlalchemy.session import Session as FlaskSession
 
 from backend import create_app
 from backend.auth.access import public
@@ -57,14 +58,23 @@ def _reset_schema(engine: sa.Engine) -> None:
 
 @pytest.fixture(autouse=True)
 def _rolled_back_transaction(app):
-    """Bind every app-context session to one connection whose transaction is rolled back."""
+    """Bind the test app's sessions to one connection whose transaction is rolled back.
+
+    Other apps a test builds (a fresh database, a broken one) keep their own engines.
+    """
     with app.app_context():
         connection = db.engine.connect()
     transaction = connection.begin()
+
+    class BoundToTestTransaction(FlaskSession):
+        def get_bind(self, *args, **kwargs):
+            if current_app._get_current_object() is app:
+                return connection
+            return super().get_bind(*args, **kwargs)
+
     original = db.session
-    db.session = scoped_session(
-        sessionmaker(bind=connection, join_transaction_mode="create_savepoint"), scopefunc=_app_ctx_id
-    )
+    db.session = db._make_scoped_session({"class_": BoundToTestTransaction,
+                                          "join_transaction_mode": "create_savepoint"})
     try:
         yield connection
     finally:
@@ -125,3 +135,8 @@ def json_log():
         yield capture
     finally:
         root.removeHandler(capture.handler)
+
+
+def pytest_report_header(config):
+    url = os.environ.get("TEST_DATABASE_URL")
+    return f"database: {'PostgreSQL (TEST_DATABASE_URL)' if url else 'SQLite (temporary file)'}"

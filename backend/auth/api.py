@@ -24,6 +24,7 @@ from backend.auth.schemas import (
     UserUpdateSchema,
 )
 from backend.errors import problem_response
+from backend.openapi import problem
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Sign-in, devices and users.")
 
@@ -34,8 +35,9 @@ class Tokens(MethodView):
     @blp.doc(security=[])
     @blp.arguments(TokenRequestSchema)
     @blp.response(201, TokenSchema)
-    @blp.alt_response(401, description="Unknown user or wrong password (the same answer for both).")
-    @blp.alt_response(429, description="Too many failures for this username; see Retry-After.")
+    @problem(blp, 401, "Unknown user or wrong password (the same answer for both).")
+    @problem(blp, 429, "Too many failures for this username; see Retry-After.",
+             headers={"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}})
     def post(self, body):
         """Sign in on a device and get its bearer token"""
         try:
@@ -112,7 +114,7 @@ class Users(MethodView):
     @allow(Role.ADMIN)
     @blp.arguments(UserCreateSchema)
     @blp.response(201, UserSchema)
-    @blp.alt_response(409, description="The username is taken.")
+    @problem(blp, 409, "The username is taken.")
     def post(self, body):
         """Create a user (admin)"""
         return service.create_user(**body, actor=current_user())
@@ -129,7 +131,7 @@ class UserDetail(MethodView):
     @allow(Role.ADMIN)
     @blp.arguments(UserUpdateSchema)
     @blp.response(200, UserSchema)
-    @blp.alt_response(409, description="The change would leave no active admin.")
+    @problem(blp, 409, "The change would leave no active admin.")
     def patch(self, body, user_id: uuid.UUID):
         """Change a user (admin); `active: false` ends every session at once"""
         return service.update_user(user=_user_or_404(user_id), changes=body, actor=current_user())

@@ -8,6 +8,7 @@ from marshmallow import fields
 
 from backend.auth.access import public
 from backend.errors import problem_response
+from backend.openapi import problem
 from backend.ops import service
 from backend.schemas import OutputSchema
 
@@ -40,7 +41,7 @@ class Ready(MethodView):
     @public
     @blp.doc(security=[])
     @blp.response(200, ReadinessSchema)
-    @blp.alt_response(503, description="The database is unreachable or its migrations are behind.")
+    @problem(blp, 503, "The database is unreachable or its migrations are behind.")
     def get(self):
         """The database answers and its migrations are current"""
         report = service.readiness()

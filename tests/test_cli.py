@@ -1,0 +1,45 @@
+"""The command-line bootstrap of the first admin (api.md) and the demo data."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from backend.auth.models import User
+from backend.extensions import db
+
+
+def test_users_create_reads_the_password_from_stdin(app, anonymous):
+    result = app.test_cli_runner().invoke(
+        args=["users", "create", "First.Admin", "--role", "admin", "--display-name", "First Admin"],
+        input="a long admin passphrase\n")
+    assert result.exit_code == 0, result.output
+    assert "created admin first.admin" in result.output
+    assert "passphrase" not in result.output
+    signed_in = anonymous.post("/api/v1/auth/tokens", json={"username": "first.admin",
+                                                            "password": "a long admin passphrase"})
+    assert signed_in.status_code == 201 and signed_in.get_json()["user"]["role"] == "admin"
+
+
+def test_users_create_refuses_a_taken_username_or_short_password(app):
+    runner = app.test_cli_runner()
+    args = ["users", "create", "dup.admin", "--role", "admin", "--display-name", "Dup"]
+    assert runner.invoke(args=args, input="a long admin passphrase\n").exit_code == 0
+    again = runner.invoke(args=args, input="another long passphrase\n")
+    assert again.exit_code == 1 and "taken" in again.output
+    short = runner.invoke(args=["users", "create", "short.pw", "--role", "coach", "--display-name", "S"],
+                          input="short\n")
+    assert short.exit_code == 2 and "password" in short.output
+
+
+def test_demo_seed_creates_every_role_once_and_prints_passwords(app, ctx):
+    db.session.execute(sa.text("DELETE FROM device_sessions"))
+    db.session.execute(sa.delete(User))
+    db.session.commit()
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["demo", "seed"])
+    assert first.exit_code == 0, first.output
+    roles = set(db.session.scalars(sa.select(User.role)).all())
+    assert {str(r) for r in roles} == {"coach", "ed_nurse", "clinic_staff", "admin"}
+    assert "demo-coach-pass" in first.output
+    second = runner.invoke(args=["demo", "seed"])
+    assert "nothing seeded" in second.output

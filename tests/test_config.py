@@ -1,0 +1,39 @@
+"""Production refuses unsafe settings (privacy.md "Logs and data at rest")."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend import create_app
+from backend.config import Config
+
+
+@pytest.fixture
+def production_env(monkeypatch):
+    monkeypatch.setenv("BRIDGELINE_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "x" * 48)
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://bridgeline.example.org")
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://app@db/bridgeline")
+    return monkeypatch
+
+
+def test_production_starts_with_safe_settings(production_env):
+    Config().validate()
+
+
+def test_production_refuses_the_default_secret_key(production_env):
+    production_env.delenv("SECRET_KEY")
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        create_app()
+
+
+def test_production_refuses_plain_http(production_env):
+    production_env.setenv("PUBLIC_BASE_URL", "http://bridgeline.example.org")
+    with pytest.raises(RuntimeError, match="https"):
+        create_app()
+
+
+def test_a_malformed_number_setting_is_named(monkeypatch):
+    monkeypatch.setenv("LOGIN_MAX_FAILURES", "five")
+    with pytest.raises(RuntimeError, match="LOGIN_MAX_FAILURES"):
+        Config()

@@ -1,0 +1,22 @@
+"""Logs are JSON lines with the request id, and carry no secrets or patient data."""
+
+from __future__ import annotations
+
+from tests.support import make_user
+
+
+def test_each_request_logs_one_json_line_with_its_request_id(anonymous, json_log):
+    response = anonymous.get("/health", headers={"X-Request-Id": "req-42"})
+    lines = [line for line in json_log.lines() if line["msg"] == "request"]
+    assert lines[-1]["request_id"] == response.headers["X-Request-Id"] == "req-42"
+    assert lines[-1]["status"] == 200 and lines[-1]["path"] == "/health"
+
+
+def test_query_strings_and_passwords_never_reach_the_log(app, anonymous, json_log):
+    user = make_user(app)
+    anonymous.post("/api/v1/auth/tokens", json={"username": user.username, "password": "hunter2-wrong"})
+    anonymous.sign_in(user.username, user.password)
+    anonymous.get("/api/v1/me?q=Jane%20Roe")
+    text = json_log.text()
+    assert "hunter2-wrong" not in text and user.password not in text and anonymous.token not in text
+    assert "Jane" not in text

@@ -1,0 +1,32 @@
+"""The published contract: served by the app and committed under mobile_api_spec/."""
+
+from __future__ import annotations
+
+import json
+
+from backend import SPEC_PATH, render_spec
+
+
+def test_the_committed_spec_matches_what_the_code_generates(app):
+    with app.app_context():
+        generated = json.loads(render_spec())
+    committed = json.loads(SPEC_PATH.read_text())
+    assert committed == generated, (
+        "mobile_api_spec/openapi.json is stale: run `flask --app backend spec write` "
+        "and add a changelog entry to mobile_api_spec/README.md")
+
+
+def test_the_spec_is_served_without_sign_in(anonymous):
+    response = anonymous.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    spec = response.get_json()
+    assert spec["openapi"].startswith("3.")
+    assert "/api/v1/auth/tokens" in spec["paths"] and "/ready" in spec["paths"]
+
+
+def test_errors_are_documented_as_problem_details(anonymous):
+    spec = anonymous.get("/api/v1/openapi.json").get_json()
+    unprocessable = spec["components"]["responses"]["UNPROCESSABLE_ENTITY"]
+    assert list(unprocessable["content"]) == ["application/problem+json"]
+    assert spec["security"] == [{"bearer": []}]
+    assert spec["paths"]["/api/v1/auth/tokens"]["post"]["security"] == []

@@ -1,0 +1,162 @@
+"""The service as it is deployed: the Procfile's `release`, `web` and `clock` on a fresh
+database, driven over real HTTP — as the black-box contract tests drive it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+PROCFILE = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if ": " in line)
+
+
+@pytest.fixture
+def env(fresh_database_url, tmp_path):
+    venv_bin = str(Path(sys.executable).parent)
+    return {
+        **os.environ,
+        "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DATABASE_URL": fresh_database_url,
+        "HOME": str(tmp_path),
+        "WEB_CONCURRENCY": "2",
+        "CLOCK_HEARTBEAT_SECONDS": "1",
+    }
+
+
+def run(command: str, env: dict, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-c", command], env=env, cwd=ROOT, input=stdin, text=True,
+                          capture_output=True, timeout=120)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def process(name: str, env: dict, **extra_env):
+    proc = subprocess.Popen(["bash", "-c", PROCFILE[name]], env={**env, **extra_env}, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@contextlib.contextmanager
+def web(env: dict):
+    port = free_port()
+    with process("web", env, PORT=str(port)) as proc:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(requests.ConnectionError):
+                if requests.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"web did not start: {proc.stdout.read() if proc.poll() is not None else 'timeout'}")
+            time.sleep(0.2)
+        yield base
+
+
+@pytest.fixture
+def released(env):
+    result = run(PROCFILE["release"], env)
+    assert result.returncode == 0, result.stderr
+    return env
+
+
+def create_admin(env, username="root", password="a long admin passphrase"):
+    result = run(f"flask --app backend users create {username} --role admin --display-name 'First Admin'",
+                 env, stdin=password + "\n")
+    assert result.returncode == 0, result.stderr
+    return username, password
+
+
+def token_for(base, username, password, device="phone"):
+    response = requests.post(f"{base}/api/v1/auth/tokens", timeout=10,
+                             json={"username": username, "password": password, "device_name": device})
+    assert response.status_code == 201, response.text
+    return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+def test_release_then_web_serves_the_contract_from_a_fresh_database(released):
+    admin_name, admin_password = create_admin(released)
+    with web(released) as base:
+        assert requests.get(f"{base}/health", timeout=5).json() == {"status": "ok"}
+        assert requests.get(f"{base}/ready", timeout=5).status_code == 200
+        admin = token_for(base, admin_name, admin_password)
+        created = requests.post(f"{base}/api/v1/users", headers=admin, timeout=10, json={
+            "username": "coach.one", "display_name": "Coach One", "role": "coach", "password": "coach passphrase"})
+        assert created.status_code == 201, created.text
+
+        coach = token_for(base, "coach.one", "coach passphrase")
+        assert requests.get(f"{base}/api/v1/me", headers=coach, timeout=5).json()["role"] == "coach"
+        devices = requests.get(f"{base}/api/v1/me/devices", headers=coach, timeout=5).json()["items"]
+        assert [d["current"] for d in devices] == [True]
+        assert requests.delete(f"{base}/api/v1/auth/tokens/current", headers=coach, timeout=5).status_code == 204
+        assert requests.get(f"{base}/api/v1/me", headers=coach, timeout=5).status_code == 401
+
+
+def test_errors_over_http_are_problem_json_never_html(released):
+    with web(released) as base:
+        big = b'{"username": "' + b"x" * (70 * 1024) + b'"}'
+        cases = [
+            (requests.post(f"{base}/api/v1/auth/tokens", data=big, timeout=10,
+                           headers={"Content-Type": "application/json"}), 413, "payload-too-large"),
+            (requests.post(f"{base}/api/v1/auth/tokens", data="{oops", timeout=10,
+                           headers={"Content-Type": "application/json"}), 400, "invalid-json"),
+            (requests.post(f"{base}/api/v1/auth/tokens", data="a=b", timeout=10,
+                           headers={"Content-Type": "text/plain"}), 415, "unsupported-media-type"),
+            (requests.get(f"{base}/api/v1/nothing-here", timeout=10), 404, "not-found"),
+            (requests.delete(f"{base}/ready", timeout=10), 405, "method-not-allowed"),
+            (requests.post(f"{base}/api/v1/auth/tokens", json={"username": "a", "password": "b", "x": 1},
+                           timeout=10), 422, "validation-error"),
+        ]
+        for response, status, problem_type in cases:
+            assert response.status_code == status, response.text
+            assert response.headers["Content-Type"] == "application/problem+json"
+            assert response.json()["type"] == problem_type
+            assert response.headers["X-Request-Id"]
+
+
+def test_sign_in_throttling_holds_across_processes(released):
+    create_admin(released)
+    with web(released) as first, web(released) as second:
+        statuses = [
+            requests.post(f"{base}/api/v1/auth/tokens", timeout=10,
+                          json={"username": "root", "password": "wrong guess"}).status_code
+            for base in (first, second, first, second, first)
+        ]
+        assert statuses == [401] * 5
+        for base in (second, first):
+            throttled = requests.post(f"{base}/api/v1/auth/tokens", timeout=10,
+                                      json={"username": "root", "password": "a long admin passphrase"})
+            assert throttled.status_code == 429 and int(throttled.headers["Retry-After"]) > 0
+
+
+def test_the_clock_process_beats_and_ready_reports_it(released):
+    with web(released) as base, process("clock", released) as clock:
+        deadline = time.monotonic() + 30
+        while requests.get(f"{base}/ready", timeout=5).json()["clock"]["last_heartbeat_at"] is None:
+            assert clock.poll() is None, clock.stdout.read()
+            assert time.monotonic() < deadline, "the clock never recorded a heartbeat"
+            time.sleep(0.5)
+        os.killpg(clock.pid, signal.SIGTERM)
+        assert clock.wait(timeout=15) is not None
