@@ -115,7 +115,6 @@ def _validation_errors(data: dict) -> dict[str, list[str]]:
 
 
 def handle_http_exception(exc: HTTPException):
-    g.failed = True
     status = exc.code or 500
     if isinstance(exc, Problem):
         return problem_response(status, exc.description, type=exc.problem_type,
@@ -137,7 +136,6 @@ def handle_http_exception(exc: HTTPException):
 
 
 def handle_unexpected_exception(exc: Exception):
-    g.failed = True
     # The exception's message may quote data; log its type and stack only (no PHI in logs).
     log.error("unhandled exception", extra={"exc_type": type(exc).__name__}, exc_info=exc)
     return problem_response(500, _DETAILS[500])

@@ -11,7 +11,9 @@ import http
 
 import marshmallow as ma
 from apispec import BasePlugin
+import flask_smorest
 from flask_smorest import Api
+from webargs.flaskparser import FlaskParser
 from flask_smorest.utils import prepare_response
 
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -32,13 +34,24 @@ class ProblemSchema(ma.Schema):
     )
 
 
-class SignInRequiredPlugin(BasePlugin):
-    """Documents the 401 of every operation that needs a bearer token."""
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's Blueprint, strict about query parameters too: an unknown one is a 422
+    (a misspelt filter must not silently return everything)."""
+
+    ARGUMENTS_PARSER = FlaskParser(unknown=None)  # None: each schema's Meta.unknown (RAISE)
+
+
+class CommonResponsesPlugin(BasePlugin):
+    """Documents the answers shared by many operations: 401 without a valid token, 404 for a
+    record that does not exist or is outside the caller's scope."""
 
     def operation_helper(self, path=None, operations=None, **kwargs):
         for operation in (operations or {}).values():
+            responses = operation.setdefault("responses", {})
             if operation.get("security") != []:
-                operation.setdefault("responses", {}).setdefault("401", "UNAUTHORIZED")
+                responses.setdefault("401", "UNAUTHORIZED")
+            if path and "{" in path:
+                responses.setdefault("404", "NOT_FOUND")
 
 
 def problem(blp, status: int, description: str, **kwargs):
@@ -53,11 +66,15 @@ class BridgelineApi(Api):
     ERROR_SCHEMA = ProblemSchema
 
     def __init__(self) -> None:
-        super().__init__(spec_kwargs={"extra_plugins": [SignInRequiredPlugin()]})
+        super().__init__(spec_kwargs={"extra_plugins": [CommonResponsesPlugin()]})
 
     def _register_error_handlers(self) -> None:
         # backend.errors registers one handler for every exception; flask-smorest's would
         # answer plain JSON and drop headers such as Allow.
+        pass
+
+    def _register_pagination_header(self) -> None:
+        # Lists page with cursors in the body (`next_cursor`), not flask-smorest's page header.
         pass
 
     def _register_responses(self) -> None:

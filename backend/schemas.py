@@ -24,9 +24,6 @@ def Timestamp(**kwargs) -> fields.AwareDateTime:  # noqa: N802 - reads as a fiel
 
 
 class PageQuerySchema(InputSchema):
-    class Meta:
-        unknown = ma.EXCLUDE  # query strings: ignore what we do not know (cache busters…)
-
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200),
                            metadata={"description": "Items per page (1–200, default 50)."})
     cursor = fields.String(load_default=None, validate=validate.Length(max=512),

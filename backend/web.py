@@ -8,6 +8,7 @@ transaction of their own. Services only ever `flush()`.
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import time
@@ -62,20 +63,41 @@ def _check_body() -> None:
         if length <= _DRAIN_LIMIT:
             request.environ["wsgi.input"].read(length)
         raise Problem(413, f"The request body is {length} bytes; the limit is {max_length} (64 KiB).")
+    if length is None and "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        _buffer_unsized_body(max_length)
     if request.path.startswith(_FORM_PREFIXES):
         return
-    body = request.get_data(cache=True)  # werkzeug enforces the limit for chunked bodies
+    body = request.get_data(cache=True)
     if not body:
         return
     if not request.is_json:
         raise Problem(415, f"Send the body as JSON with Content-Type: application/json "
                            f"(got {request.mimetype or 'none'}).")
-    if request.get_json(silent=True) is None and body.strip() != b"null":
+    try:
+        parsed = request.get_json(silent=True)
+    except RecursionError:  # absurdly deep nesting
+        parsed = None
+    if parsed is None and body.strip() != b"null":
         raise Problem(400, "The request body is not valid JSON.")
+
+
+def _buffer_unsized_body(max_length: int) -> None:
+    """A chunked body has no Content-Length, and werkzeug would silently cut it at the limit:
+    read it here, refuse it whole if it is too long, and hand werkzeug a sized copy."""
+    body = request.environ["wsgi.input"].read(max_length + 1)
+    if len(body) > max_length:
+        raise Problem(413, f"The request body is over the limit of {max_length} bytes (64 KiB).")
+    request.environ["wsgi.input"] = io.BytesIO(body)
+    # Now it is an ordinary sized body (werkzeug ignores Content-Length while chunked is set).
+    request.environ["CONTENT_LENGTH"] = str(len(body))
+    request.environ.pop("HTTP_TRANSFER_ENCODING", None)
+    request.environ.pop("wsgi.input_terminated", None)
 
 
 def _finish(response):
     response.headers["X-Request-Id"] = g.get("request_id", "")
+    if response.status_code == 204:
+        response.headers.pop("Content-Type", None)
     started = g.get("started")
     user = g.get("user")
     log.info(

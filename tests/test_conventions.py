@@ -34,6 +34,12 @@ def test_wrong_method_is_405_with_the_allowed_methods(anonymous):
     assert "GET" in response.headers["Allow"]
 
 
+def test_options_lists_the_allowed_methods_without_sign_in(anonymous):
+    response = anonymous.request("OPTIONS", "/api/v1/me")
+    assert response.status_code == 200
+    assert set(response.headers["Allow"].split(", ")) >= {"GET", "OPTIONS"}
+
+
 def test_malformed_json_is_400_invalid_json(anonymous):
     response = anonymous.client.post("/api/v1/auth/tokens", data='{"username": "a",',
                                      content_type="application/json")
@@ -60,6 +66,23 @@ def test_an_unknown_field_is_422_naming_the_field(anonymous):
     response = anonymous.post("/api/v1/auth/tokens", json={"username": "a", "password": "b", "pasword": "c"})
     body = assert_problem(response, 422, "validation-error")
     assert body["errors"] == {"pasword": ["Unknown field."]}
+
+
+def test_a_misspelt_query_parameter_is_422_not_silently_ignored(admin):
+    body = assert_problem(admin.get("/api/v1/audit-events?acter_id=x"), 422, "validation-error")
+    assert body["errors"] == {"acter_id": ["Unknown field."]}
+
+
+def test_absurdly_nested_json_is_400_not_500(anonymous):
+    response = anonymous.client.post("/api/v1/auth/tokens", data="[" * 30_000 + "]" * 30_000,
+                                     content_type="application/json")
+    assert response.status_code in (400, 413)
+    assert response.mimetype == PROBLEM
+
+
+def test_a_204_has_no_body_and_no_content_type(coach):
+    response = coach.delete("/api/v1/auth/tokens/current")
+    assert response.status_code == 204 and response.data == b"" and "Content-Type" not in response.headers
 
 
 def test_validation_errors_list_every_bad_field(admin):

@@ -110,6 +110,9 @@ def test_release_then_web_serves_the_contract_from_a_fresh_database(released):
         assert requests.get(f"{base}/api/v1/me", headers=coach, timeout=5).json()["role"] == "coach"
         devices = requests.get(f"{base}/api/v1/me/devices", headers=coach, timeout=5).json()["items"]
         assert [d["current"] for d in devices] == [True]
+        chunked = requests.post(f"{base}/api/v1/auth/tokens", timeout=10, headers={"Content-Type": "application/json"},
+                                data=iter([b'{"username": "coach.one", ', b'"password": "coach passphrase"}']))
+        assert chunked.status_code == 201, chunked.text  # a chunked body within the limit is read whole
         assert requests.delete(f"{base}/api/v1/auth/tokens/current", headers=coach, timeout=5).status_code == 204
         assert requests.get(f"{base}/api/v1/me", headers=coach, timeout=5).status_code == 401
 
@@ -129,6 +132,10 @@ def test_errors_over_http_are_problem_json_never_html(released):
             (requests.post(f"{base}/api/v1/auth/tokens", json={"username": "a", "password": "b", "x": 1},
                            timeout=10), 422, "validation-error"),
         ]
+        chunked_big = requests.post(f"{base}/api/v1/auth/tokens", timeout=10,
+                                    headers={"Content-Type": "application/json"},
+                                    data=iter([b'{"username": "a", "password": "b"}', b" " * (70 * 1024)]))
+        cases.append((chunked_big, 413, "payload-too-large"))
         for response, status, problem_type in cases:
             assert response.status_code == status, response.text
             assert response.headers["Content-Type"] == "application/problem+json"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from backend.audit import service
 from backend.audit.schemas import AuditEventPageSchema, AuditQuerySchema
 from backend.auth.access import allow
 from backend.auth.models import Role
+from backend.openapi import Blueprint
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1", description="The audit trail.")
 

@@ -50,14 +50,15 @@ def record(
     patient_ids: Iterable[uuid.UUID] = (),
     details: dict | None = None,
     actor=None,
+    device_session=None,
 ) -> None:
-    """Record that the current user (or `actor`, a User) did `action`.
+    """Record that the current user (or `actor`, a User, on `device_session`) did `action`.
 
     `details` holds ids and counts only: never names, phone numbers, message text or notes.
     """
     in_request = has_request_context()
     user = actor if actor is not None else (g.get("user") if in_request else None)
-    session = g.get("device_session") if in_request else None
+    session = device_session if device_session is not None else (g.get("device_session") if in_request else None)
     event = _Pending(
         action=action,
         occurred_at=utcnow(),

@@ -29,6 +29,7 @@ def allow(*roles: Role) -> Callable:
 
     def decorate(view):
         setattr(view, _ATTR, rule)
+        _document(view, rule)
         return view
 
     return decorate
@@ -37,7 +38,17 @@ def allow(*roles: Role) -> Callable:
 def signed_in(view):
     """Any signed-in user may call the view."""
     setattr(view, _ATTR, frozenset(Role))
+    _document(view, frozenset(Role))
     return view
+
+
+def _document(view, rule: frozenset) -> None:
+    """Put the rule in the OpenAPI operation (`x-roles`, and the 403 when some roles are
+    refused) through flask-smorest's manual doc, which its decorators carry along."""
+    doc = view.__dict__.setdefault("_apidoc", {}).setdefault("manual_doc", {})
+    doc["x-roles"] = sorted(str(r) for r in rule)
+    if rule != frozenset(Role):
+        doc.setdefault("responses", {})["403"] = "FORBIDDEN"
 
 
 def public(view):
@@ -64,6 +75,8 @@ def enforce() -> None:
     """Authenticate the bearer token and apply the view's rule (called for every request)."""
     g.user = None
     g.device_session = None
+    if request.method == "OPTIONS" and getattr(request.url_rule, "provide_automatic_options", False):
+        return  # Flask answers with the Allow header; no view runs
     rule = rule_for(request.endpoint, request.method)
     if rule is None:
         raise RuntimeError(f"{request.endpoint} declares no access rule")

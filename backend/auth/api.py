@@ -8,7 +8,6 @@ from __future__ import annotations
 import uuid
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from backend.auth import service
 from backend.auth.access import allow, current_session, current_user, in_scope_or_404, public, signed_in
@@ -24,7 +23,7 @@ from backend.auth.schemas import (
     UserUpdateSchema,
 )
 from backend.errors import problem_response
-from backend.openapi import problem
+from backend.openapi import Blueprint, problem
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Sign-in, devices and users.")
 

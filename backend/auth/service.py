@@ -181,7 +181,8 @@ def sign_in(*, username: str, password: str, device_name: str) -> IssuedToken:
     if throttle is not None:
         db.session.delete(throttle)
     issued = _open_session(user=user, device_name=device_name, now=now)
-    audit.record("auth.sign_in", resource_type="device_session", resource_id=issued.session.id, actor=user)
+    audit.record("auth.sign_in", resource_type="device_session", resource_id=issued.session.id,
+                 actor=user, device_session=issued.session)
     return issued
 
 

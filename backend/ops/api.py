@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields
 
 from backend.auth.access import public
 from backend.errors import problem_response
-from backend.openapi import problem
+from backend.openapi import Blueprint, problem
 from backend.ops import service
 from backend.schemas import OutputSchema
 

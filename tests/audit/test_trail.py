@@ -34,7 +34,7 @@ def test_sign_ins_failures_and_revocations_are_recorded(app, admin, anonymous):
     failed, signed_in, revoked = reversed(mine)
     assert failed["status_code"] == 401 and failed["client_ip"] == "127.0.0.1"
     assert signed_in["status_code"] == 201 and signed_in["actor_role"] == "coach"
-    assert revoked["device_session_id"] == signed_in["resource_id"]
+    assert revoked["device_session_id"] == signed_in["resource_id"] == signed_in["device_session_id"]
     assert all(e["request_id"] for e in mine)
 
 
