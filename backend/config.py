@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 
-#: The development fallback; production refuses to start with it.
+#: Development fallbacks; production refuses to start with them.
 DEFAULT_SECRET_KEY = "dev-only-not-secret"
+DEFAULT_AUDIT_HMAC_KEY = "dev-only-audit-key"
 
 
 def _int(name: str, default: int) -> int:
@@ -30,6 +31,9 @@ class Config:
         #: `development` (default) or `production`; production enforces the checks in `validate`.
         self.BRIDGELINE_ENV = env.get("BRIDGELINE_ENV", "development")
         self.SECRET_KEY = env.get("SECRET_KEY", DEFAULT_SECRET_KEY)
+        #: Keys the audit trail's hash chain; keep it out of the database and never change it
+        #: (events hashed under another key no longer verify).
+        self.AUDIT_HMAC_KEY = env.get("AUDIT_HMAC_KEY", DEFAULT_AUDIT_HMAC_KEY)
         #: None means the SQLite file `instance/bridgeline.db` (set by the app factory).
         self.SQLALCHEMY_DATABASE_URI = env.get("DATABASE_URL") or None
         self.PUBLIC_BASE_URL = env.get("PUBLIC_BASE_URL", "http://localhost:8000")
@@ -83,6 +87,8 @@ class Config:
             return
         if self.SECRET_KEY == DEFAULT_SECRET_KEY or len(self.SECRET_KEY) < 32:
             raise RuntimeError("production needs SECRET_KEY set to a random value of 32+ characters")
+        if self.AUDIT_HMAC_KEY == DEFAULT_AUDIT_HMAC_KEY or len(self.AUDIT_HMAC_KEY) < 32:
+            raise RuntimeError("production needs AUDIT_HMAC_KEY set to a random value of 32+ characters")
         if not self.PUBLIC_BASE_URL.startswith("https://"):
             raise RuntimeError("production needs PUBLIC_BASE_URL to be an https:// URL")
         if not self.SQLALCHEMY_DATABASE_URI:

@@ -88,14 +88,20 @@ def _begin_sqlite_transaction(connection) -> None:
         # IMMEDIATE takes the write lock up front. Nearly every request writes (at least an
         # audit event), and a deferred transaction that reads and then writes fails with
         # SQLITE_BUSY when another process wrote in between; waiting for the lock does not.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Long read-only work asks for `execution_options(sqlite_begin="DEFERRED")`: a snapshot
+        # that does not block writers.
+        mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        connection.exec_driver_sql("BEGIN DEFERRED" if mode == "DEFERRED" else "BEGIN IMMEDIATE")
 
 
-def upsert(model, values: dict, *, index_elements: list[str], update: dict, dialect: str):
-    """INSERT … ON CONFLICT DO UPDATE, for SQLite or PostgreSQL (`dialect` is the engine's name)."""
+def upsert(model, values: dict, *, index_elements: list[str], update: dict | None, dialect: str):
+    """INSERT … ON CONFLICT DO UPDATE (or DO NOTHING when `update` is None), for SQLite or
+    PostgreSQL (`dialect` is the engine's name)."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
     stmt = insert(model).values(**values)
+    if update is None:
+        return stmt.on_conflict_do_nothing(index_elements=index_elements)
     return stmt.on_conflict_do_update(index_elements=index_elements, set_=update)

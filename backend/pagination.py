@@ -1,7 +1,8 @@
 """Keyset pagination with opaque cursors, stable under concurrent inserts.
 
 A cursor encodes the sort key of the last item returned; the next page starts strictly after
-it, so rows inserted meanwhile never shift or repeat items (unlike OFFSET).
+it, so rows inserted meanwhile never shift or repeat items (unlike OFFSET). Cursors are signed
+with SECRET_KEY, so one the server did not issue is refused before it reaches a query.
 """
 
 from __future__ import annotations
@@ -9,28 +10,40 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hashlib
+import hmac
 import json
 import uuid
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from flask import current_app
 
 from backend.errors import Problem
+
+
+def _signature(payload: str) -> str:
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, b"cursor:" + payload.encode(), hashlib.sha256).hexdigest()[:24]
 
 
 def encode_cursor(values: Sequence) -> str:
     raw = json.dumps([v.isoformat() if isinstance(v, dt.datetime) else
                       str(v) if isinstance(v, uuid.UUID) else v for v in values])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    payload = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return f"{payload}.{_signature(payload)}"
 
 
 def decode_cursor(cursor: str, types: Sequence[type]) -> list:
     try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        payload, _, signature = cursor.partition(".")
+        if not hmac.compare_digest(signature, _signature(payload)):
+            raise ValueError
+        raw = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         if not isinstance(raw, list) or len(raw) != len(types):
             raise ValueError
         return [_parse(value, kind) for value, kind in zip(raw, types, strict=True)]
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
         raise Problem(422, "The cursor is not one this server issued.",
                       errors={"cursor": ["Invalid cursor."]}) from exc
 
@@ -43,7 +56,7 @@ def _parse(value, kind: type):
         return parsed
     if kind is uuid.UUID:
         return uuid.UUID(value)
-    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+    if kind is int and isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63:
         return value
     if kind is str and isinstance(value, str):
         return value

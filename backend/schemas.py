@@ -3,8 +3,10 @@ and the `{items, next_cursor}` list envelope with its query parameters."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import marshmallow as ma
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate
 
 
 class InputSchema(ma.Schema):
@@ -18,9 +20,18 @@ class OutputSchema(ma.Schema):
     """A response body."""
 
 
-def Timestamp(**kwargs) -> fields.AwareDateTime:  # noqa: N802 - reads as a field class
-    """RFC 3339 timestamp that must carry an offset (a naive one is a 422)."""
-    return fields.AwareDateTime(format="iso", **kwargs)
+class Timestamp(fields.AwareDateTime):
+    """RFC 3339 timestamp that must carry an offset (a naive one is a 422); loaded as UTC."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(format="iso", **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> dt.datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(dt.timezone.utc)
+        except OverflowError as exc:  # 0001-01-01T00:00+14:00 has no UTC equivalent
+            raise ValidationError("Out of range once converted to UTC.") from exc
 
 
 class PageQuerySchema(InputSchema):

@@ -79,6 +79,36 @@ def _check_body() -> None:
         parsed = None
     if parsed is None and body.strip() != b"null":
         raise Problem(400, "The request body is not valid JSON.")
+    _refuse_unstorable_text(parsed)
+
+
+#: NUL and unpaired surrogates are valid JSON escapes but not storable text (PostgreSQL
+#: refuses NUL; UTF-8 cannot encode a lone surrogate).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable_paths(value, path: str = "") -> list[str]:
+    if isinstance(value, str):
+        return [path or "_schema"] if _UNSTORABLE.search(value) else []
+    if isinstance(value, dict):
+        return [p for key, item in value.items()
+                for p in ([f"{path}.{key}" if path else str(key)] if _UNSTORABLE.search(str(key)) else [])
+                + _unstorable_paths(item, f"{path}.{key}" if path else str(key))]
+    if isinstance(value, list):
+        return [p for index, item in enumerate(value)
+                for p in _unstorable_paths(item, f"{path}.{index}" if path else str(index))]
+    return []
+
+
+def _refuse_unstorable_text(value) -> None:
+    paths = _unstorable_paths(value)
+    if paths:
+        raise Problem(422, "Text may not contain NUL or unpaired surrogate characters.",
+                      errors={p: ["Contains a NUL or an unpaired surrogate character."] for p in paths})
+
+
+def _check_query() -> None:
+    _refuse_unstorable_text(request.args.to_dict(flat=True))
 
 
 def _buffer_unsized_body(max_length: int) -> None:
@@ -117,5 +147,6 @@ def _finish(response):
 
 def init_app(app: Flask) -> None:
     app.before_request(_assign_request_id)
+    app.before_request(_check_query)
     app.before_request(_check_body)
     app.after_request(_finish)

@@ -84,6 +84,18 @@ def _rolled_back_transaction(app):
 
 
 @pytest.fixture
+def live_app(fresh_database_url):
+    """An app on its own migrated database whose commits are real, for tests of concurrency
+    (threads each get their own connection, as gunicorn workers would)."""
+    app = create_app(TestConfig(fresh_database_url))
+    with app.app_context():
+        upgrade()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
 def ctx(app):
     """An application context, for tests that call services or read the database."""
     with app.app_context():

@@ -12,6 +12,7 @@ from backend.config import Config
 def production_env(monkeypatch):
     monkeypatch.setenv("BRIDGELINE_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "x" * 48)
+    monkeypatch.setenv("AUDIT_HMAC_KEY", "k" * 48)
     monkeypatch.setenv("PUBLIC_BASE_URL", "https://bridgeline.example.org")
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://app@db/bridgeline")
     return monkeypatch
@@ -24,6 +25,12 @@ def test_production_starts_with_safe_settings(production_env):
 def test_production_refuses_the_default_secret_key(production_env):
     production_env.delenv("SECRET_KEY")
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        create_app()
+
+
+def test_production_refuses_the_default_audit_key(production_env):
+    production_env.delenv("AUDIT_HMAC_KEY")
+    with pytest.raises(RuntimeError, match="AUDIT_HMAC_KEY"):
         create_app()
 
 

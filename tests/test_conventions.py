@@ -143,3 +143,29 @@ def test_protected_endpoints_answer_401_without_a_token(anonymous, path):
     response = anonymous.get(path)
     assert_problem(response, 401, "unauthorized")
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("value", ["a\u0000b", "\ud800"])
+def test_text_that_cannot_be_stored_is_422_naming_the_field(anonymous, value):
+    response = anonymous.post("/api/v1/auth/tokens", json={"username": "nurse", "password": "pw",
+                                                           "device_name": value})
+    body = assert_problem(response, 422, "validation-error")
+    assert list(body["errors"]) == ["device_name"]
+
+
+def test_a_nul_in_a_query_parameter_is_422(admin):
+    assert_problem(admin.get("/api/v1/audit-events?action=a%00b"), 422, "validation-error")
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00%2B14:00", "9999-12-31T23:59:59-23:59"])
+def test_a_timestamp_with_no_utc_equivalent_is_422(admin, moment):
+    body = assert_problem(admin.get(f"/api/v1/audit-events?since={moment}"), 422, "validation-error")
+    assert "since" in body["errors"]
+
+
+def test_a_cursor_the_server_did_not_sign_is_422(admin):
+    import base64
+
+    forged = base64.urlsafe_b64encode(b"[99999999999999999999]").decode().rstrip("=")
+    assert_problem(admin.get(f"/api/v1/audit-events?cursor={forged}"), 422, "validation-error")
+    assert_problem(admin.get(f"/api/v1/audit-events?cursor={forged}.abc"), 422, "validation-error")

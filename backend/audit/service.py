@@ -1,9 +1,12 @@
 """Recording and checking the audit trail.
 
 `record()` is the one function other modules call for every read or write of patient data and
-for security events. During a request, events are gathered and written by the unit of work
-(`backend.unit_of_work`) with the request's final status; elsewhere (jobs, the command line)
-they are appended to the current transaction at once.
+for security events. Events are gathered on the session and written by the unit of work
+(`backend.unit_of_work`) just before it commits — with the request's final status over HTTP —
+so the chain head is locked last and briefly, whatever the unit of work does.
+
+Each event's hash is an HMAC-SHA256 keyed with AUDIT_HMAC_KEY (kept outside the database):
+someone who can write to the database but does not hold the key cannot re-forge the chain.
 """
 
 from __future__ import annotations
@@ -11,12 +14,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import hmac
 import json
 import uuid
 from collections.abc import Iterable, Iterator
 
 import sqlalchemy as sa
-from flask import g, has_request_context, request
+from flask import current_app, g, has_request_context, request
 
 from backend.audit.models import GENESIS_HASH, AuditChainHead, AuditEvent, AuditEventPatient
 from backend.database import utcnow
@@ -24,6 +28,7 @@ from backend.extensions import db
 from backend.pagination import keyset_page
 
 _CHAIN_HEAD_ID = 1
+_PENDING = "bridgeline.audit_pending"
 
 
 @dataclasses.dataclass
@@ -73,25 +78,21 @@ def record(
         client_ip=request.remote_addr if in_request else None,
         details=details,
     )
-    if in_request:
-        g.setdefault("audit_pending", []).append(event)
-    else:
-        _append([event], status_code=None)
+    db.session.info.setdefault(_PENDING, []).append(event)
 
 
 def has_pending() -> bool:
-    return bool(g.get("audit_pending")) if has_request_context() else False
+    return bool(db.session.info.get(_PENDING))
 
 
 def write_pending(status_code: int | None) -> None:
-    """Append the request's gathered events to the current transaction (kept until cleared)."""
+    """Append the gathered events to the current transaction (kept until cleared)."""
     if has_pending():
-        _append(g.audit_pending, status_code=status_code)
+        _append(db.session.info[_PENDING], status_code=status_code)
 
 
 def clear_pending() -> None:
-    if has_request_context():
-        g.pop("audit_pending", None)
+    db.session.info.pop(_PENDING, None)
 
 
 def _append(events: list[_Pending], *, status_code: int | None) -> None:
@@ -118,7 +119,7 @@ def _append(events: list[_Pending], *, status_code: int | None) -> None:
 
 
 def compute_hash(event: AuditEvent, patient_ids: Iterable[uuid.UUID]) -> str:
-    """SHA-256 over the event's canonical JSON, which includes the previous event's hash."""
+    """HMAC-SHA256 over the event's canonical JSON, which includes the previous event's hash."""
     canonical = {
         "seq": event.seq,
         "id": str(event.id),
@@ -138,7 +139,8 @@ def compute_hash(event: AuditEvent, patient_ids: Iterable[uuid.UUID]) -> str:
         "prev_hash": event.prev_hash,
     }
     payload = json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()
+    key = current_app.config["AUDIT_HMAC_KEY"].encode()
+    return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
 
 
 def _str(value: object | None) -> str | None:
@@ -155,9 +157,17 @@ class ChainProblem:
 
 
 def verify_chain(batch_size: int = 1000) -> tuple[int, ChainProblem | None]:
-    """Walk the whole chain; return how many events were checked and the first problem."""
+    """Walk the chain up to the head as it stands now; return how many events were checked
+    and the first problem. Events appended meanwhile are left for the next run, so a live
+    system verifies cleanly; on SQLite the walk reads a snapshot without blocking writers."""
+    if not db.session().in_transaction():
+        db.session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+    head = db.session.get(AuditChainHead, _CHAIN_HEAD_ID)
+    if head is None:
+        return 0, ChainProblem(0, None, "the chain head is missing")
+    head_seq, head_hash = head.last_seq, head.last_hash
     expected_prev, expected_seq, checked = GENESIS_HASH, 1, 0
-    for event in _events_in_order(batch_size):
+    for event in _events_in_order(batch_size, up_to=head_seq):
         if event.seq != expected_seq:
             return checked, ChainProblem(expected_seq, None, f"event {expected_seq} is missing")
         if event.prev_hash != expected_prev:
@@ -165,17 +175,17 @@ def verify_chain(batch_size: int = 1000) -> tuple[int, ChainProblem | None]:
         if compute_hash(event, event.patient_ids) != event.hash:
             return checked, ChainProblem(event.seq, str(event.id), "contents do not match its hash")
         expected_prev, expected_seq, checked = event.hash, event.seq + 1, checked + 1
-    head = db.session.get(AuditChainHead, _CHAIN_HEAD_ID)
-    if head is None or head.last_seq != checked or head.last_hash != expected_prev:
+    if checked != head_seq or expected_prev != head_hash:
         return checked, ChainProblem(expected_seq, None, "the newest events are missing (chain head is ahead)")
     return checked, None
 
 
-def _events_in_order(batch_size: int) -> Iterator[AuditEvent]:
+def _events_in_order(batch_size: int, *, up_to: int) -> Iterator[AuditEvent]:
     last = 0
     while True:
         batch = db.session.scalars(
-            sa.select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch_size)
+            sa.select(AuditEvent).where(AuditEvent.seq > last, AuditEvent.seq <= up_to)
+            .order_by(AuditEvent.seq).limit(batch_size)
         ).all()
         if not batch:
             return

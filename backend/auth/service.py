@@ -161,53 +161,53 @@ def sign_in(*, username: str, password: str, device_name: str) -> IssuedToken:
 
     Raises SignInThrottled while the username is locked out (even with the right password),
     InvalidCredentials otherwise; both are recorded. Failures are counted per username in
-    the database, so the limit holds across every worker and process.
+    the database, and attempts on one username take turns (a row lock held until commit), so
+    the limit holds across every worker and process, however many guesses arrive at once.
     """
     now = utcnow()
     key = normalise_username(username)[:255]
-    throttle = db.session.get(LoginThrottle, key, populate_existing=True)
-    if throttle is not None and throttle.locked_until is not None and throttle.locked_until > now:
+    throttle = _lock_throttle_row(key, now)
+    if throttle.locked_until is not None and throttle.locked_until > now:
         retry_after = math.ceil((throttle.locked_until - now).total_seconds())
         audit.record("auth.sign_in_throttled", details={"username": key})
         raise SignInThrottled(retry_after)
 
     user = find_user_by_username(key)
     if not _password_matches(user, password) or not user.active:
-        _count_failure(key, now)
+        _count_failure(throttle, now)
         audit.record("auth.sign_in_failed", resource_type="user",
                      resource_id=user.id if user else None, details={"username": key})
         raise InvalidCredentials()
 
-    if throttle is not None:
-        db.session.delete(throttle)
+    # Reset rather than delete: a concurrent attempt may be waiting for this row's lock.
+    throttle.failures, throttle.locked_until = 0, None
     issued = _open_session(user=user, device_name=device_name, now=now)
     audit.record("auth.sign_in", resource_type="device_session", resource_id=issued.session.id,
                  actor=user, device_session=issued.session)
     return issued
 
 
-def _count_failure(key: str, now: dt.datetime) -> None:
+def _lock_throttle_row(key: str, now: dt.datetime) -> LoginThrottle:
+    """The username's counter row, created if needed and locked for this transaction."""
+    db.session.execute(upsert(
+        LoginThrottle, {"username_key": key, "failures": 0, "last_failure_at": now, "locked_until": None},
+        index_elements=["username_key"], update=None, dialect=db.engine.dialect.name))
+    return db.session.execute(
+        sa.select(LoginThrottle).where(LoginThrottle.username_key == key)
+        .with_for_update().execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+def _count_failure(throttle: LoginThrottle, now: dt.datetime) -> None:
     cfg = current_app.config
     window_start = now - dt.timedelta(seconds=cfg["LOGIN_FAILURE_WINDOW_SECONDS"])
-    # One atomic statement, so concurrent failures on different workers all count.
-    db.session.execute(upsert(
-        LoginThrottle,
-        {"username_key": key, "failures": 1, "last_failure_at": now, "locked_until": None},
-        index_elements=["username_key"],
-        update={
-            "failures": sa.case(
-                (LoginThrottle.last_failure_at < window_start, 1),
-                else_=LoginThrottle.failures + 1,
-            ),
-            "last_failure_at": now,
-        },
-        dialect=db.engine.dialect.name,
-    ))
-    db.session.execute(
-        sa.update(LoginThrottle)
-        .where(LoginThrottle.username_key == key, LoginThrottle.failures >= cfg["LOGIN_MAX_FAILURES"])
-        .values(locked_until=now + dt.timedelta(seconds=cfg["LOGIN_LOCKOUT_SECONDS"]), failures=0)
-    )
+    if throttle.last_failure_at < window_start:
+        throttle.failures = 0
+    throttle.failures += 1
+    throttle.last_failure_at = now
+    if throttle.failures >= cfg["LOGIN_MAX_FAILURES"]:
+        throttle.locked_until = now + dt.timedelta(seconds=cfg["LOGIN_LOCKOUT_SECONDS"])
+        throttle.failures = 0
 
 
 def _open_session(*, user: User, device_name: str, now: dt.datetime) -> IssuedToken:

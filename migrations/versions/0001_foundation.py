@@ -1,7 +1,7 @@
 """foundation: users, device sessions, sign-in throttle, audit trail, job heartbeats
 
-The audit tables are append-only: triggers refuse UPDATE and DELETE on both backends, and
-the chain head starts at the genesis hash.
+The audit tables are append-only: triggers refuse UPDATE, DELETE (and on PostgreSQL TRUNCATE)
+on both backends; the chain head starts at the genesis hash and can only move forward.
 
 Revision ID: 0001
 Revises: 
@@ -107,40 +107,70 @@ def upgrade():
     # ### end Alembic commands ###
     op.bulk_insert(sa.table("audit_chain_head", sa.column("id"), sa.column("last_seq"), sa.column("last_hash")),
                    [{"id": 1, "last_seq": 0, "last_hash": "0" * 64}])
-    for table in APPEND_ONLY_TABLES:
-        _create_append_only_triggers(table)
+    _create_audit_guards()
 
 
 APPEND_ONLY_TABLES = ("audit_events", "audit_event_patients")
 
 
-def _create_append_only_triggers(table):
+def _create_audit_guards():
+    """Events can only be appended; the chain head can only move forward."""
     if op.get_bind().dialect.name == "postgresql":
         op.execute("""
-            CREATE OR REPLACE FUNCTION refuse_audit_change() RETURNS trigger AS $$
+            CREATE FUNCTION refuse_audit_change() RETURNS trigger AS $$
             BEGIN
                 RAISE EXCEPTION 'audit events are append-only';
             END $$ LANGUAGE plpgsql
         """)
-        op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                   f"FOR EACH ROW EXECUTE FUNCTION refuse_audit_change()")
+        op.execute("""
+            CREATE FUNCTION audit_head_moves_forward() RETURNS trigger AS $$
+            BEGIN
+                IF TG_OP <> 'UPDATE' OR NEW.last_seq <= OLD.last_seq THEN
+                    RAISE EXCEPTION 'the audit chain head only moves forward';
+                END IF;
+                RETURN NEW;
+            END $$ LANGUAGE plpgsql
+        """)
+        for table in APPEND_ONLY_TABLES:
+            op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                       f"FOR EACH ROW EXECUTE FUNCTION refuse_audit_change()")
+            op.execute(f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                       f"FOR EACH STATEMENT EXECUTE FUNCTION refuse_audit_change()")
+        op.execute("CREATE TRIGGER audit_chain_head_forward BEFORE UPDATE OR DELETE ON audit_chain_head "
+                   "FOR EACH ROW EXECUTE FUNCTION audit_head_moves_forward()")
+        op.execute("CREATE TRIGGER audit_chain_head_no_truncate BEFORE TRUNCATE ON audit_chain_head "
+                   "FOR EACH STATEMENT EXECUTE FUNCTION refuse_audit_change()")
     else:
-        for verb in ("UPDATE", "DELETE"):
-            op.execute(f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
-                       f"BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END")
+        for table in APPEND_ONLY_TABLES:
+            for verb in ("UPDATE", "DELETE"):
+                op.execute(f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+                           f"BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END")
+        op.execute("CREATE TRIGGER audit_chain_head_forward BEFORE UPDATE ON audit_chain_head "
+                   "WHEN NEW.last_seq <= OLD.last_seq "
+                   "BEGIN SELECT RAISE(ABORT, 'the audit chain head only moves forward'); END")
+        op.execute("CREATE TRIGGER audit_chain_head_no_delete BEFORE DELETE ON audit_chain_head "
+                   "BEGIN SELECT RAISE(ABORT, 'the audit chain head only moves forward'); END")
 
 
-def _drop_append_only_triggers(table):
+def _drop_audit_guards():
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+        for table in APPEND_ONLY_TABLES:
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
+        op.execute("DROP TRIGGER IF EXISTS audit_chain_head_forward ON audit_chain_head")
+        op.execute("DROP TRIGGER IF EXISTS audit_chain_head_no_truncate ON audit_chain_head")
+        op.execute("DROP FUNCTION IF EXISTS refuse_audit_change()")
+        op.execute("DROP FUNCTION IF EXISTS audit_head_moves_forward()")
     else:
-        for verb in ("update", "delete"):
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{verb}")
+        for table in APPEND_ONLY_TABLES:
+            for verb in ("update", "delete"):
+                op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{verb}")
+        op.execute("DROP TRIGGER IF EXISTS audit_chain_head_forward")
+        op.execute("DROP TRIGGER IF EXISTS audit_chain_head_no_delete")
 
 
 def downgrade():
-    for table in APPEND_ONLY_TABLES:
-        _drop_append_only_triggers(table)
+    _drop_audit_guards()
     # ### commands auto generated by Alembic - please adjust! ###
     with op.batch_alter_table('device_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_device_sessions_user_id'))
@@ -161,5 +191,3 @@ def downgrade():
     op.drop_table('audit_events')
     op.drop_table('audit_chain_head')
     # ### end Alembic commands ###
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP FUNCTION IF EXISTS refuse_audit_change()")

@@ -8,6 +8,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
+from backend import unit_of_work
 from backend.audit import service as audit_service
 from backend.audit.models import AuditEvent
 from backend.auth.models import Role
@@ -59,7 +60,7 @@ def test_audit_events_filter_by_patient_time_and_actor(app, admin, ctx):
     audit_service.record("patient.read", resource_type="patient", resource_id=patient, patient_ids=[patient])
     audit_service.record("patient.read", resource_type="patient", resource_id=uuid.uuid4(),
                          patient_ids=[uuid.uuid4()])
-    db.session.commit()
+    unit_of_work.complete()
     found = events(admin, patient_id=patient)
     assert [e["patient_ids"] for e in found] == [[str(patient)]]
     assert events(admin, since="2999-01-01T00:00:00Z") == []
@@ -77,7 +78,7 @@ def test_reading_the_trail_is_itself_audited(admin):
 def test_events_page_newest_first_without_repeats(admin, ctx):
     for _ in range(7):
         audit_service.record("test.event")
-    db.session.commit()
+    unit_of_work.complete()
     seqs, cursor = [], None
     while True:
         page = admin.get("/api/v1/audit-events?limit=3&action=test.event"

@@ -7,6 +7,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from backend import unit_of_work
 from backend.audit import service as audit_service
 from backend.extensions import db
 
@@ -16,18 +17,19 @@ def chain(app, ctx):
     """Five committed events; returns their (seq, id) in order."""
     for n in range(5):
         audit_service.record("test.event", details={"n": n})
-    db.session.commit()
+    unit_of_work.complete()
     return db.session.execute(sa.text("SELECT seq, id FROM audit_events ORDER BY seq")).all()
 
 
 def _without_triggers(statement: str, **params) -> None:
-    """What an intruder with database rights would do: drop the guard, change a row."""
-    dialect = db.engine.dialect.name
-    if dialect == "postgresql":
-        db.session.execute(sa.text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"))
+    """What an intruder with database rights would do: drop the guards, change rows."""
+    if db.engine.dialect.name == "postgresql":
+        for table, trigger in (("audit_events", "audit_events_append_only"),
+                               ("audit_chain_head", "audit_chain_head_forward")):
+            db.session.execute(sa.text(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}"))
     else:
-        db.session.execute(sa.text("DROP TRIGGER audit_events_no_update"))
-        db.session.execute(sa.text("DROP TRIGGER audit_events_no_delete"))
+        for trigger in ("audit_events_no_update", "audit_events_no_delete", "audit_chain_head_forward"):
+            db.session.execute(sa.text(f"DROP TRIGGER IF EXISTS {trigger}"))
     db.session.execute(sa.text(statement), params)
     db.session.commit()
 
@@ -78,3 +80,72 @@ def test_rewriting_an_event_and_its_hash_breaks_the_next_link(app, chain):
     result = verify(app)
     assert result.exit_code == 1 and f"event {seq + 1}" in result.output
     assert "prev_hash" in result.output
+
+
+def test_rewriting_the_whole_chain_without_the_key_is_caught(app, chain):
+    """An intruder who can write to the database but lacks AUDIT_HMAC_KEY alters an event,
+    re-hashes every event after it and moves the head: verify still fails at that event."""
+    from backend.audit.models import AuditEvent
+
+    seq, _ = chain[1]
+    real_key = app.config["AUDIT_HMAC_KEY"]
+    app.config["AUDIT_HMAC_KEY"] = "the intruder's guess"
+    try:
+        forged, prev = [], db.session.get(AuditEvent, seq - 1).hash
+        for event in db.session.scalars(sa.select(AuditEvent).where(AuditEvent.seq >= seq).order_by(AuditEvent.seq)):
+            event.action = "forged.action" if event.seq == seq else event.action
+            event.prev_hash = prev
+            prev = audit_service.compute_hash(event, event.patient_ids)
+            forged.append({"s": event.seq, "a": event.action, "p": event.prev_hash, "h": prev})
+        db.session.rollback()
+    finally:
+        app.config["AUDIT_HMAC_KEY"] = real_key
+    for row in forged:
+        _without_triggers("UPDATE audit_events SET action = :a, prev_hash = :p, hash = :h WHERE seq = :s", **row)
+    _without_triggers("UPDATE audit_chain_head SET last_hash = :h", h=forged[-1]["h"])
+    result = verify(app)
+    assert result.exit_code == 1 and f"event {seq}" in result.output and "contents do not match" in result.output
+
+
+def test_the_chain_head_only_moves_forward(app, chain):
+    with pytest.raises(sa.exc.DatabaseError):
+        with db.session.begin_nested():
+            db.session.execute(sa.text("UPDATE audit_chain_head SET last_seq = last_seq - 1"))
+    with pytest.raises(sa.exc.DatabaseError):
+        with db.session.begin_nested():
+            db.session.execute(sa.text("DELETE FROM audit_chain_head"))
+
+
+def test_the_patients_of_an_event_cannot_be_changed(app, ctx):
+    import uuid
+
+    audit_service.record("patient.read", patient_ids=[uuid.uuid4()])
+    unit_of_work.complete()
+    for statement in ("UPDATE audit_event_patients SET patient_id = patient_id", "DELETE FROM audit_event_patients"):
+        with pytest.raises(sa.exc.DatabaseError):
+            with db.session.begin_nested():
+                db.session.execute(sa.text(statement))
+
+
+def test_verify_holds_while_events_are_being_written(live_app):
+    """verify reads up to the head it saw first, so a busy system never looks broken."""
+    import threading
+
+    from tests.support import make_user
+
+    user = make_user(live_app)
+    stop = threading.Event()
+
+    def sign_in_repeatedly():
+        client = live_app.test_client()
+        while not stop.is_set():
+            client.post("/api/v1/auth/tokens", json={"username": user.username, "password": user.password})
+
+    writer = threading.Thread(target=sign_in_repeatedly)
+    writer.start()
+    try:
+        outcomes = [verify(live_app) for _ in range(25)]
+    finally:
+        stop.set()
+        writer.join()
+    assert [r.exit_code for r in outcomes] == [0] * 25, [r.output for r in outcomes]
