@@ -19,6 +19,7 @@ from flask.cli import with_appcontext
 
 from backend import unit_of_work
 from backend.database import utcnow
+from backend.auth import jobs as auth_jobs
 from backend.ops import jobs as ops_jobs
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ def scheduled_jobs(config) -> list[tuple[Callable[[], None], int]]:
     """Every job with its interval in seconds; later modules add theirs here."""
     return [
         (ops_jobs.heartbeat, config["CLOCK_HEARTBEAT_SECONDS"]),
+        (auth_jobs.purge_sign_in_counters, 3600),
     ]
 
 

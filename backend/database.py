@@ -7,6 +7,7 @@ connection settings (foreign keys on, WAL, transactions that begin with a write 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
 import uuid
@@ -105,3 +106,33 @@ def upsert(model, values: dict, *, index_elements: list[str], update: dict | Non
     if update is None:
         return stmt.on_conflict_do_nothing(index_elements=index_elements)
     return stmt.on_conflict_do_update(index_elements=index_elements, set_=update)
+
+
+@contextlib.contextmanager
+def foreign_keys_off_for_migration(connection: sa.Connection):
+    """SQLite only: let batch migrations rebuild tables that others reference.
+
+    Alembic's batch mode copies a table, drops the old one and renames the copy; with foreign
+    keys on, dropping a referenced table fails (or cascades, deleting rows). The pragma only
+    takes effect outside a transaction, so this must wrap the migration's transaction; call
+    `check_foreign_keys` inside it, before the commit.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    raw = connection.connection.driver_connection
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA foreign_keys=ON")
+
+
+def check_foreign_keys(connection: sa.Connection) -> None:
+    """SQLite only: refuse to commit a migration that left rows pointing nowhere."""
+    if connection.dialect.name != "sqlite":
+        return
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        tables = sorted({row[0] for row in broken})
+        raise RuntimeError(f"the migration left {len(broken)} rows with broken foreign keys in {tables}")

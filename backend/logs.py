@@ -61,3 +61,5 @@ def configure(level: str = "INFO") -> None:
     # The twilio library logs request bodies (phone numbers, message text) at INFO.
     logging.getLogger("twilio").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # The development server logs whole request lines, query strings (names, MRNs) included.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)

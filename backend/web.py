@@ -14,13 +14,14 @@ import re
 import time
 import uuid
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from backend.errors import Problem
 
 log = logging.getLogger("backend.request")
 
+_PROBES = ("/health", "/ready")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 #: Paths whose bodies are not JSON (Twilio posts forms).
@@ -124,9 +125,20 @@ def _buffer_unsized_body(max_length: int) -> None:
     request.environ.pop("wsgi.input_terminated", None)
 
 
+def _require_https() -> None:
+    """Production serves patient data over HTTPS only (probes excepted: platforms call them
+    over the internal network). Behind a proxy, set TRUSTED_PROXY_COUNT so the scheme is seen."""
+    if request.scheme != "https" and request.path not in _PROBES:
+        raise Problem(403, "Use HTTPS.")
+
+
 def _finish(response):
     response.headers["X-Request-Id"] = g.get("request_id", "")
-    if response.status_code == 204:
+    # Responses carry tokens and patient data: no cache (phone, proxy) may keep them.
+    response.headers["Cache-Control"] = "no-store"
+    if current_app.config["BRIDGELINE_ENV"] == "production":
+        response.headers["Strict-Transport-Security"] = "max-age=31536000"
+    if response.status_code == 204 or (response.content_length == 0 and not response.is_streamed):
         response.headers.pop("Content-Type", None)
     started = g.get("started")
     user = g.get("user")
@@ -147,6 +159,8 @@ def _finish(response):
 
 def init_app(app: Flask) -> None:
     app.before_request(_assign_request_id)
+    if app.config["BRIDGELINE_ENV"] == "production":
+        app.before_request(_require_https)
     app.before_request(_check_query)
     app.before_request(_check_body)
     app.after_request(_finish)

@@ -10,6 +10,8 @@ import logging
 from alembic import context
 from flask import current_app
 
+from backend.database import check_foreign_keys, foreign_keys_off_for_migration
+
 log = logging.getLogger("alembic.env")
 config = context.config
 migrate_ext = current_app.extensions["migrate"]
@@ -34,12 +36,13 @@ def run_migrations_online() -> None:
     conf_args = dict(migrate_ext.configure_args)
     conf_args.setdefault("process_revision_directives", _skip_empty_autogenerate)
     conf_args.setdefault("render_item", _render_item)
-    with migrate_ext.db.engine.connect() as connection:
+    with migrate_ext.db.engine.connect() as connection, foreign_keys_off_for_migration(connection):
         # Both backends run DDL inside the transaction (see backend.database for SQLite).
         context.configure(connection=connection, target_metadata=migrate_ext.db.metadata,
                           transactional_ddl=True, **conf_args)
         with context.begin_transaction():
             context.run_migrations()
+            check_foreign_keys(connection)
 
 
 if context.is_offline_mode():

@@ -44,3 +44,18 @@ def test_a_malformed_number_setting_is_named(monkeypatch):
     monkeypatch.setenv("LOGIN_MAX_FAILURES", "five")
     with pytest.raises(RuntimeError, match="LOGIN_MAX_FAILURES"):
         Config()
+
+
+def test_production_serves_only_https_and_says_so(production_env, tmp_path):
+    production_env.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/prod.db")
+    client = create_app().test_client()
+    refused = client.get("/api/v1/me", base_url="http://bridgeline.internal")
+    assert refused.status_code == 403 and refused.get_json()["detail"] == "Use HTTPS."
+    assert client.get("/health", base_url="http://bridgeline.internal").status_code == 200  # platform probes
+    over_https = client.get("/api/v1/me", base_url="https://bridgeline.example.org")
+    assert over_https.status_code == 401
+    assert over_https.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_no_response_may_be_cached(client):
+    assert client.get("/health").headers["Cache-Control"] == "no-store"

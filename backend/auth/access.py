@@ -1,22 +1,25 @@
 """Who may call what: one declarative rule per view, checked before the view runs.
 
 Every view declares its rule with `@allow(role, …)`, `@signed_in` or `@public`; a view without
-one fails closed (and a test walks every endpoint to make sure none is missing). Records
-outside the caller's scope answer 404 through `in_scope_or_404`, which also audits the attempt.
+one fails closed (and a test walks every endpoint to make sure none is missing). Which records
+a user may see is declared per kind of record as a `Scope`; outside it, 404 and an audit event.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Generic, TypeVar
 
+import sqlalchemy as sa
 from flask import current_app, g, request
 
 from backend.audit import service as audit
 from backend.auth import service as auth_service
 from backend.auth.models import DeviceSession, Role, User
 from backend.errors import Problem
+from backend.extensions import db
 
 T = TypeVar("T")
 PUBLIC = "public"
@@ -106,18 +109,34 @@ def current_session() -> DeviceSession:
     return g.device_session
 
 
-def in_scope_or_404(
-    record: T | None,
-    visible: bool,
-    *,
-    resource_type: str,
-    resource_id: object,
-    patient_ids: Iterable[uuid.UUID] = (),
-) -> T:
-    """Return `record` if the caller may see it; otherwise audit the attempt and answer 404,
-    the same answer as for a record that does not exist (privacy.md: do not confirm it)."""
-    if record is not None and visible:
-        return record
-    audit.record("access.denied", resource_type=resource_type, resource_id=resource_id,
-                 patient_ids=patient_ids if record is not None else ())
-    raise Problem(404, f"No {resource_type.replace('_', ' ')} {resource_id} that you may see.")
+@dataclasses.dataclass(frozen=True)
+class Scope(Generic[T]):
+    """Which records of one kind a user may see, declared once as a SQL condition.
+
+    The same rule serves lists (`where`) and single records (`load_or_404`), so the two can
+    never disagree. Domains declare their scopes (e.g. a coach sees episodes they coach);
+    a record outside the scope answers 404 like one that does not exist (privacy.md: do not
+    confirm it), and the attempt is audited with the patient it would have revealed.
+    """
+
+    model: type[T]
+    resource_type: str
+    #: The condition a row must meet to be visible to `user`.
+    visible_to: Callable[[User], sa.ColumnElement[bool]]
+    #: The patients a record belongs to, for the audit trail.
+    patient_ids: Callable[[T], Iterable[uuid.UUID]] = lambda record: ()
+
+    def where(self, stmt: sa.Select, user: User | None = None) -> sa.Select:
+        """Restrict a list query to what the user may see."""
+        return stmt.where(self.visible_to(user or current_user()))
+
+    def load_or_404(self, record_id: uuid.UUID, user: User | None = None) -> T:
+        user = user or current_user()
+        record = db.session.scalar(
+            sa.select(self.model).where(self.model.id == record_id, self.visible_to(user)))
+        if record is not None:
+            return record
+        hidden = db.session.get(self.model, record_id)
+        audit.record("access.denied", resource_type=self.resource_type, resource_id=record_id,
+                     patient_ids=self.patient_ids(hidden) if hidden is not None else ())
+        raise Problem(404, f"No {self.resource_type.replace('_', ' ')} {record_id} that you may see.")

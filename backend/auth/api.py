@@ -10,8 +10,9 @@ import uuid
 from flask.views import MethodView
 
 from backend.auth import service
-from backend.auth.access import allow, current_session, current_user, in_scope_or_404, public, signed_in
-from backend.auth.models import Role, User
+from backend.auth.access import allow, current_session, current_user, public, signed_in
+from backend.auth.models import Role
+from backend.auth.scopes import OWN_DEVICE_SESSIONS, USERS
 from backend.auth.schemas import (
     DevicePageSchema,
     TokenRequestSchema,
@@ -93,9 +94,7 @@ class MyDevice(MethodView):
     @blp.response(204)
     def delete(self, device_id: uuid.UUID):
         """Revoke one of my device sessions (a lost or replaced phone)"""
-        session = service.find_session(session_id=device_id)
-        in_scope_or_404(session, session is not None and session.user_id == current_user().id,
-                        resource_type="device_session", resource_id=device_id)
+        session = OWN_DEVICE_SESSIONS.load_or_404(device_id)
         service.revoke_session(session=session, reason="revoked_by_user")
 
 
@@ -125,7 +124,7 @@ class UserDetail(MethodView):
     @blp.response(200, UserSchema)
     def get(self, user_id: uuid.UUID):
         """One user (admin)"""
-        return _user_or_404(user_id)
+        return USERS.load_or_404(user_id)
 
     @allow(Role.ADMIN)
     @blp.arguments(UserUpdateSchema)
@@ -133,7 +132,7 @@ class UserDetail(MethodView):
     @problem(blp, 409, "The change would leave no active admin.")
     def patch(self, body, user_id: uuid.UUID):
         """Change a user (admin); `active: false` ends every session at once"""
-        return service.update_user(user=_user_or_404(user_id), changes=body, actor=current_user())
+        return service.update_user(user=USERS.load_or_404(user_id), changes=body, actor=current_user())
 
 
 @blp.route("/users/<uuid:user_id>/devices")
@@ -142,12 +141,7 @@ class UserDevices(MethodView):
     @blp.response(204)
     def delete(self, user_id: uuid.UUID):
         """Revoke every device session of a user (admin; a lost phone)"""
-        service.revoke_all_sessions(user=_user_or_404(user_id), reason="revoked_by_admin", actor=current_user())
-
-
-def _user_or_404(user_id: uuid.UUID) -> User:
-    user = service.find_user(user_id=user_id)
-    return in_scope_or_404(user, True, resource_type="user", resource_id=user_id)
+        service.revoke_all_sessions(user=USERS.load_or_404(user_id), reason="revoked_by_admin", actor=current_user())
 
 
 def _device(session, *, current: bool) -> dict:

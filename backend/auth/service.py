@@ -82,10 +82,6 @@ def normalise_username(username: str) -> str:
     return username.strip().lower()
 
 
-def find_user(*, user_id: uuid.UUID) -> User | None:
-    return db.session.get(User, user_id)
-
-
 def find_user_by_username(username: str) -> User | None:
     return db.session.scalar(sa.select(User).where(User.username == normalise_username(username)))
 
@@ -106,8 +102,11 @@ def create_user(*, username: str, display_name: str, role: Role, password: str, 
         raise Problem(409, f"The username {username!r} is taken.", errors={"username": ["Already taken."]})
     user = User(username=username, display_name=display_name.strip(), role=Role(role),
                 password_hash=hash_password(password))
-    db.session.add(user)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():  # a concurrent create of the same name loses here
+            db.session.add(user)
+    except sa.exc.IntegrityError:
+        raise Problem(409, f"The username {username!r} is taken.", errors={"username": ["Already taken."]}) from None
     audit.record("user.create", resource_type="user", resource_id=user.id,
                  details={"role": str(user.role)}, actor=actor)
     return user
@@ -146,11 +145,11 @@ def update_user(*, user: User, changes: dict, actor: User | None = None) -> User
 def _keep_an_admin(user: User, *, becoming: Role, active: bool) -> None:
     if user.role != Role.ADMIN or (becoming == Role.ADMIN and active):
         return
-    others = db.session.scalar(
-        sa.select(sa.func.count()).select_from(User)
-        .where(User.role == Role.ADMIN, User.active.is_(True), User.id != user.id)
-    )
-    if not others:
+    # Lock the active admins: two admins demoting each other at once must not both succeed.
+    admins = db.session.scalars(
+        sa.select(User.id).where(User.role == Role.ADMIN, User.active.is_(True)).with_for_update()
+    ).all()
+    if not [admin_id for admin_id in admins if admin_id != user.id]:
         raise Problem(409, "This is the last active admin; make another admin first.")
 
 
@@ -210,6 +209,17 @@ def _count_failure(throttle: LoginThrottle, now: dt.datetime) -> None:
         throttle.failures = 0
 
 
+def purge_stale_sign_in_counters(*, now: dt.datetime | None = None) -> int:
+    """Forget failure counters that can no longer lock anyone out (any typed name gets one)."""
+    now = now or utcnow()
+    cfg = current_app.config
+    cutoff = now - dt.timedelta(seconds=cfg["LOGIN_FAILURE_WINDOW_SECONDS"])
+    result = db.session.execute(sa.delete(LoginThrottle).where(
+        LoginThrottle.last_failure_at < cutoff,
+        sa.or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until < now)))
+    return result.rowcount
+
+
 def _open_session(*, user: User, device_name: str, now: dt.datetime) -> IssuedToken:
     cfg = current_app.config
     idle = cfg["SESSION_IDLE_TIMEOUT_COACH_SECONDS"] if user.role == Role.COACH \
@@ -251,10 +261,6 @@ def active_sessions(*, user: User) -> list[DeviceSession]:
         .order_by(DeviceSession.created_at.desc(), DeviceSession.id)
     ).all()
     return [s for s in sessions if s.is_usable(now)]
-
-
-def find_session(*, session_id: uuid.UUID) -> DeviceSession | None:
-    return db.session.get(DeviceSession, session_id)
 
 
 def revoke_session(*, session: DeviceSession, reason: str) -> None:

@@ -146,3 +146,17 @@ def test_a_garbage_or_missing_token_is_401(anonymous):
 def test_signing_out_ends_the_token_at_once(coach):
     assert coach.delete("/api/v1/auth/tokens/current").status_code == 204
     assert coach.get("/api/v1/me").status_code == 401
+
+
+def test_stale_failure_counters_are_purged_but_live_lockouts_kept(app, anonymous, ctx):
+    from backend.auth.service import purge_stale_sign_in_counters
+
+    for _ in range(5):
+        sign_in(anonymous, "locked.out", "wrong")
+    sign_in(anonymous, "typo.once", "wrong")
+    now = dt.datetime.now(dt.timezone.utc)
+    db.session.execute(sa.update(LoginThrottle).where(LoginThrottle.username_key == "locked.out")
+                       .values(locked_until=now + dt.timedelta(hours=1)))
+    assert purge_stale_sign_in_counters(now=now + dt.timedelta(minutes=16)) == 1
+    assert {t.username_key for t in db.session.scalars(sa.select(LoginThrottle))} == {"locked.out"}
+    assert purge_stale_sign_in_counters(now=now + dt.timedelta(minutes=61)) == 1
