@@ -30,6 +30,7 @@ def scheduled_jobs(config) -> list[tuple[Callable[[], None], int]]:
     return [
         (ops_jobs.heartbeat, config["CLOCK_HEARTBEAT_SECONDS"]),
         (auth_jobs.purge_sign_in_counters, 3600),
+        (ops_jobs.purge_idempotency_records, 3600),
     ]
 
 

@@ -41,15 +41,27 @@ class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = FlaskParser(unknown=None)  # None: each schema's Meta.unknown (RAISE)
 
 
+IDEMPOTENCY_KEY_PARAMETER = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "Retry-safe POST: the same key and body replay the first response "
+                   "(`Idempotent-Replayed: true`); the same key with another body is a 422.",
+}
+
+
 class CommonResponsesPlugin(BasePlugin):
-    """Documents the answers shared by many operations: 401 without a valid token, 404 for a
-    record that does not exist or is outside the caller's scope."""
+    """Documents what many operations share: 401 without a valid token, 404 for a record that
+    does not exist or is outside the caller's scope, `Idempotency-Key` on signed-in POSTs."""
 
     def operation_helper(self, path=None, operations=None, **kwargs):
-        for operation in (operations or {}).values():
+        for method, operation in (operations or {}).items():
             responses = operation.setdefault("responses", {})
             if operation.get("security") != []:
                 responses.setdefault("401", "UNAUTHORIZED")
+                if method == "post":
+                    operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY_PARAMETER)
             if path and "{" in path:
                 responses.setdefault("404", "NOT_FOUND")
 

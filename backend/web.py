@@ -1,7 +1,8 @@
 """The HTTP request cycle: request ids, body hygiene, access checks and the unit of work.
 
 `BridgelineFlask.dispatch_request` is the one place that commits for HTTP (as Indico's
-`RH.process`): the view runs, then the session commits; any exception rolls everything back,
+`RH.process`): access is checked, an `Idempotency-Key` retry is replayed (`backend.idempotency`),
+the view runs, then the session commits; any exception rolls everything back,
 and the audit events the request gathered are still written, with the failing status, in a
 transaction of their own. Services only ever `flush()`.
 """
@@ -33,14 +34,17 @@ _DRAIN_LIMIT = 1024 * 1024
 
 class BridgelineFlask(Flask):
     def dispatch_request(self):
-        from backend import unit_of_work
+        from backend import idempotency, unit_of_work
         from backend.auth import access
 
         if request.routing_exception is not None:
             self.raise_routing_exception(request)
         try:
             access.enforce()
-            response = self.make_response(super().dispatch_request())
+            response = idempotency.replay_or_reserve()
+            if response is None:
+                response = self.make_response(super().dispatch_request())
+                idempotency.remember(response)
             unit_of_work.complete(response.status_code)
         except BaseException as exc:
             unit_of_work.fail(exc.code if isinstance(exc, HTTPException) else 500)

@@ -1,0 +1,106 @@
+"""`Idempotency-Key` on POST (api.md "Conventions"): a phone's retry replays, never re-runs.
+
+The first request with a key reserves `(user, key)` by inserting a row in its own transaction
+and stores its response there before the unit of work commits, so the record and the work it
+describes commit together. A retry with the same key and the same request gets the stored
+response with `Idempotent-Replayed: true`; with a different request, 422. Two requests with
+one key at the same moment never both run: on PostgreSQL the second one's insert waits for the
+first to commit, then replays it; on SQLite transactions already run one at a time. A request
+that fails (an exception, so a rollback) leaves no record, and its retry runs afresh.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+
+import sqlalchemy as sa
+from flask import Response, current_app, g, request
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.audit import service as audit
+from backend.database import utcnow
+from backend.errors import Problem
+from backend.extensions import db
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+#: Kept at least this long (api.md: keys live ≥ 24 h); the clock purges older ones.
+RETENTION = dt.timedelta(hours=48)
+_REPLAYED_HEADERS = ("Content-Type", "Location", "ETag")
+
+
+class IdempotencyRecord(db.Model):
+    __tablename__ = "idempotency_records"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
+    #: The client's key, as sent.
+    key: Mapped[str] = mapped_column(sa.String(MAX_KEY_LENGTH), primary_key=True)
+    #: SHA-256 of method, path and body (JSON canonicalised): "the same request".
+    fingerprint: Mapped[str] = mapped_column(sa.String(64))
+    status_code: Mapped[int]
+    #: The response body as sent (it may hold patient data, like the records it describes).
+    body: Mapped[str] = mapped_column(sa.Text)
+    headers: Mapped[dict] = mapped_column(sa.JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+def replay_or_reserve() -> Response | None:
+    """Before the view: the stored response to replay, or None after reserving the key."""
+    key = request.headers.get(HEADER)
+    user = g.get("user")
+    if request.method != "POST" or key is None or user is None:
+        return None
+    if not 0 < len(key) <= MAX_KEY_LENGTH:
+        raise Problem(422, f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters.",
+                      errors={HEADER: [f"Length must be between 1 and {MAX_KEY_LENGTH}."]})
+    fingerprint = _fingerprint()
+    existing = _find(user.id, key)
+    if existing is None:
+        try:
+            with db.session.begin_nested():
+                db.session.add(IdempotencyRecord(user_id=user.id, key=key, fingerprint=fingerprint,
+                                                 status_code=0, body="", headers={}))
+            g.idempotency_key = key
+            return None
+        except sa.exc.IntegrityError:  # a concurrent request with this key committed first
+            existing = _find(user.id, key)
+    if existing is None or existing.fingerprint != fingerprint:
+        raise Problem(422, f"This {HEADER} was already used with a different request.",
+                      errors={HEADER: ["Already used with a different request."]})
+    audit.record("request.replayed", details={"status_code": existing.status_code})
+    response = current_app.response_class(existing.body, status=existing.status_code, headers=existing.headers)
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def remember(response: Response) -> None:
+    """After the view: store the response under the reserved key (server errors are not kept)."""
+    key = g.pop("idempotency_key", None)
+    if key is None:
+        return
+    record = _find(g.user.id, key)
+    if response.status_code >= 500:
+        db.session.delete(record)
+        return
+    record.status_code = response.status_code
+    record.body = response.get_data(as_text=True)
+    record.headers = {name: response.headers[name] for name in _REPLAYED_HEADERS if name in response.headers}
+
+
+def purge_expired(*, now: dt.datetime | None = None) -> int:
+    cutoff = (now or utcnow()) - RETENTION
+    return db.session.execute(sa.delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff)).rowcount
+
+
+def _find(user_id: uuid.UUID, key: str) -> IdempotencyRecord | None:
+    return db.session.get(IdempotencyRecord, (user_id, key), populate_existing=True)
+
+
+def _fingerprint() -> str:
+    body = request.get_data(cache=True)
+    parsed = request.get_json(silent=True) if body else None
+    canonical = json.dumps(parsed, sort_keys=True, separators=(",", ":")).encode() if parsed is not None else body
+    return hashlib.sha256(b"\n".join([request.method.encode(), request.path.encode(), canonical])).hexdigest()
