@@ -167,3 +167,35 @@ def test_the_clock_process_beats_and_ready_reports_it(released):
             time.sleep(0.5)
         os.killpg(clock.pid, signal.SIGTERM)
         assert clock.wait(timeout=15) is not None
+
+
+def test_the_readme_run_command_serves_the_demo_and_stops_cleanly(env):
+    """`scripts/run`: release, demo data, clock and web on 127.0.0.1; SIGTERM stops them all."""
+    port = free_port()
+    run_env = {**env, "PORT": str(port)}
+    proc = subprocess.Popen([str(ROOT / "scripts" / "run")], env=run_env, cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            with contextlib.suppress(requests.ConnectionError):
+                if requests.get(f"{base}/ready", timeout=2).status_code == 200:
+                    break
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline, "scripts/run did not come up"
+            time.sleep(0.5)
+        coach = token_for(base, "coach.maria", "demo-coach-pass")
+        assert requests.get(f"{base}/api/v1/me", headers=coach, timeout=5).json()["role"] == "coach"
+        proc.send_signal(signal.SIGTERM)  # the script alone, as a supervisor would
+        proc.wait(timeout=30)
+        output = proc.stdout.read()
+        assert "demo-coach-pass" in output  # the demo passwords were printed
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, 0)
+            time.sleep(2)
+            os.killpg(proc.pid, 0)
+            pytest.fail("web or clock outlived scripts/run")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
