@@ -38,6 +38,7 @@ def test_options_lists_the_allowed_methods_without_sign_in(anonymous):
     response = anonymous.request("OPTIONS", "/api/v1/me")
     assert response.status_code == 200
     assert set(response.headers["Allow"].split(", ")) >= {"GET", "OPTIONS"}
+    assert response.data == b"" and "Content-Type" not in response.headers  # no HTML, not even empty
 
 
 def test_malformed_json_is_400_invalid_json(anonymous):
