@@ -142,7 +142,8 @@ def _finish(response):
     response.headers["Cache-Control"] = "no-store"
     if current_app.config["BRIDGELINE_ENV"] == "production":
         response.headers["Strict-Transport-Security"] = "max-age=31536000"
-    if response.status_code == 204 or (response.content_length == 0 and not response.is_streamed):
+    if response.status_code == 204 or (not response.is_streamed and not response.direct_passthrough
+                                       and response.get_data() == b""):
         response.headers.pop("Content-Type", None)
     started = g.get("started")
     user = g.get("user")
