@@ -18,8 +18,8 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from backend import unit_of_work
-from backend.database import utcnow
 from backend.auth import jobs as auth_jobs
+from backend.database import utcnow
 from backend.ops import jobs as ops_jobs
 
 log = logging.getLogger(__name__)

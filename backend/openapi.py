@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import http
 
+import flask_smorest
 import marshmallow as ma
 from apispec import BasePlugin
-import flask_smorest
 from flask_smorest import Api
-from webargs.flaskparser import FlaskParser
 from flask_smorest.utils import prepare_response
+from webargs.flaskparser import FlaskParser
 
 PROBLEM_MIMETYPE = "application/problem+json"
 

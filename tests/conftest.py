@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
+
 import pytest
 import sqlalchemy as sa
-from flask_migrate import upgrade
 from flask import current_app
+from flask_migrate import upgrade
 from flask_sqlalchemy.session import Session as FlaskSession
 
 from backend import create_app

@@ -12,7 +12,6 @@ from flask.views import MethodView
 from backend.auth import service
 from backend.auth.access import allow, current_session, current_user, public, signed_in
 from backend.auth.models import Role
-from backend.auth.scopes import OWN_DEVICE_SESSIONS, USERS
 from backend.auth.schemas import (
     DevicePageSchema,
     TokenRequestSchema,
@@ -23,6 +22,7 @@ from backend.auth.schemas import (
     UserSchema,
     UserUpdateSchema,
 )
+from backend.auth.scopes import OWN_DEVICE_SESSIONS, USERS
 from backend.errors import problem_response
 from backend.openapi import Blueprint, problem
 

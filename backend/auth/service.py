@@ -11,7 +11,6 @@ import datetime as dt
 import hashlib
 import math
 import secrets
-import uuid
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher

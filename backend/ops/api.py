@@ -22,7 +22,8 @@ class ReadinessSchema(OutputSchema):
     status = fields.String(required=True, metadata={"description": "`ready`."})
     database = fields.String(required=True, metadata={"description": "`ok` or `unreachable`."})
     migrations = fields.Dict(required=True, metadata={"description": "`current` and `head` revisions, `up_to_date`."})
-    clock = fields.Dict(required=True, metadata={"description": "`last_heartbeat_at` of the clock process (null if it never ran)."})
+    clock = fields.Dict(required=True, metadata={
+        "description": "`last_heartbeat_at` of the clock process (null if it never ran)."})
 
 
 @blp.route("/health")

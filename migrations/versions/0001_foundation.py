@@ -4,13 +4,12 @@ The audit tables are append-only: triggers refuse UPDATE, DELETE (and on Postgre
 on both backends; the chain head starts at the genesis hash and can only move forward.
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-21 12:53:53.457632
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0001'

@@ -6,8 +6,8 @@ import sqlalchemy as sa
 
 from backend.auth.models import DeviceSession, User
 from backend.auth.scopes import OWN_DEVICE_SESSIONS
-from backend.extensions import db
 from backend.errors import Problem
+from backend.extensions import db
 
 
 def test_a_scope_filters_lists_and_refuses_single_records_outside_it(make_client, ctx):
