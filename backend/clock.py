@@ -18,6 +18,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from backend import unit_of_work
+from backend.audit import jobs as audit_jobs
 from backend.auth import jobs as auth_jobs
 from backend.database import utcnow
 from backend.ops import jobs as ops_jobs
@@ -31,6 +32,7 @@ def scheduled_jobs(config) -> list[tuple[Callable[[], None], int]]:
         (ops_jobs.heartbeat, config["CLOCK_HEARTBEAT_SECONDS"]),
         (auth_jobs.purge_sign_in_counters, 3600),
         (ops_jobs.purge_idempotency_records, 3600),
+        (audit_jobs.log_chain_head, 600),
     ]
 
 

@@ -11,6 +11,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask, current_app, g, json
 from werkzeug.exceptions import HTTPException
 
@@ -135,8 +136,30 @@ def handle_http_exception(exc: HTTPException):
     return problem_response(status, detail, headers=headers)
 
 
+#: PostgreSQL states that mean "try again": deadlock, serialization failure, lock timeout.
+_TRANSIENT_SQLSTATES = {"40P01", "40001", "55P03"}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A database conflict that a retry of the whole request would most likely get past."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    return getattr(exc.orig, "sqlstate", None) in _TRANSIENT_SQLSTATES or "database is locked" in str(exc.orig)
+
+
+def status_for(exc: BaseException) -> int:
+    if isinstance(exc, HTTPException):
+        return exc.code or 500
+    return 503 if is_transient(exc) else 500
+
+
 def handle_unexpected_exception(exc: Exception):
     # The exception's message may quote data; log its type and stack only (no PHI in logs).
+    if is_transient(exc):
+        log.warning("database busy; asked the client to retry", extra={"exc_type": type(exc).__name__})
+        return problem_response(503, "The database was busy with a conflicting change; nothing was saved. "
+                                     "Retry after the number of seconds in Retry-After.",
+                                type="service-unavailable", headers={"Retry-After": "1"})
     log.error("unhandled exception", extra={"exc_type": type(exc).__name__}, exc_info=exc)
     return problem_response(500, _DETAILS[500])
 

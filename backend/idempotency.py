@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import uuid
 
 import sqlalchemy as sa
@@ -30,6 +31,7 @@ MAX_KEY_LENGTH = 255
 #: Kept at least this long (api.md: keys live ≥ 24 h); the clock purges older ones.
 RETENTION = dt.timedelta(hours=48)
 _REPLAYED_HEADERS = ("Content-Type", "Location", "ETag")
+_KEY = re.compile(f"[\\x20-\\x7e]{{1,{MAX_KEY_LENGTH}}}")
 
 
 class IdempotencyRecord(db.Model):
@@ -44,6 +46,8 @@ class IdempotencyRecord(db.Model):
     #: The response body as sent (it may hold patient data, like the records it describes).
     body: Mapped[str] = mapped_column(sa.Text)
     headers: Mapped[dict] = mapped_column(sa.JSON)
+    #: Patients the first response concerned: a replay is audited as a read of them.
+    patient_ids: Mapped[list] = mapped_column(sa.JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
 
 
@@ -53,9 +57,9 @@ def replay_or_reserve() -> Response | None:
     user = g.get("user")
     if request.method != "POST" or key is None or user is None:
         return None
-    if not 0 < len(key) <= MAX_KEY_LENGTH:
-        raise Problem(422, f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters.",
-                      errors={HEADER: [f"Length must be between 1 and {MAX_KEY_LENGTH}."]})
+    if not _KEY.fullmatch(key):
+        raise Problem(422, f"{HEADER} must be 1 to {MAX_KEY_LENGTH} visible ASCII characters.",
+                      errors={HEADER: [f"1 to {MAX_KEY_LENGTH} visible ASCII characters."]})
     fingerprint = _fingerprint()
     existing = _find(user.id, key)
     if existing is None:
@@ -70,24 +74,24 @@ def replay_or_reserve() -> Response | None:
     if existing is None or existing.fingerprint != fingerprint:
         raise Problem(422, f"This {HEADER} was already used with a different request.",
                       errors={HEADER: ["Already used with a different request."]})
-    audit.record("request.replayed", details={"status_code": existing.status_code})
+    audit.record("request.replayed", details={"status_code": existing.status_code},
+                 patient_ids=[uuid.UUID(pid) for pid in existing.patient_ids])
     response = current_app.response_class(existing.body, status=existing.status_code, headers=existing.headers)
     response.headers["Idempotent-Replayed"] = "true"
     return response
 
 
 def remember(response: Response) -> None:
-    """After the view: store the response under the reserved key (server errors are not kept)."""
+    """After the view: store the response under the reserved key. (Server errors never get
+    here: their unit of work is rolled back with the reservation, and a retry runs afresh.)"""
     key = g.pop("idempotency_key", None)
     if key is None:
         return
     record = _find(g.user.id, key)
-    if response.status_code >= 500:
-        db.session.delete(record)
-        return
     record.status_code = response.status_code
     record.body = response.get_data(as_text=True)
     record.headers = {name: response.headers[name] for name in _REPLAYED_HEADERS if name in response.headers}
+    record.patient_ids = [str(pid) for pid in audit.pending_patient_ids()]
 
 
 def purge_expired(*, now: dt.datetime | None = None) -> int:
@@ -103,4 +107,5 @@ def _fingerprint() -> str:
     body = request.get_data(cache=True)
     parsed = request.get_json(silent=True) if body else None
     canonical = json.dumps(parsed, sort_keys=True, separators=(",", ":")).encode() if parsed is not None else body
-    return hashlib.sha256(b"\n".join([request.method.encode(), request.path.encode(), canonical])).hexdigest()
+    target = request.full_path.rstrip("?").encode()  # the query string is part of the request
+    return hashlib.sha256(b"\n".join([request.method.encode(), target, canonical])).hexdigest()

@@ -3,11 +3,16 @@
 Audit events gathered during the unit are written with it: in the same transaction when it
 succeeds, so a change and its audit record commit together; in a fresh transaction after the
 rollback when it fails, so refused and failed attempts stay on the record (privacy.md).
+
+Bookkeeping that must not hold row locks for the length of the unit (a device session's
+last-seen time) is deferred with `after()` and runs in its own short transaction once the
+unit has ended, whether it committed or not.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from backend.audit import service as audit_service
 from backend.extensions import db
@@ -15,11 +20,20 @@ from backend.extensions import db
 log = logging.getLogger(__name__)
 
 
+_AFTER = "bridgeline.after_unit"
+
+
+def after(task: Callable[[], None]) -> None:
+    """Run `task` in a transaction of its own when the unit of work has ended."""
+    db.session.info.setdefault(_AFTER, []).append(task)
+
+
 def complete(status_code: int | None = None) -> None:
     """Write the gathered audit events and commit. Raises if the commit fails."""
     audit_service.write_pending(status_code)
     db.session.commit()
     audit_service.clear_pending()
+    _run_deferred()
 
 
 def fail(status_code: int | None) -> None:
@@ -34,3 +48,14 @@ def fail(status_code: int | None) -> None:
         log.exception("could not record the audit events of a failed unit of work")
     finally:
         audit_service.clear_pending()
+    _run_deferred()
+
+
+def _run_deferred() -> None:
+    for task in db.session.info.pop(_AFTER, []):
+        try:
+            task()
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception("deferred bookkeeping failed", extra={"task": getattr(task, "__name__", "?")})

@@ -16,8 +16,7 @@ import time
 import uuid
 
 from flask import Flask, current_app, g, request
-from werkzeug.exceptions import HTTPException
-
+from backend import errors
 from backend.errors import Problem
 
 log = logging.getLogger("backend.request")
@@ -44,10 +43,13 @@ class BridgelineFlask(Flask):
             response = idempotency.replay_or_reserve()
             if response is None:
                 response = self.make_response(super().dispatch_request())
+                if response.status_code >= 500:  # a server-side failure answered, not raised
+                    unit_of_work.fail(response.status_code)
+                    return response
                 idempotency.remember(response)
             unit_of_work.complete(response.status_code)
         except BaseException as exc:
-            unit_of_work.fail(exc.code if isinstance(exc, HTTPException) else 500)
+            unit_of_work.fail(errors.status_for(exc))
             raise
         return response
 
@@ -87,35 +89,6 @@ def _check_body() -> None:
     _refuse_unstorable_text(parsed)
 
 
-#: NUL and unpaired surrogates are valid JSON escapes but not storable text (PostgreSQL
-#: refuses NUL; UTF-8 cannot encode a lone surrogate).
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def _unstorable_paths(value, path: str = "") -> list[str]:
-    if isinstance(value, str):
-        return [path or "_schema"] if _UNSTORABLE.search(value) else []
-    if isinstance(value, dict):
-        return [p for key, item in value.items()
-                for p in ([f"{path}.{key}" if path else str(key)] if _UNSTORABLE.search(str(key)) else [])
-                + _unstorable_paths(item, f"{path}.{key}" if path else str(key))]
-    if isinstance(value, list):
-        return [p for index, item in enumerate(value)
-                for p in _unstorable_paths(item, f"{path}.{index}" if path else str(index))]
-    return []
-
-
-def _refuse_unstorable_text(value) -> None:
-    paths = _unstorable_paths(value)
-    if paths:
-        raise Problem(422, "Text may not contain NUL or unpaired surrogate characters.",
-                      errors={p: ["Contains a NUL or an unpaired surrogate character."] for p in paths})
-
-
-def _check_query() -> None:
-    _refuse_unstorable_text(request.args.to_dict(flat=True))
-
-
 def _buffer_unsized_body(max_length: int) -> None:
     """A chunked body has no Content-Length, and werkzeug would silently cut it at the limit:
     read it here, refuse it whole if it is too long, and hand werkzeug a sized copy."""
@@ -127,6 +100,43 @@ def _buffer_unsized_body(max_length: int) -> None:
     request.environ["CONTENT_LENGTH"] = str(len(body))
     request.environ.pop("HTTP_TRANSFER_ENCODING", None)
     request.environ.pop("wsgi.input_terminated", None)
+
+
+#: NUL and unpaired surrogates are valid JSON escapes but not storable text (PostgreSQL
+#: refuses NUL; UTF-8 cannot encode a lone surrogate).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+#: No request of ours nests deeper; deeper bodies are refused before anything walks them.
+MAX_JSON_DEPTH = 32
+
+
+def _refuse_unstorable_text(value) -> None:
+    """Walk the parsed body (iteratively: depth is the client's choice) for text that cannot
+    be stored, and refuse absurd nesting."""
+    bad: list[str] = []
+    stack = [("", value, 0)]
+    while stack:
+        path, item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise Problem(422, f"The body is nested more than {MAX_JSON_DEPTH} levels deep.",
+                          errors={path or "_schema": [f"Nested more than {MAX_JSON_DEPTH} levels deep."]})
+        if isinstance(item, str):
+            if _UNSTORABLE.search(item):
+                bad.append(path or "_schema")
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                child_path = f"{path}.{key}" if path else str(key)
+                if _UNSTORABLE.search(str(key)):
+                    bad.append(child_path)
+                stack.append((child_path, child, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((f"{path}.{i}" if path else str(i), child, depth + 1) for i, child in enumerate(item))
+    if bad:
+        raise Problem(422, "Text may not contain NUL or unpaired surrogate characters.",
+                      errors={p: ["Contains a NUL or an unpaired surrogate character."] for p in sorted(bad)})
+
+
+def _check_query() -> None:
+    _refuse_unstorable_text({name: values for name, values in request.args.lists()})
 
 
 def _require_https() -> None:

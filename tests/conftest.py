@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -18,7 +20,8 @@ from flask_migrate import upgrade
 from flask_sqlalchemy.session import Session as FlaskSession
 
 from backend import create_app
-from backend.auth.access import public
+from backend.audit import service as audit_service
+from backend.auth.access import public, signed_in
 from backend.auth.models import Role
 from backend.config import TestConfig
 from backend.extensions import db
@@ -28,6 +31,7 @@ pytest_plugins = ["tests.support.databases"]
 
 #: Stands for patient data inside an exception message; it must reach no response and no log.
 LEAK_SENTINEL = "Jane Roe +15550100"
+TEST_PATIENT = uuid.UUID("00000000-0000-4000-8000-00000000beef")
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +42,19 @@ def app(database_url):
     def boom():  # an unexpected failure, to test the 500 answer
         raise RuntimeError(LEAK_SENTINEL)
 
+    @public
+    def busy():  # the database refused for a conflict: a deadlock, a lock held too long
+        raise sa.exc.OperationalError("UPDATE …", {}, sqlite3.OperationalError("database is locked"))
+
+    @signed_in
+    def patient_read():  # stands for a view that returns a patient's data
+        audit_service.record("patient.read", resource_type="patient", resource_id=TEST_PATIENT,
+                             patient_ids=[TEST_PATIENT])
+        return {"patient": str(TEST_PATIENT)}, 201
+
+    app.add_url_rule("/_test/patient-read", view_func=patient_read, methods=["POST"])
     app.add_url_rule("/_test/boom", view_func=boom, methods=["GET"])
+    app.add_url_rule("/_test/busy", view_func=busy, methods=["GET"])
     with app.app_context():
         _reset_schema(db.engine)
         upgrade()

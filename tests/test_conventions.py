@@ -75,11 +75,12 @@ def test_a_misspelt_query_parameter_is_422_not_silently_ignored(admin):
     assert body["errors"] == {"acter_id": ["Unknown field."]}
 
 
-def test_absurdly_nested_json_is_400_not_500(anonymous):
-    response = anonymous.client.post("/api/v1/auth/tokens", data="[" * 30_000 + "]" * 30_000,
-                                     content_type="application/json")
-    assert response.status_code in (400, 413)
-    assert response.mimetype == PROBLEM
+@pytest.mark.parametrize("depth", [40, 500, 900, 5000])
+def test_absurdly_nested_json_is_refused_not_500(anonymous, depth):
+    for body in ("[" * depth + "]" * depth, '{"a":' * depth + "1" + "}" * depth):
+        response = anonymous.client.post("/api/v1/auth/tokens", data=body, content_type="application/json")
+        assert response.status_code in (400, 422), (depth, response.status_code)
+        assert response.mimetype == PROBLEM
 
 
 def test_a_204_has_no_body_and_no_content_type(coach):
@@ -171,3 +172,21 @@ def test_a_cursor_the_server_did_not_sign_is_422(admin):
     forged = base64.urlsafe_b64encode(b"[99999999999999999999]").decode().rstrip("=")
     assert_problem(admin.get(f"/api/v1/audit-events?cursor={forged}"), 422, "validation-error")
     assert_problem(admin.get(f"/api/v1/audit-events?cursor={forged}.abc"), 422, "validation-error")
+
+
+def test_a_chunked_body_is_read_whole_and_limited_like_any_other(app, anonymous):
+    import io
+
+    chunked = {"Transfer-Encoding": "chunked", "Content-Type": "application/json"}
+    small = anonymous.client.post("/api/v1/auth/tokens", headers=chunked,
+                                  input_stream=io.BytesIO(b'{"username": "a", "password": "b"}'))
+    assert small.status_code == 401  # read whole: the credentials were checked
+    big = anonymous.client.post("/api/v1/auth/tokens", headers=chunked,
+                                input_stream=io.BytesIO(b'{"username": "a", "password": "b"}' + b" " * 70_000))
+    assert_problem(big, 413, "payload-too-large")
+
+
+def test_a_database_conflict_asks_the_client_to_retry(anonymous):
+    response = anonymous.get("/_test/busy")
+    body = assert_problem(response, 503, "service-unavailable")
+    assert response.headers["Retry-After"] == "1" and "nothing was saved" in body["detail"]

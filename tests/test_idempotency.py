@@ -85,3 +85,23 @@ def test_two_requests_with_one_key_at_once_never_both_run(live_app):
     assert [r.status_code for r in responses] == [201, 201]
     assert sorted(r.headers.get("Idempotent-Replayed", "no") for r in responses) == ["no", "true"]
     assert responses[0].get_json()["id"] == responses[1].get_json()["id"]
+
+
+def test_a_key_with_control_characters_is_422(admin):
+    response = admin.post("/api/v1/users", json=new_user(), headers={"Idempotency-Key": "tab\there"})
+    assert response.status_code == 422
+
+
+def test_the_query_string_is_part_of_the_request(coach):
+    assert coach.post("/_test/patient-read?a=1", headers={"Idempotency-Key": "q"}).status_code == 201
+    assert coach.post("/_test/patient-read?a=2", headers={"Idempotency-Key": "q"}).status_code == 422
+
+
+def test_a_replay_is_audited_as_a_read_of_the_same_patients(coach, admin):
+    from tests.conftest import TEST_PATIENT
+
+    first = coach.post("/_test/patient-read", headers={"Idempotency-Key": "read-1"})
+    again = coach.post("/_test/patient-read", headers={"Idempotency-Key": "read-1"})
+    assert again.headers["Idempotent-Replayed"] == "true" and again.get_json() == first.get_json()
+    replays = admin.get(f"/api/v1/audit-events?action=request.replayed&patient_id={TEST_PATIENT}").get_json()
+    assert [e["actor_id"] for e in replays["items"]] == [str(coach.user.id)]

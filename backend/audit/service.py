@@ -15,6 +15,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import json
 import uuid
 from collections.abc import Iterable, Iterator
@@ -75,10 +76,38 @@ def record(
         resource_id=str(resource_id) if resource_id is not None else None,
         patient_ids=sorted(set(patient_ids), key=str),
         request_id=g.get("request_id") if in_request else None,
-        client_ip=request.remote_addr if in_request else None,
-        details=details,
+        client_ip=_client_ip() if in_request else None,
+        details=_checked_details(details),
     )
     db.session.info.setdefault(_PENDING, []).append(event)
+
+
+def _client_ip() -> str | None:
+    """The caller's address, if it is one (behind trusted proxies it comes from a header)."""
+    try:
+        return str(ipaddress.ip_address(request.remote_addr or ""))
+    except ValueError:
+        return None
+
+
+def _checked_details(details: dict | None) -> dict | None:
+    """Details must survive a JSON round trip unchanged, or the stored event would not match
+    its hash; fail here, in the caller, rather than at commit."""
+    if details is not None and json.loads(json.dumps(details)) != details:
+        raise TypeError("audit details must be plain JSON (str, int, bool, None, lists, dicts)")
+    return details
+
+
+def pending_patient_ids() -> list[uuid.UUID]:
+    """Every patient the unit of work's gathered events touched so far."""
+    return sorted({pid for event in db.session.info.get(_PENDING, []) for pid in event.patient_ids}, key=str)
+
+
+def username_fingerprint(username: str) -> str:
+    """A keyed hash of a typed username: failed sign-ins can be correlated (and a suspected
+    name checked) without the trail keeping what was typed — sometimes a password."""
+    key = current_app.config["AUDIT_HMAC_KEY"].encode()
+    return hmac.new(key, b"username:" + username.encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def has_pending() -> bool:
@@ -156,10 +185,19 @@ class ChainProblem:
     reason: str
 
 
-def verify_chain(batch_size: int = 1000) -> tuple[int, ChainProblem | None]:
+def chain_head() -> tuple[int, str]:
+    head = db.session.get(AuditChainHead, _CHAIN_HEAD_ID, populate_existing=True)
+    return head.last_seq, head.last_hash
+
+
+def verify_chain(batch_size: int = 1000, anchors: dict[int, str] | None = None) -> tuple[int, ChainProblem | None]:
     """Walk the chain up to the head as it stands now; return how many events were checked
     and the first problem. Events appended meanwhile are left for the next run, so a live
-    system verifies cleanly; on SQLite the walk reads a snapshot without blocking writers."""
+    system verifies cleanly; on SQLite the walk reads a snapshot without blocking writers.
+
+    `anchors` maps sequence numbers to hashes recorded outside the database (the clock logs
+    the head regularly): they catch a rewrite by someone holding the key, or a cut tail."""
+    anchors = anchors or {}
     if not db.session().in_transaction():
         db.session.connection(execution_options={"sqlite_begin": "DEFERRED"})
     head = db.session.get(AuditChainHead, _CHAIN_HEAD_ID)
@@ -174,9 +212,14 @@ def verify_chain(batch_size: int = 1000) -> tuple[int, ChainProblem | None]:
             return checked, ChainProblem(event.seq, str(event.id), "prev_hash does not match the previous event")
         if compute_hash(event, event.patient_ids) != event.hash:
             return checked, ChainProblem(event.seq, str(event.id), "contents do not match its hash")
+        if event.seq in anchors and anchors[event.seq] != event.hash:
+            return checked, ChainProblem(event.seq, str(event.id), "hash differs from the anchor recorded for it")
         expected_prev, expected_seq, checked = event.hash, event.seq + 1, checked + 1
     if checked != head_seq or expected_prev != head_hash:
         return checked, ChainProblem(expected_seq, None, "the newest events are missing (chain head is ahead)")
+    beyond = [seq for seq in anchors if seq > head_seq]
+    if beyond:
+        return checked, ChainProblem(min(beyond), None, "an anchored event is missing (the chain was cut short)")
     return checked, None
 
 

@@ -17,6 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 
+from backend import unit_of_work
 from backend.audit import service as audit
 from backend.auth.models import DeviceSession, LoginThrottle, Role, User
 from backend.database import upsert, utcnow
@@ -114,28 +115,26 @@ def create_user(*, username: str, display_name: str, role: Role, password: str, 
 def update_user(*, user: User, changes: dict, actor: User | None = None) -> User:
     """Apply an admin's changes. Deactivation, a role change or a new password end every
     session: the person signs in again under the new rules."""
+    new_role = Role(changes.get("role", user.role))
+    new_active = changes.get("active", user.active)
+    # Before anything is changed (and flushed): lock order is admins first, by id, for all.
+    _keep_an_admin(user, becoming=new_role, active=new_active)
     revoke_reason = None
     if "display_name" in changes:
         user.display_name = changes["display_name"].strip()
-    if "role" in changes and Role(changes["role"]) != user.role:
-        _keep_an_admin(user, becoming=Role(changes["role"]), active=changes.get("active", user.active))
-        user.role = Role(changes["role"])
+    if new_role != user.role:
+        user.role = new_role
         revoke_reason = "user_changed"
     if "password" in changes:
         user.password_hash = hash_password(changes["password"])
         revoke_reason = "user_changed"
-    if "active" in changes and changes["active"] != user.active:
-        if not changes["active"]:
-            _keep_an_admin(user, becoming=user.role, active=False)
-            user.deactivated_at = utcnow()
-            revoke_reason = "user_deactivated"
-        else:
-            user.deactivated_at = None
-        user.active = changes["active"]
+    if new_active != user.active:
+        user.active = new_active
+        user.deactivated_at = None if new_active else utcnow()
+        revoke_reason = "user_deactivated" if not new_active else revoke_reason
     db.session.flush()
     audit.record("user.update", resource_type="user", resource_id=user.id,
-                 details={"fields": sorted(k for k in changes if k != "password")
-                          + (["password"] if "password" in changes else [])}, actor=actor)
+                 details={"fields": sorted(changes)}, actor=actor)
     if revoke_reason:
         revoke_all_sessions(user=user, reason=revoke_reason, actor=actor)
     return user
@@ -144,9 +143,11 @@ def update_user(*, user: User, changes: dict, actor: User | None = None) -> User
 def _keep_an_admin(user: User, *, becoming: Role, active: bool) -> None:
     if user.role != Role.ADMIN or (becoming == Role.ADMIN and active):
         return
-    # Lock the active admins: two admins demoting each other at once must not both succeed.
+    # Lock the active admins (in one order for everyone): two admins demoting each other at
+    # once must not both succeed, nor deadlock.
     admins = db.session.scalars(
-        sa.select(User.id).where(User.role == Role.ADMIN, User.active.is_(True)).with_for_update()
+        sa.select(User.id).where(User.role == Role.ADMIN, User.active.is_(True))
+        .order_by(User.id).with_for_update()
     ).all()
     if not [admin_id for admin_id in admins if admin_id != user.id]:
         raise Problem(409, "This is the last active admin; make another admin first.")
@@ -162,19 +163,19 @@ def sign_in(*, username: str, password: str, device_name: str) -> IssuedToken:
     the database, and attempts on one username take turns (a row lock held until commit), so
     the limit holds across every worker and process, however many guesses arrive at once.
     """
-    now = utcnow()
     key = normalise_username(username)[:255]
-    throttle = _lock_throttle_row(key, now)
+    throttle = _lock_throttle_row(key)
+    now = utcnow()  # after waiting for the lock
     if throttle.locked_until is not None and throttle.locked_until > now:
         retry_after = math.ceil((throttle.locked_until - now).total_seconds())
-        audit.record("auth.sign_in_throttled", details={"username": key})
+        audit.record("auth.sign_in_throttled", details={"username_hash": audit.username_fingerprint(key)})
         raise SignInThrottled(retry_after)
 
     user = find_user_by_username(key)
     if not _password_matches(user, password) or not user.active:
         _count_failure(throttle, now)
-        audit.record("auth.sign_in_failed", resource_type="user",
-                     resource_id=user.id if user else None, details={"username": key})
+        audit.record("auth.sign_in_failed", resource_type="user", resource_id=user.id if user else None,
+                     details={"username_hash": audit.username_fingerprint(key)})
         raise InvalidCredentials()
 
     # Reset rather than delete: a concurrent attempt may be waiting for this row's lock.
@@ -185,15 +186,17 @@ def sign_in(*, username: str, password: str, device_name: str) -> IssuedToken:
     return issued
 
 
-def _lock_throttle_row(key: str, now: dt.datetime) -> LoginThrottle:
-    """The username's counter row, created if needed and locked for this transaction."""
-    db.session.execute(upsert(
-        LoginThrottle, {"username_key": key, "failures": 0, "last_failure_at": now, "locked_until": None},
-        index_elements=["username_key"], update=None, dialect=db.engine.dialect.name))
-    return db.session.execute(
-        sa.select(LoginThrottle).where(LoginThrottle.username_key == key)
-        .with_for_update().execution_options(populate_existing=True)
-    ).scalar_one()
+def _lock_throttle_row(key: str) -> LoginThrottle:
+    """The username's counter row, created if needed and locked for this transaction, in one
+    statement (a no-op update takes the row lock), so a concurrent purge cannot slip between
+    finding the row and locking it."""
+    stmt = upsert(
+        LoginThrottle,
+        {"username_key": key, "failures": 0, "last_failure_at": utcnow(), "locked_until": None},
+        index_elements=["username_key"], update={"failures": LoginThrottle.failures},
+        dialect=db.engine.dialect.name,
+    ).returning(LoginThrottle)
+    return db.session.scalars(stmt, execution_options={"populate_existing": True}).one()
 
 
 def _count_failure(throttle: LoginThrottle, now: dt.datetime) -> None:
@@ -241,13 +244,21 @@ def _open_session(*, user: User, device_name: str, now: dt.datetime) -> IssuedTo
 # --- sessions ------------------------------------------------------------------------------
 
 def session_for_token(token: str) -> DeviceSession | None:
-    """The usable session a bearer token belongs to, touched as seen; None otherwise."""
+    """The usable session a bearer token belongs to (None otherwise). Its last-seen time is
+    written after the request, in a short transaction of its own: held for the request, that
+    row lock would deadlock two devices of one user revoking each other."""
     session = db.session.scalar(sa.select(DeviceSession).where(DeviceSession.token_hash == hash_token(token)))
     now = utcnow()
     if session is None or not session.is_usable(now):
         return None
     if now - session.last_seen_at >= DeviceSession.TOUCH_INTERVAL:
-        session.last_seen_at = now
+        session_id = session.id
+
+        def touch_session() -> None:
+            db.session.execute(sa.update(DeviceSession).where(
+                DeviceSession.id == session_id, DeviceSession.last_seen_at < now).values(last_seen_at=now))
+
+        unit_of_work.after(touch_session)
     return session
 
 

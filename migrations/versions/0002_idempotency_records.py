@@ -24,6 +24,7 @@ def upgrade():
     sa.Column('status_code', sa.Integer(), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('headers', sa.JSON(), nullable=False),
+    sa.Column('patient_ids', sa.JSON(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_idempotency_records_user_id_users')),
     sa.PrimaryKeyConstraint('user_id', 'key', name=op.f('pk_idempotency_records'))

@@ -149,3 +149,18 @@ def test_verify_holds_while_events_are_being_written(live_app):
         stop.set()
         writer.join()
     assert [r.exit_code for r in outcomes] == [0] * 25, [r.output for r in outcomes]
+
+
+def test_anchors_recorded_outside_catch_a_cut_tail_and_a_rewrite(app, chain, json_log):
+    from backend.audit.jobs import log_chain_head
+
+    log_chain_head()
+    line = next(entry for entry in json_log.lines() if entry["msg"] == "audit chain head")
+    anchor = f"{line['audit_seq']}:{line['audit_hash']}"
+    assert app.test_cli_runner().invoke(args=["audit", "verify", "--anchor", anchor]).exit_code == 0
+    wrong = f"{line['audit_seq']}:{'0' * 64}"
+    result = app.test_cli_runner().invoke(args=["audit", "verify", "--anchor", wrong])
+    assert result.exit_code == 1 and "anchor" in result.output
+    beyond = f"{line['audit_seq'] + 5}:{'0' * 64}"
+    result = app.test_cli_runner().invoke(args=["audit", "verify", "--anchor", beyond])
+    assert result.exit_code == 1 and "cut short" in result.output

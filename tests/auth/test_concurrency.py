@@ -56,24 +56,114 @@ def test_two_creates_of_one_username_give_one_user_and_one_409(live_app):
     assert sorted(parallel(2, create)) == [201, 409]
 
 
+def _tokens(live_app, *users):
+    return {u.id: live_app.test_client().post("/api/v1/auth/tokens", json={
+        "username": u.username, "password": u.password}).get_json()["token"] for u in users}
+
+
+def _crosswise(live_app, tokens, first, second, path, method, body=None):
+    """`first` acts on `second` and `second` on `first`, at the same moment."""
+    def act(pair):
+        actor, target = pair
+        return live_app.test_client().open(path.format(target=target), method=method, json=body,
+                                           headers={"Authorization": f"Bearer {tokens[actor.id]}"}).status_code
+
+    return parallel_pairs(act, [(first, second), (second, first)])
+
+
+def parallel_pairs(action, pairs):
+    barrier = threading.Barrier(len(pairs))
+
+    def run(pair):
+        barrier.wait()
+        return action(pair)
+
+    with ThreadPoolExecutor(len(pairs)) as pool:
+        return sorted(pool.map(run, pairs))
+
+
 def test_two_admins_cannot_demote_each_other_at_once(live_app):
     from backend.auth.models import Role
 
     first, second = make_user(live_app, role=Role.ADMIN), make_user(live_app, role=Role.ADMIN)
-    tokens = {u.id: live_app.test_client().post("/api/v1/auth/tokens", json={
-        "username": u.username, "password": u.password}).get_json()["token"] for u in (first, second)}
+    tokens = _tokens(live_app, first, second)
+    statuses = _crosswise(live_app, tokens, first, second, "/api/v1/users/{target.id}", "PATCH", {"active": False})
+    # The loser is refused as the last admin (409) or, if it came second, as already signed out.
+    assert statuses in ([200, 401], [200, 409])
+    with live_app.app_context():
+        import sqlalchemy as sa
 
-    def demote(pair):
-        actor, target = pair
-        return live_app.test_client().patch(f"/api/v1/users/{target.id}", json={"active": False},
-                                            headers={"Authorization": f"Bearer {tokens[actor.id]}"}).status_code
+        from backend.auth.models import User
+        from backend.extensions import db
 
-    barrier = threading.Barrier(2)
+        active = db.session.scalars(sa.select(User.id).where(User.role == Role.ADMIN, User.active.is_(True))).all()
+    assert len(active) == 1
 
-    def run(pair):
-        barrier.wait()
-        return demote(pair)
 
-    with ThreadPoolExecutor(2) as pool:
-        statuses = sorted(pool.map(run, [(first, second), (second, first)]))
-    assert 200 in statuses and statuses != [200, 200]
+def test_admins_changing_each_other_at_once_never_deadlock(live_app):
+    from backend.auth.models import Role
+
+    make_user(live_app, role=Role.ADMIN)  # a third admin, so both changes may succeed
+    for body in ({"password": "a new long passphrase", "active": False},
+                 {"display_name": "Renamed", "role": "coach"}):
+        first, second = make_user(live_app, role=Role.ADMIN), make_user(live_app, role=Role.ADMIN)
+        tokens = _tokens(live_app, first, second)
+        for _ in range(3):
+            statuses = _crosswise(live_app, tokens, first, second, "/api/v1/users/{target.id}", "PATCH", body)
+            assert 500 not in statuses and 503 not in statuses, statuses
+
+
+def test_two_devices_revoking_each_other_never_deadlock(live_app):
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from backend.auth.models import DeviceSession
+    from backend.extensions import db
+
+    user = make_user(live_app)
+    for _ in range(4):
+        phone, tablet = (live_app.test_client().post("/api/v1/auth/tokens", json={
+            "username": user.username, "password": user.password, "device_name": name}).get_json()["token"]
+            for name in ("phone", "tablet"))
+        with live_app.app_context():  # both sessions due for a last-seen update
+            db.session.execute(sa.update(DeviceSession).values(
+                last_seen_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)))
+            db.session.commit()
+        devices = {d["device_name"]: d["id"] for d in live_app.test_client().get(
+            "/api/v1/me/devices", headers={"Authorization": f"Bearer {phone}"}).get_json()["items"]}
+
+        def revoke(pair):
+            token, other = pair
+            return live_app.test_client().delete(f"/api/v1/me/devices/{other}",
+                                                 headers={"Authorization": f"Bearer {token}"}).status_code
+
+        statuses = parallel_pairs(revoke, [(phone, devices["tablet"]), (tablet, devices["phone"])])
+        assert set(statuses) <= {204, 401}, statuses
+
+
+def test_authenticating_holds_no_lock_on_the_session_row(live_app):
+    """The last-seen update waits until the request is over: held for the whole request, that
+    row lock deadlocked two devices of one user revoking each other (PostgreSQL)."""
+    import datetime as dt
+
+    import pytest
+    import sqlalchemy as sa
+
+    from backend.auth import service as auth_service
+    from backend.auth.models import DeviceSession
+    from backend.extensions import db
+
+    user = make_user(live_app)
+    token = _tokens(live_app, user)[user.id]
+    with live_app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite transactions take the database write lock; row locks are PostgreSQL's")
+        db.session.execute(sa.update(DeviceSession).values(
+            last_seen_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)))
+        db.session.commit()
+        session = auth_service.session_for_token(token)  # inside this request-like transaction
+        with db.engine.connect() as other:
+            other.execute(sa.text("SELECT id FROM device_sessions WHERE id = :id FOR UPDATE NOWAIT"),
+                          {"id": session.id})  # raises LockNotAvailable if the row were locked
+        db.session.rollback()
