@@ -16,7 +16,9 @@ import time
 import uuid
 
 from flask import Flask, current_app, g, request
-from backend import errors
+
+from backend import errors, idempotency, unit_of_work
+from backend.auth import access
 from backend.errors import Problem
 
 log = logging.getLogger("backend.request")
@@ -33,9 +35,6 @@ _DRAIN_LIMIT = 1024 * 1024
 
 class BridgelineFlask(Flask):
     def dispatch_request(self):
-        from backend import idempotency, unit_of_work
-        from backend.auth import access
-
         if request.routing_exception is not None:
             self.raise_routing_exception(request)
         try:
