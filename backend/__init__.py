@@ -54,9 +54,12 @@ def create_app(config: Config | None = None) -> web.BridgelineFlask:
 def _register_blueprints() -> None:
     from backend.audit.api import blp as audit_blp
     from backend.auth.api import blp as auth_blp
+    from backend.cases.activities_api import blp as activities_blp
+    from backend.cases.api import blp as cases_blp
+    from backend.cases.caseload_api import blp as caseload_blp
     from backend.ops.api import blp as ops_blp
 
-    for blp in (ops_blp, auth_blp, audit_blp):
+    for blp in (ops_blp, auth_blp, audit_blp, cases_blp, activities_blp, caseload_blp):
         api.register_blueprint(blp)
 
 

@@ -51,6 +51,15 @@ IDEMPOTENCY_KEY_PARAMETER = {
 }
 
 
+IF_MATCH = {
+    "in": "header",
+    "name": "If-Match",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The ETag you last read: missing → 428, stale → 412 with the current record.",
+}
+
+
 class CommonResponsesPlugin(BasePlugin):
     """Documents what many operations share: 401 without a valid token, 404 for a record that
     does not exist or is outside the caller's scope, `Idempotency-Key` on signed-in POSTs."""
@@ -64,6 +73,9 @@ class CommonResponsesPlugin(BasePlugin):
                     operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY_PARAMETER)
             if path and "{" in path:
                 responses.setdefault("404", "NOT_FOUND")
+            if any(p.get("name") == "If-Match" for p in operation.get("parameters", []) if isinstance(p, dict)):
+                responses.setdefault("412", "PRECONDITION_FAILED")
+                responses.setdefault("428", "PRECONDITION_REQUIRED")
 
 
 def problem(blp, status: int, description: str, **kwargs):

@@ -1,0 +1,198 @@
+"""Use cases of the work done on an episode: encounters, tasks and appointments.
+
+Creates accept a client-generated id, so a phone's retry is a no-op that answers the record
+already stored (a different record under the same id is a 409). Keyword-only, flush only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+
+import sqlalchemy as sa
+
+from backend import signals
+from backend.audit import service as audit
+from backend.auth.models import Role, User
+from backend.cases.models import (
+    Appointment,
+    AppointmentStatus,
+    Encounter,
+    Episode,
+    EpisodeStatus,
+    Task,
+    TaskStatus,
+)
+from backend.cases.scopes import episode_visible_to
+from backend.database import utcnow
+from backend.errors import Problem
+from backend.extensions import db
+from backend.pagination import keyset_page
+
+
+def _must_be_open(episode: Episode) -> None:
+    if episode.status != EpisodeStatus.OPEN:
+        raise Problem(409, "This episode is closed.")
+
+
+def _create_once(model, fields: Mapping, compare: tuple[str, ...], **attributes):
+    """Insert `model(**fields, **attributes)`, or return the record a retry already created.
+
+    Returns (record, created)."""
+    record_id = fields.get("id")
+    if record_id is not None:
+        existing = db.session.get(model, record_id)
+        if existing is not None:
+            same = existing.episode_id == attributes["episode_id"] and all(
+                getattr(existing, name) == fields.get(name, getattr(existing, name)) for name in compare)
+            if not same:
+                raise Problem(409, f"The id {record_id} is already used by a different record.",
+                              errors={"id": ["Already used by a different record."]})
+            return existing, False
+    record = model(**fields, **attributes)
+    db.session.add(record)
+    db.session.flush()
+    return record, True
+
+
+def _record(action: str, record, episode: Episode) -> None:
+    audit.record(action, resource_type=record.__tablename__[:-1], resource_id=record.id,
+                 patient_ids=[episode.patient_id])
+
+
+def _list(model, stmt, *, episode: Episode | None, cursor, limit, keys, descending=False, action: str):
+    rows, next_cursor = keyset_page(stmt, keys=keys, cursor=cursor, limit=limit, descending=descending,
+                                    session=db.session)
+    if episode is not None:
+        patient_ids = [episode.patient_id]
+    else:
+        episode_ids = {row.episode_id for row in rows}
+        patient_ids = db.session.scalars(sa.select(Episode.patient_id).where(Episode.id.in_(episode_ids))).all() \
+            if episode_ids else []
+    audit.record(action, patient_ids=patient_ids, details={"count": len(rows)})
+    return rows, next_cursor
+
+
+# --- encounters ----------------------------------------------------------------------------
+
+def log_encounter(*, episode: Episode, fields: dict, actor: User):
+    _must_be_open(episode)
+    fields = {**fields, "outcome": fields.get("outcome") or "reached"}
+    encounter, created = _create_once(
+        Encounter, fields, ("kind", "outcome", "occurred_at", "duration_minutes", "location", "note"),
+        episode_id=episode.id, author_id=actor.id)
+    _record("encounter.create" if created else "encounter.read", encounter, episode)
+    return encounter, created
+
+
+def list_encounters(*, episode: Episode, cursor: str | None, limit: int):
+    stmt = sa.select(Encounter).where(Encounter.episode_id == episode.id)
+    return _list(Encounter, stmt, episode=episode, cursor=cursor, limit=limit, descending=True,
+                 keys=[Encounter.occurred_at, Encounter.id], action="encounter.list")
+
+
+# --- tasks ---------------------------------------------------------------------------------
+
+def create_task(*, episode: Episode, fields: dict, actor: User):
+    _must_be_open(episode)
+    _check_window(fields.get("window_start"), fields["due_at"])
+    assignee_id = fields.get("assignee_id") or episode.coach_id or actor.id
+    _assignable(assignee_id)
+    task, created = _create_once(Task, {**fields, "assignee_id": assignee_id},
+                                 ("title", "due_at", "window_start", "assignee_id"),
+                                 episode_id=episode.id, created_by_id=actor.id)
+    _record("task.create" if created else "task.read", task, episode)
+    return task, created
+
+
+def _check_window(window_start, due_at) -> None:
+    if window_start is not None and window_start > due_at:
+        raise Problem(422, "A task's window starts before it is due.",
+                      errors={"window_start": ["After due_at."]})
+
+
+def _assignable(user_id: uuid.UUID) -> None:
+    user = db.session.get(User, user_id)
+    if user is None or not user.active or user.role not in (Role.COACH, Role.CLINIC_STAFF):
+        raise Problem(422, "Tasks go to an active coach or clinic staff member.",
+                      errors={"assignee_id": ["Not an active coach or clinic staff member."]})
+
+
+def list_episode_tasks(*, episode: Episode, cursor: str | None, limit: int):
+    stmt = sa.select(Task).where(Task.episode_id == episode.id)
+    return _list(Task, stmt, episode=episode, cursor=cursor, limit=limit, keys=[Task.due_at, Task.id],
+                 action="task.list")
+
+
+def list_tasks(*, user: User, assignee: str | None, status: str | None, cursor: str | None, limit: int):
+    """Tasks across the caller's episodes (`assignee=me` for their own), soonest due first."""
+    stmt = sa.select(Task).join(Episode, Episode.id == Task.episode_id).where(episode_visible_to(user))
+    if assignee is not None:
+        try:
+            assignee_id = user.id if assignee == "me" else uuid.UUID(assignee)
+        except ValueError:
+            raise Problem(422, "assignee is `me` or a user id.", errors={"assignee": ["Not `me` or a UUID."]}) \
+                from None
+        stmt = stmt.where(Task.assignee_id == assignee_id)
+    if status is not None:
+        stmt = stmt.where(Task.status == TaskStatus(status))
+    return _list(Task, stmt, episode=None, cursor=cursor, limit=limit, keys=[Task.due_at, Task.id],
+                 action="task.list")
+
+
+def read(record, *, action: str):
+    episode = db.session.get(Episode, record.episode_id)
+    _record(action, record, episode)
+    return record
+
+
+def update_task(*, task: Task, changes: dict) -> Task:
+    episode = db.session.get(Episode, task.episode_id)
+    if "assignee_id" in changes and changes["assignee_id"] is not None:
+        _assignable(changes["assignee_id"])
+    _check_window(changes.get("window_start", task.window_start), changes.get("due_at", task.due_at))
+    status = changes.pop("status", None)
+    for name, value in changes.items():
+        setattr(task, name, value)
+    if status is not None and status != task.status:
+        # Done is done, early or late: the window only says when it is worth doing.
+        task.status = TaskStatus(status)
+        task.completed_at = utcnow() if task.status == TaskStatus.DONE else None
+    _record("task.update", task, episode)
+    return task
+
+
+# --- appointments --------------------------------------------------------------------------
+
+def book_appointment(*, episode: Episode, fields: dict, actor: User):
+    _must_be_open(episode)
+    appointment, created = _create_once(Appointment, fields, ("kind", "starts_at", "program_id", "location"),
+                                        episode_id=episode.id, created_by_id=actor.id)
+    _record("appointment.create" if created else "appointment.read", appointment, episode)
+    if created:
+        signals.appointment_changed.send(appointment, change="booked")
+    return appointment, created
+
+
+def list_appointments(*, episode: Episode, cursor: str | None, limit: int):
+    stmt = sa.select(Appointment).where(Appointment.episode_id == episode.id)
+    return _list(Appointment, stmt, episode=episode, cursor=cursor, limit=limit,
+                 keys=[Appointment.starts_at, Appointment.id], action="appointment.list")
+
+
+def update_appointment(*, appointment: Appointment, changes: dict) -> Appointment:
+    episode = db.session.get(Episode, appointment.episode_id)
+    status = changes.pop("status", None)
+    moved = "starts_at" in changes and changes["starts_at"] != appointment.starts_at
+    for name, value in changes.items():
+        setattr(appointment, name, value)
+    change = "rescheduled" if moved else None
+    if status is not None and status != appointment.status:
+        appointment.status = AppointmentStatus(status)
+        appointment.status_changed_at = utcnow()
+        change = status
+    db.session.flush()
+    _record("appointment.update", appointment, episode)
+    if change is not None:
+        signals.appointment_changed.send(appointment, change=change)
+    return appointment

@@ -1,0 +1,172 @@
+"""HTTP endpoints of an episode's encounters, tasks and appointments, and of its timeline."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask.views import MethodView
+
+from backend import etag
+from backend.auth.access import allow, current_user
+from backend.auth.models import Role
+from backend.cases import activities, timeline
+from backend.cases.schemas import (
+    AppointmentCreateSchema,
+    AppointmentPageSchema,
+    AppointmentSchema,
+    AppointmentUpdateSchema,
+    EncounterCreateSchema,
+    EncounterPageSchema,
+    EncounterSchema,
+    TaskCreateSchema,
+    TaskPageSchema,
+    TaskQuerySchema,
+    TaskSchema,
+    TaskUpdateSchema,
+    TimelinePageSchema,
+)
+from backend.cases.scopes import APPOINTMENTS, EPISODES, TASKS
+from backend.openapi import IF_MATCH, Blueprint, problem
+from backend.schemas import PageQuerySchema
+
+blp = Blueprint("activities", __name__, url_prefix="/api/v1",
+                description="Encounters, tasks, appointments and the episode timeline.")
+
+WORKERS = (Role.COACH, Role.CLINIC_STAFF)
+_CREATED = "201 when created; 200 when a retry with the same client id found it already created."
+
+
+def _created(record, created: bool):
+    return record, 201 if created else 200, etag.headers(record) if hasattr(record, "version") else {}
+
+
+@blp.route("/episodes/<uuid:episode_id>/encounters")
+class Encounters(MethodView):
+    @allow(*WORKERS)
+    @blp.arguments(EncounterCreateSchema)
+    @blp.response(201, EncounterSchema, description=_CREATED)
+    @blp.alt_response(200, schema=EncounterSchema, success=True, description="Already logged (a retry).")
+    @problem(blp, 409, "The episode is closed, or the id belongs to another record.")
+    def post(self, body, episode_id: uuid.UUID):
+        """Log a contact or an attempt (client `id` makes retries safe)"""
+        encounter, created = activities.log_encounter(episode=EPISODES.load_or_404(episode_id), fields=body,
+                                                      actor=current_user())
+        return _created(encounter, created)
+
+    @allow(*WORKERS)
+    @blp.arguments(PageQuerySchema, location="query")
+    @blp.response(200, EncounterPageSchema)
+    def get(self, query, episode_id: uuid.UUID):
+        """The episode's encounters, newest first"""
+        items, next_cursor = activities.list_encounters(episode=EPISODES.load_or_404(episode_id), **query)
+        return {"items": items, "next_cursor": next_cursor}
+
+
+@blp.route("/episodes/<uuid:episode_id>/tasks")
+class EpisodeTasks(MethodView):
+    @allow(*WORKERS)
+    @blp.arguments(TaskCreateSchema)
+    @blp.response(201, TaskSchema, description=_CREATED)
+    @blp.alt_response(200, schema=TaskSchema, success=True, description="Already created (a retry).")
+    def post(self, body, episode_id: uuid.UUID):
+        """Create a follow-up task (client `id` makes retries safe)"""
+        task, created = activities.create_task(episode=EPISODES.load_or_404(episode_id), fields=body,
+                                               actor=current_user())
+        return _created(task, created)
+
+    @allow(*WORKERS)
+    @blp.arguments(PageQuerySchema, location="query")
+    @blp.response(200, TaskPageSchema)
+    def get(self, query, episode_id: uuid.UUID):
+        """The episode's tasks, soonest due first"""
+        items, next_cursor = activities.list_episode_tasks(episode=EPISODES.load_or_404(episode_id), **query)
+        return {"items": items, "next_cursor": next_cursor}
+
+
+@blp.route("/tasks")
+class Tasks(MethodView):
+    @allow(*WORKERS)
+    @blp.arguments(TaskQuerySchema, location="query")
+    @blp.response(200, TaskPageSchema)
+    def get(self, query):
+        """Tasks on your episodes (`assignee=me`, `status=open`), soonest due first"""
+        items, next_cursor = activities.list_tasks(user=current_user(), assignee=query.get("assignee"),
+                                                   status=query.get("status"), cursor=query["cursor"],
+                                                   limit=query["limit"])
+        return {"items": items, "next_cursor": next_cursor}
+
+
+@blp.route("/tasks/<uuid:task_id>")
+class TaskDetail(MethodView):
+    @allow(*WORKERS)
+    @blp.response(200, TaskSchema)
+    def get(self, task_id: uuid.UUID):
+        """One task"""
+        task = activities.read(TASKS.load_or_404(task_id), action="task.read")
+        return task, etag.headers(task)
+
+    @allow(*WORKERS)
+    @blp.arguments(TaskUpdateSchema)
+    @blp.response(200, TaskSchema)
+    @blp.doc(parameters=[IF_MATCH])
+    def patch(self, body, task_id: uuid.UUID):
+        """Change a task or mark it done or cancelled (If-Match required)"""
+        task = TASKS.load_or_404(task_id)
+        current = lambda: TaskSchema().dump(task)  # noqa: E731
+        etag.require_if_match(task, current)
+        with etag.written_unless_changed(task, current):
+            activities.update_task(task=task, changes=body)
+        return task, etag.headers(task)
+
+
+@blp.route("/episodes/<uuid:episode_id>/appointments")
+class EpisodeAppointments(MethodView):
+    @allow(Role.COACH, Role.CLINIC_STAFF, Role.ED_NURSE)
+    @blp.arguments(AppointmentCreateSchema)
+    @blp.response(201, AppointmentSchema, description=_CREATED)
+    @blp.alt_response(200, schema=AppointmentSchema, success=True, description="Already booked (a retry).")
+    def post(self, body, episode_id: uuid.UUID):
+        """Book an appointment (client `id` makes retries safe)"""
+        appointment, created = activities.book_appointment(episode=EPISODES.load_or_404(episode_id), fields=body,
+                                                           actor=current_user())
+        return _created(appointment, created)
+
+    @allow(*WORKERS)
+    @blp.arguments(PageQuerySchema, location="query")
+    @blp.response(200, AppointmentPageSchema)
+    def get(self, query, episode_id: uuid.UUID):
+        """The episode's appointments, in time order"""
+        items, next_cursor = activities.list_appointments(episode=EPISODES.load_or_404(episode_id), **query)
+        return {"items": items, "next_cursor": next_cursor}
+
+
+@blp.route("/appointments/<uuid:appointment_id>")
+class AppointmentDetail(MethodView):
+    @allow(*WORKERS)
+    @blp.response(200, AppointmentSchema)
+    def get(self, appointment_id: uuid.UUID):
+        """One appointment"""
+        appointment = activities.read(APPOINTMENTS.load_or_404(appointment_id), action="appointment.read")
+        return appointment, etag.headers(appointment)
+
+    @allow(*WORKERS)
+    @blp.arguments(AppointmentUpdateSchema)
+    @blp.response(200, AppointmentSchema)
+    @blp.doc(parameters=[IF_MATCH])
+    def patch(self, body, appointment_id: uuid.UUID):
+        """Move an appointment or record its outcome (If-Match required)"""
+        appointment = APPOINTMENTS.load_or_404(appointment_id)
+        current = lambda: AppointmentSchema().dump(appointment)  # noqa: E731
+        etag.require_if_match(appointment, current)
+        with etag.written_unless_changed(appointment, current):
+            activities.update_appointment(appointment=appointment, changes=body)
+        return appointment, etag.headers(appointment)
+
+
+@blp.route("/episodes/<uuid:episode_id>/timeline")
+class EpisodeTimeline(MethodView):
+    @allow(Role.COACH, Role.ED_NURSE, Role.CLINIC_STAFF)
+    @blp.response(200, TimelinePageSchema)
+    def get(self, episode_id: uuid.UUID):
+        """Everything that happened in the episode, oldest first (one page)"""
+        return {"items": timeline.for_episode(episode=EPISODES.load_or_404(episode_id)), "next_cursor": None}

@@ -1,0 +1,177 @@
+"""HTTP endpoints of patients and episodes (api.md "Cases").
+
+Each view: parse → check the role and the record's scope → call the service → return.
+Editable records carry an ETag; their PATCH needs If-Match (`backend.etag`).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from flask.views import MethodView
+
+from backend import etag
+from backend.auth.access import allow, current_user
+from backend.auth.models import Role
+from backend.cases import service
+from backend.cases.schemas import (
+    CloseSchema,
+    CoachAssignmentSchema,
+    DischargeSchema,
+    EpisodeCreateSchema,
+    EpisodePageSchema,
+    EpisodeQuerySchema,
+    EpisodeSchema,
+    EpisodeUpdateSchema,
+    PatientCreateSchema,
+    PatientPageSchema,
+    PatientQuerySchema,
+    PatientSchema,
+    PatientUpdateSchema,
+    SmsConsentSchema,
+)
+from backend.cases.scopes import EPISODES, PATIENTS
+from backend.openapi import Blueprint, IF_MATCH, problem
+
+blp = Blueprint("cases", __name__, url_prefix="/api/v1", description="Patients and episodes.")
+
+CLINICAL = (Role.COACH, Role.ED_NURSE, Role.CLINIC_STAFF)
+
+
+@blp.route("/patients")
+class Patients(MethodView):
+    @allow(Role.ED_NURSE, Role.CLINIC_STAFF)
+    @blp.arguments(PatientCreateSchema)
+    @blp.response(201, PatientSchema, headers={"ETag": {"schema": {"type": "string"}}})
+    @problem(blp, 409, "The MRN is already registered: `existing_id` names that patient.")
+    def post(self, body):
+        """Register a patient"""
+        patient = service.register_patient(fields=body, actor=current_user())
+        return patient, etag.headers(patient)
+
+    @allow(*CLINICAL)
+    @blp.arguments(PatientQuerySchema, location="query")
+    @blp.response(200, PatientPageSchema)
+    def get(self, query):
+        """Patients: exact `mrn` lookup, name search `q` (clinic staff), or those in your scope"""
+        patients, next_cursor = service.list_patients(user=current_user(), mrn=query.get("mrn"), q=query.get("q"),
+                                                      cursor=query["cursor"], limit=query["limit"])
+        return {"items": patients, "next_cursor": next_cursor}
+
+
+@blp.route("/patients/<uuid:patient_id>")
+class PatientDetail(MethodView):
+    @allow(*CLINICAL)
+    @blp.response(200, PatientSchema)
+    def get(self, patient_id: uuid.UUID):
+        """One patient"""
+        patient = service.read_patient(patient=PATIENTS.load_or_404(patient_id))
+        return patient, etag.headers(patient)
+
+    @allow(*CLINICAL)
+    @blp.arguments(PatientUpdateSchema)
+    @blp.response(200, PatientSchema)
+    @blp.doc(parameters=[IF_MATCH])
+    def patch(self, body, patient_id: uuid.UUID):
+        """Change a patient (If-Match required)"""
+        patient = PATIENTS.load_or_404(patient_id)
+        current = lambda: PatientSchema().dump(patient)  # noqa: E731
+        etag.require_if_match(patient, current)
+        with etag.written_unless_changed(patient, current):
+            service.update_patient(patient=patient, changes=body)
+        return patient, etag.headers(patient)
+
+
+@blp.route("/patients/<uuid:patient_id>/sms-consent")
+class PatientSmsConsent(MethodView):
+    @allow(*CLINICAL)
+    @blp.arguments(SmsConsentSchema)
+    @blp.response(200, PatientSchema)
+    def put(self, body, patient_id: uuid.UUID):
+        """Record the patient's consent to texts (or its withdrawal), and how it was given"""
+        patient = service.set_sms_consent(patient=PATIENTS.load_or_404(patient_id), **body)
+        return patient, etag.headers(patient)
+
+
+@blp.route("/episodes")
+class Episodes(MethodView):
+    @allow(Role.ED_NURSE, Role.CLINIC_STAFF)
+    @blp.arguments(EpisodeCreateSchema)
+    @blp.response(201, EpisodeSchema)
+    @problem(blp, 409, "The patient already has an open episode (`existing_id`).")
+    def post(self, body):
+        """Open an episode at the ED or inpatient level"""
+        patient = PATIENTS.load_or_404(body["patient_id"])
+        episode = service.open_episode(patient=patient, level=body["level"],
+                                       presenting_reason=body["presenting_reason"], arrived_at=body["arrived_at"],
+                                       coach_id=body.get("coach_id"), flags=body.get("flags", {}),
+                                       actor=current_user())
+        return episode, etag.headers(episode)
+
+    @allow(*CLINICAL)
+    @blp.arguments(EpisodeQuerySchema, location="query")
+    @blp.response(200, EpisodePageSchema)
+    def get(self, query):
+        """Episodes in your scope, newest first"""
+        cursor, limit = query.pop("cursor"), query.pop("limit")
+        episodes, next_cursor = service.list_episodes(user=current_user(), filters=query, cursor=cursor, limit=limit)
+        return {"items": episodes, "next_cursor": next_cursor}
+
+
+@blp.route("/episodes/<uuid:episode_id>")
+class EpisodeDetail(MethodView):
+    @allow(*CLINICAL)
+    @blp.response(200, EpisodeSchema)
+    def get(self, episode_id: uuid.UUID):
+        """One episode, with its level history and flags"""
+        episode = service.read_episode(episode=EPISODES.load_or_404(episode_id))
+        return episode, etag.headers(episode)
+
+    @allow(*CLINICAL)
+    @blp.arguments(EpisodeUpdateSchema)
+    @blp.response(200, EpisodeSchema)
+    @blp.doc(parameters=[IF_MATCH])
+    def patch(self, body, episode_id: uuid.UUID):
+        """Change an episode's presenting reason, arrival or flags (If-Match required)"""
+        episode = EPISODES.load_or_404(episode_id)
+        current = lambda: EpisodeSchema().dump(episode)  # noqa: E731
+        etag.require_if_match(episode, current)
+        with etag.written_unless_changed(episode, current):
+            service.update_episode(episode=episode, changes=body, actor=current_user())
+        return episode, etag.headers(episode)
+
+
+@blp.route("/episodes/<uuid:episode_id>/discharge")
+class EpisodeDischarge(MethodView):
+    @allow(*CLINICAL)
+    @blp.arguments(DischargeSchema)
+    @blp.response(200, EpisodeSchema)
+    @problem(blp, 409, "Already discharged, or the episode is closed.")
+    def post(self, body, episode_id: uuid.UUID):
+        """Record the discharge from the ED or ward (starts the post-discharge check-ins)"""
+        episode = service.discharge(episode=EPISODES.load_or_404(episode_id), actor=current_user(), **body)
+        return episode, etag.headers(episode)
+
+
+@blp.route("/episodes/<uuid:episode_id>/coach")
+class EpisodeCoach(MethodView):
+    @allow(Role.ED_NURSE, Role.CLINIC_STAFF)
+    @blp.arguments(CoachAssignmentSchema)
+    @blp.response(200, EpisodeSchema)
+    def put(self, body, episode_id: uuid.UUID):
+        """Assign the primary coach (an active coach); their predecessor's open tasks move along"""
+        episode = service.assign_coach(episode=EPISODES.load_or_404(episode_id), actor=current_user(), **body)
+        return episode, etag.headers(episode)
+
+
+@blp.route("/episodes/<uuid:episode_id>/close")
+class EpisodeClose(MethodView):
+    @allow(Role.COACH, Role.CLINIC_STAFF)
+    @blp.arguments(CloseSchema)
+    @blp.response(200, EpisodeSchema)
+    @problem(blp, 409, "The episode is already closed.")
+    def post(self, body, episode_id: uuid.UUID):
+        """Close the episode with a reason (cancels open tasks, handoffs and queued texts)"""
+        episode = service.close_episode(episode=EPISODES.load_or_404(episode_id), reason=body["reason"],
+                                        note=body.get("note"), actor=current_user())
+        return episode, etag.headers(episode)

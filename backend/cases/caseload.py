@@ -1,0 +1,180 @@
+"""The coach's prioritised caseload and the clinic's caseload review.
+
+Priority rules, most urgent first (an episode's rank is its most urgent reason):
+
+1. `overdue_task` — an open task is past its due time;
+2. `not_contacted_since_discharge` — discharged more than 24 h ago and not reached since;
+3. `missed_appointment_not_followed_up` — an appointment was missed and no encounter (contact
+   or attempt) has been logged since it was due;
+4. `unread_reply` — the patient's text reply is unread (outreach);
+5. `no_contact_7_days` — not reached in the last 7 days (or never).
+
+(`handoff_overdue` joins as the most urgent rule with the handoffs module.)
+Order: rank; then more reasons first; then longest since last contact (never reached first);
+then the oldest episode; then the episode id — deterministic, ties included.
+
+Every figure comes from one SQL statement with correlated subqueries, so the number of
+statements does not grow with the caseload.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import sqlalchemy as sa
+
+from backend.audit import service as audit
+from backend.auth.models import Role, User
+from backend.cases.models import (
+    Appointment,
+    AppointmentStatus,
+    Encounter,
+    Episode,
+    EpisodeStatus,
+    Patient,
+    Task,
+    TaskStatus,
+)
+from backend.database import utcnow
+from backend.extensions import db
+
+RULES = ("overdue_task", "not_contacted_since_discharge", "missed_appointment_not_followed_up",
+         "unread_reply", "no_contact_7_days")
+CONTACT_AFTER_DISCHARGE = dt.timedelta(hours=24)
+CLINIC_VISIT_AFTER_DISCHARGE = dt.timedelta(hours=72)
+RECENT_CONTACT = dt.timedelta(days=7)
+AT_RISK_LIST_LIMIT = 200
+_NEVER = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+
+
+def _figures(now: dt.datetime):
+    """Per-episode figures, as correlated scalar subqueries on Episode."""
+    reached = sa.and_(Encounter.episode_id == Episode.id, Encounter.outcome == "reached")
+    open_task = sa.and_(Task.episode_id == Episode.id, Task.status == TaskStatus.OPEN)
+    followed_up = sa.exists().where(Encounter.episode_id == Episode.id,
+                                    Encounter.occurred_at > Appointment.starts_at)
+    return {
+        "last_contact_at": sa.select(sa.func.max(Encounter.occurred_at)).where(reached).scalar_subquery(),
+        "contacted_since_discharge": sa.exists().where(reached, Encounter.occurred_at >= Episode.discharged_at),
+        "next_task_due_at": sa.select(sa.func.min(Task.due_at)).where(open_task).scalar_subquery(),
+        "overdue_tasks": sa.select(sa.func.count()).where(open_task, Task.due_at < now).scalar_subquery(),
+        "next_appointment_at": sa.select(sa.func.min(Appointment.starts_at)).where(
+            Appointment.episode_id == Episode.id, Appointment.status == AppointmentStatus.SCHEDULED,
+            Appointment.starts_at >= now).scalar_subquery(),
+        "missed_not_followed_up": sa.exists().where(
+            Appointment.episode_id == Episode.id, Appointment.status == AppointmentStatus.MISSED, ~followed_up),
+        "clinic_visit_attended": sa.exists().where(
+            Appointment.episode_id == Episode.id, Appointment.kind == "transition_clinic",
+            Appointment.status == AppointmentStatus.ATTENDED),
+    }
+
+
+def _rows(where, now: dt.datetime):
+    figures = _figures(now)
+    stmt = (sa.select(Episode.id, Episode.patient_id, Episode.coach_id, Episode.level, Episode.opened_at,
+                      Episode.discharged_at, Patient.given_name, Patient.preferred_name, Patient.family_name,
+                      *(expr.label(name) for name, expr in figures.items()))
+            .join(Patient, Patient.id == Episode.patient_id)
+            .where(Episode.status == EpisodeStatus.OPEN, where))
+    return db.session.execute(stmt).all()
+
+
+def _reasons(row, now: dt.datetime) -> list[str]:
+    reasons = []
+    if row.overdue_tasks:
+        reasons.append("overdue_task")
+    if row.discharged_at is not None and row.discharged_at < now - CONTACT_AFTER_DISCHARGE \
+            and not row.contacted_since_discharge:
+        reasons.append("not_contacted_since_discharge")
+    if row.missed_not_followed_up:
+        reasons.append("missed_appointment_not_followed_up")
+    if row.last_contact_at is None or row.last_contact_at < now - RECENT_CONTACT:
+        reasons.append("no_contact_7_days")
+    return reasons
+
+
+def _display_name(row) -> str:
+    return f"{row.preferred_name or row.given_name} {row.family_name}"
+
+
+def _sort_key(entry: dict):
+    reasons = entry["priority_reasons"]
+    rank = RULES.index(reasons[0]) if reasons else len(RULES)
+    return (rank, -len(reasons), entry["last_contact_at"] or _NEVER, entry["opened_at"], str(entry["episode_id"]))
+
+
+def caseload(*, coach_id: uuid.UUID, now: dt.datetime | None = None) -> list[dict]:
+    """The coach's open episodes, most urgent first."""
+    now = now or utcnow()
+    entries = []
+    for row in _rows(Episode.coach_id == coach_id, now):
+        entries.append({
+            "episode_id": row.id,
+            "patient_id": row.patient_id,
+            "patient_display_name": _display_name(row),
+            "level": str(row.level),
+            "priority_reasons": sorted(_reasons(row, now), key=RULES.index),
+            "last_contact_at": row.last_contact_at,
+            "next_task_due_at": row.next_task_due_at,
+            "overdue_tasks": row.overdue_tasks,
+            "next_appointment_at": row.next_appointment_at,
+            "unread_messages": 0,  # the outreach module counts unread replies
+            "open_handoff": None,  # the handoffs module names the open handoff
+            "discharged_at": row.discharged_at,
+            "opened_at": row.opened_at,
+        })
+    entries.sort(key=_sort_key)
+    audit.record("caseload.read", resource_type="user", resource_id=coach_id,
+                 patient_ids=[e["patient_id"] for e in entries], details={"count": len(entries)})
+    return entries
+
+
+def review(*, now: dt.datetime | None = None) -> dict:
+    """Every coach's load, the unassigned episodes, and the patients at risk of being lost."""
+    now = now or utcnow()
+    figures = _figures(now)
+    per_episode = (sa.select(Episode.coach_id, figures["overdue_tasks"].label("overdue"),
+                             figures["last_contact_at"].label("last_contact"))
+                   .where(Episode.status == EpisodeStatus.OPEN, Episode.coach_id.is_not(None)).subquery())
+    stale = sa.or_(per_episode.c.last_contact.is_(None), per_episode.c.last_contact < now - RECENT_CONTACT)
+    load = {row.coach_id: row for row in db.session.execute(
+        sa.select(per_episode.c.coach_id, sa.func.count().label("active"),
+                  sa.func.coalesce(sa.func.sum(per_episode.c.overdue), 0).label("overdue_tasks"),
+                  sa.func.sum(sa.case((stale, 1), else_=0)).label("not_contacted_7d"))
+        .group_by(per_episode.c.coach_id))}
+    coaches = db.session.scalars(sa.select(User).where(User.role == Role.COACH, User.active.is_(True))
+                                 .order_by(User.display_name, User.id)).all()
+    rows = [{
+        "coach_id": coach.id, "coach_display_name": coach.display_name,
+        "active": load[coach.id].active if coach.id in load else 0,
+        "overdue_tasks": int(load[coach.id].overdue_tasks) if coach.id in load else 0,
+        "not_contacted_7d": int(load[coach.id].not_contacted_7d or 0) if coach.id in load else 0,
+        "handoffs_overdue": 0,  # the handoffs module counts overdue handoffs
+        "unread": 0,  # the outreach module counts unread replies
+    } for coach in coaches]
+
+    unassigned = _episode_list(Episode.coach_id.is_(None), now, order=Episode.opened_at)
+    not_contacted = _episode_list(sa.and_(Episode.discharged_at < now - CONTACT_AFTER_DISCHARGE,
+                                          ~figures["contacted_since_discharge"]), now, order=Episode.discharged_at)
+    no_visit = _episode_list(sa.and_(Episode.discharged_at < now - CLINIC_VISIT_AFTER_DISCHARGE,
+                                     ~figures["clinic_visit_attended"]), now, order=Episode.discharged_at)
+    patients = {e["patient_id"] for group in (unassigned, not_contacted, no_visit) for e in group["items"]}
+    audit.record("caseloads.read", patient_ids=patients, details={"coaches": len(rows)})
+    return {"coaches": rows, "unassigned": unassigned,
+            "at_risk": {"not_contacted_24h_after_discharge": not_contacted, "no_clinic_visit_72h": no_visit}}
+
+
+def _episode_list(where, now: dt.datetime, *, order) -> dict:
+    base = sa.select(Episode.id).where(Episode.status == EpisodeStatus.OPEN, where)
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(base.subquery()))
+    rows = db.session.execute(
+        sa.select(Episode.id, Episode.patient_id, Episode.coach_id, Episode.level, Episode.opened_at,
+                  Episode.discharged_at, Patient.given_name, Patient.preferred_name, Patient.family_name)
+        .join(Patient, Patient.id == Episode.patient_id)
+        .where(Episode.status == EpisodeStatus.OPEN, where)
+        .order_by(order, Episode.id).limit(AT_RISK_LIST_LIMIT)).all()
+    return {"count": total, "items": [{
+        "episode_id": row.id, "patient_id": row.patient_id, "patient_display_name": _display_name(row),
+        "coach_id": row.coach_id, "level": str(row.level), "opened_at": row.opened_at,
+        "discharged_at": row.discharged_at} for row in rows]}

@@ -1,0 +1,220 @@
+"""Patients, their episodes of care, and the coach's work on each episode.
+
+An episode is the case: one per patient at a time (a partial unique index enforces it), with
+the history of its levels of care, its lifecycle events, the coach's encounters (contacts and
+attempts), follow-up tasks and appointments. Editable records carry a `version` that the ORM
+checks on every UPDATE, so a stale edit can never overwrite a newer one (ETag / If-Match).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from backend.database import UUIDPrimaryKey, utcnow
+from backend.extensions import db
+
+
+def _enum(cls: type[enum.Enum], name: str) -> sa.Enum:
+    return sa.Enum(cls, name=name, native_enum=False, create_constraint=True, length=40,
+                   values_callable=lambda members: [m.value for m in members])
+
+
+class SmsStatus(enum.StrEnum):
+    UNKNOWN = "unknown"
+    OPTED_IN = "opted_in"
+    OPTED_OUT = "opted_out"
+
+
+class Level(enum.StrEnum):
+    EMERGENCY_DEPARTMENT = "emergency_department"
+    INPATIENT = "inpatient"
+    TRANSITION_CLINIC = "transition_clinic"
+    COMMUNITY_PROGRAM = "community_program"
+
+
+#: Levels at which an ED nurse sees an episode (privacy.md).
+HOSPITAL_LEVELS = (Level.EMERGENCY_DEPARTMENT, Level.INPATIENT)
+
+
+class EpisodeStatus(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Versioned:
+    """Mixin: an optimistic-lock version, bumped by the ORM on every UPDATE."""
+
+    #: Starts at 1; the ETag of the record.
+    version: Mapped[int] = mapped_column(default=1)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @sa.orm.declared_attr.directive
+    def __mapper_args__(cls):  # noqa: N805
+        return {"version_id_col": cls.version}
+
+
+class Patient(UUIDPrimaryKey, Versioned, db.Model):
+    __tablename__ = "patients"
+
+    #: Hospital medical record number; unique when present.
+    mrn: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    given_name: Mapped[str] = mapped_column(sa.String(100))
+    family_name: Mapped[str] = mapped_column(sa.String(100))
+    preferred_name: Mapped[str | None] = mapped_column(sa.String(100))
+    birth_date: Mapped[dt.date]
+    #: E.164, normalised with libphonenumber.
+    phone: Mapped[str | None] = mapped_column(sa.String(20), index=True)
+    #: IANA time zone; texts and quiet hours use it.
+    timezone: Mapped[str] = mapped_column(sa.String(64))
+    #: BCP 47 language tag.
+    language: Mapped[str] = mapped_column(sa.String(35), default="en")
+    sms_status: Mapped[SmsStatus] = mapped_column(_enum(SmsStatus, "sms_status"), default=SmsStatus.UNKNOWN)
+    #: How the SMS status was last set: verbal, written or keyword.
+    sms_status_method: Mapped[str | None] = mapped_column(sa.String(20))
+    sms_status_at: Mapped[dt.datetime | None]
+    #: Who registered the patient (an ED nurse keeps sight of patients they registered).
+    registered_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.preferred_name or self.given_name} {self.family_name}"
+
+
+class Episode(UUIDPrimaryKey, Versioned, db.Model):
+    __tablename__ = "episodes"
+    __table_args__ = (
+        # At most one open episode per patient, enforced by the database (also under races).
+        sa.Index("uq_episodes_one_open_per_patient", "patient_id", unique=True,
+                 sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'")),
+        sa.Index("ix_episodes_coach_status", "coach_id", "status"),
+    )
+
+    patient_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("patients.id"), index=True)
+    status: Mapped[EpisodeStatus] = mapped_column(_enum(EpisodeStatus, "episode_status"), default=EpisodeStatus.OPEN)
+    #: Current level of care; changed only by handoffs (level_periods keeps the history).
+    level: Mapped[Level] = mapped_column(_enum(Level, "care_level"))
+    presenting_reason: Mapped[str] = mapped_column(sa.String(20))
+    #: When the patient arrived at the ED or was admitted.
+    arrived_at: Mapped[dt.datetime]
+    opened_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    opened_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+    #: The primary coach (one at a time); None while unassigned.
+    coach_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+    discharged_at: Mapped[dt.datetime | None]
+    closed_at: Mapped[dt.datetime | None]
+    close_reason: Mapped[str | None] = mapped_column(sa.String(30))
+    close_note: Mapped[str | None] = mapped_column(sa.Text)
+    naloxone_given: Mapped[bool] = mapped_column(default=False)
+    #: Medication for opioid use disorder: none, buprenorphine, methadone, naltrexone.
+    moud: Mapped[str] = mapped_column(sa.String(20), default="none")
+    recent_overdose: Mapped[bool] = mapped_column(default=False)
+
+    patient: Mapped[Patient] = relationship(lazy="joined", innerjoin=True)
+    level_periods: Mapped[list[LevelPeriod]] = relationship(
+        lazy="selectin", order_by="LevelPeriod.started_at", cascade="all, delete-orphan")
+
+
+class LevelPeriod(db.Model):
+    """One stretch of an episode at one level of care (FHIR EpisodeOfCare.statusHistory)."""
+
+    __tablename__ = "level_periods"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    episode_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("episodes.id"), index=True)
+    level: Mapped[Level] = mapped_column(_enum(Level, "care_level"))
+    started_at: Mapped[dt.datetime]
+    ended_at: Mapped[dt.datetime | None]
+
+
+class EpisodeEvent(db.Model):
+    """Append-only lifecycle of an episode (opened, discharged, coach assigned, closed…), for
+    the timeline."""
+
+    __tablename__ = "episode_events"
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    episode_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("episodes.id"), index=True)
+    #: opened, discharged, coach_assigned, flags_changed, closed
+    kind: Mapped[str] = mapped_column(sa.String(30))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+    #: Ids and codes only (coach ids, reasons), never free text.
+    data: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+
+
+class Encounter(db.Model):
+    """A contact or an attempt to reach the patient (attempts matter as much as contacts)."""
+
+    __tablename__ = "encounters"
+    __table_args__ = (sa.Index("ix_encounters_episode_occurred", "episode_id", "occurred_at"),)
+
+    #: May be generated by the phone, so a retried create is a no-op.
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    episode_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("episodes.id"))
+    author_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id"))
+    #: in_person, phone, video, sms, attempt
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    #: reached, no_answer, left_message, wrong_number, unreachable
+    outcome: Mapped[str] = mapped_column(sa.String(20))
+    occurred_at: Mapped[dt.datetime]
+    duration_minutes: Mapped[int | None]
+    location: Mapped[str | None] = mapped_column(sa.String(200))
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class TaskStatus(enum.StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class Task(Versioned, db.Model):
+    """A follow-up with a due time; a window start lets it be done early (and early is done)."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (sa.Index("ix_tasks_episode_status_due", "episode_id", "status", "due_at"),
+                      sa.Index("ix_tasks_assignee_status_due", "assignee_id", "status", "due_at"))
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    episode_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("episodes.id"))
+    title: Mapped[str] = mapped_column(sa.String(200))
+    due_at: Mapped[dt.datetime]
+    window_start: Mapped[dt.datetime | None]
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+    status: Mapped[TaskStatus] = mapped_column(_enum(TaskStatus, "task_status"), default=TaskStatus.OPEN)
+    completed_at: Mapped[dt.datetime | None]
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AppointmentStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    ATTENDED = "attended"
+    MISSED = "missed"
+    CANCELLED = "cancelled"
+
+
+class Appointment(Versioned, db.Model):
+    __tablename__ = "appointments"
+    __table_args__ = (sa.Index("ix_appointments_episode_status_starts", "episode_id", "status", "starts_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    episode_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("episodes.id"))
+    #: transition_clinic, program_intake, other
+    kind: Mapped[str] = mapped_column(sa.String(30))
+    starts_at: Mapped[dt.datetime]
+    #: A community program from the directory (the handoffs module adds the directory).
+    program_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
+    location: Mapped[str | None] = mapped_column(sa.String(200))
+    status: Mapped[AppointmentStatus] = mapped_column(
+        _enum(AppointmentStatus, "appointment_status"), default=AppointmentStatus.SCHEDULED)
+    status_changed_at: Mapped[dt.datetime | None]
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,54 @@
+"""Who sees which patients and episodes (privacy.md "minimum necessary").
+
+- a coach: episodes they coach, and those episodes' patients;
+- an ED nurse: episodes at the ED or inpatient level and episodes they opened, and the patients
+  of those episodes or whom they registered (exact-MRN lookup is separate: `service.find_by_mrn`);
+- clinic staff: everything;
+- an admin: nothing (an admin is not a clinician; the routes refuse admins with 403 anyway).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from backend.auth.access import Scope
+from backend.auth.models import Role, User
+from backend.cases.models import HOSPITAL_LEVELS, Appointment, Encounter, Episode, Patient, Task
+
+
+def episode_visible_to(user: User) -> sa.ColumnElement[bool]:
+    if user.role == Role.CLINIC_STAFF:
+        return sa.true()
+    if user.role == Role.COACH:
+        return Episode.coach_id == user.id
+    if user.role == Role.ED_NURSE:
+        return sa.or_(Episode.level.in_(HOSPITAL_LEVELS), Episode.opened_by_id == user.id)
+    return sa.false()
+
+
+def patient_visible_to(user: User) -> sa.ColumnElement[bool]:
+    if user.role == Role.CLINIC_STAFF:
+        return sa.true()
+    through_episode = sa.exists().where(Episode.patient_id == Patient.id, episode_visible_to(user))
+    if user.role == Role.ED_NURSE:
+        return sa.or_(Patient.registered_by_id == user.id, through_episode)
+    return through_episode
+
+
+def _on_visible_episode(model):
+    def visible_to(user: User) -> sa.ColumnElement[bool]:
+        return sa.exists().where(Episode.id == model.episode_id, episode_visible_to(user))
+    return visible_to
+
+
+def _patient_of_episode(record) -> list:
+    from backend.extensions import db
+
+    return [db.session.scalar(sa.select(Episode.patient_id).where(Episode.id == record.episode_id))]
+
+
+PATIENTS = Scope(Patient, "patient", patient_visible_to, lambda patient: [patient.id])
+EPISODES = Scope(Episode, "episode", episode_visible_to, lambda episode: [episode.patient_id])
+ENCOUNTERS = Scope(Encounter, "encounter", _on_visible_episode(Encounter), _patient_of_episode)
+TASKS = Scope(Task, "task", _on_visible_episode(Task), _patient_of_episode)
+APPOINTMENTS = Scope(Appointment, "appointment", _on_visible_episode(Appointment), _patient_of_episode)

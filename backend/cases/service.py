@@ -1,0 +1,257 @@
+"""Use cases of patients and episodes: registration, lookup, the episode's lifecycle.
+
+Keyword-only functions that flush and never commit. Each read or write of patient data is
+recorded in the audit trail here; lifecycle changes other domains react to are announced
+through `backend.signals`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import sqlalchemy as sa
+from flask import current_app
+
+from backend import signals
+from backend.audit import service as audit
+from backend.auth.models import Role, User
+from backend.cases.models import (
+    Episode,
+    EpisodeEvent,
+    EpisodeStatus,
+    Level,
+    LevelPeriod,
+    Patient,
+    SmsStatus,
+    Task,
+    TaskStatus,
+)
+from backend.cases.scopes import episode_visible_to, patient_visible_to
+from backend.database import utcnow
+from backend.errors import Problem
+from backend.extensions import db
+from backend.pagination import keyset_page
+
+# --- patients ------------------------------------------------------------------------------
+
+def register_patient(*, fields: dict, actor: User) -> Patient:
+    """Register a patient; an MRN already on file answers 409 with the existing id."""
+    if fields.get("mrn"):
+        existing = db.session.scalar(sa.select(Patient.id).where(Patient.mrn == fields["mrn"]))
+        if existing is not None:
+            _duplicate_mrn(existing)
+    patient = Patient(**{k: v for k, v in fields.items() if k != "timezone"},
+                      timezone=fields.get("timezone") or current_app.config["DEFAULT_TIMEZONE"],
+                      registered_by_id=actor.id)
+    try:
+        with db.session.begin_nested():  # a concurrent registration of the same MRN loses here
+            db.session.add(patient)
+    except sa.exc.IntegrityError:
+        _duplicate_mrn(db.session.scalar(sa.select(Patient.id).where(Patient.mrn == fields["mrn"])))
+    audit.record("patient.create", resource_type="patient", resource_id=patient.id, patient_ids=[patient.id])
+    return patient
+
+
+def _duplicate_mrn(existing_id: uuid.UUID):
+    audit.record("patient.duplicate_mrn", resource_type="patient", resource_id=existing_id,
+                 patient_ids=[existing_id])
+    raise Problem(409, "A patient with this MRN is already registered; use that record.",
+                  existing_id=str(existing_id), errors={"mrn": ["Already registered."]})
+
+
+def read_patient(*, patient: Patient) -> Patient:
+    audit.record("patient.read", resource_type="patient", resource_id=patient.id, patient_ids=[patient.id])
+    return patient
+
+
+def list_patients(*, user: User, mrn: str | None, q: str | None, cursor: str | None, limit: int):
+    """Exact-MRN lookup (any clinical role: it prevents duplicates), name search (clinic
+    staff), or the patients in the caller's scope."""
+    stmt = sa.select(Patient)
+    if mrn is not None:
+        stmt = stmt.where(Patient.mrn == mrn)
+    else:
+        stmt = stmt.where(patient_visible_to(user))
+    if q is not None:
+        if user.role != Role.CLINIC_STAFF:
+            raise Problem(403, "Only clinic staff search patients by name; look up an exact MRN instead.")
+        pattern = f"%{q.lower()}%"
+        stmt = stmt.where(sa.or_(sa.func.lower(Patient.family_name).like(pattern),
+                                 sa.func.lower(Patient.given_name).like(pattern),
+                                 sa.func.lower(Patient.preferred_name).like(pattern)))
+    patients, next_cursor = keyset_page(stmt, keys=[Patient.family_name, Patient.given_name, Patient.id],
+                                        cursor=cursor, limit=limit, session=db.session)
+    audit.record("patient.list", patient_ids=[p.id for p in patients],
+                 details={"by": "mrn" if mrn else "name" if q else "scope", "count": len(patients)})
+    return patients, next_cursor
+
+
+def update_patient(*, patient: Patient, changes: dict) -> Patient:
+    if changes.get("mrn") and changes["mrn"] != patient.mrn:
+        existing = db.session.scalar(sa.select(Patient.id).where(Patient.mrn == changes["mrn"]))
+        if existing is not None:
+            _duplicate_mrn(existing)
+    for name, value in changes.items():
+        if name == "timezone" and value is None:
+            value = current_app.config["DEFAULT_TIMEZONE"]
+        setattr(patient, name, value)
+    audit.record("patient.update", resource_type="patient", resource_id=patient.id, patient_ids=[patient.id],
+                 details={"fields": sorted(changes)})
+    return patient
+
+
+def set_sms_consent(*, patient: Patient, status: str, method: str) -> Patient:
+    """Record the patient's SMS consent (separate from 42 CFR Part 2 consent), how and when."""
+    patient.sms_status = SmsStatus(status)
+    patient.sms_status_method = method
+    patient.sms_status_at = utcnow()
+    db.session.flush()
+    audit.record("patient.sms_consent", resource_type="patient", resource_id=patient.id,
+                 patient_ids=[patient.id], details={"status": status, "method": method})
+    signals.sms_consent_changed.send(patient)
+    return patient
+
+
+# --- episodes ------------------------------------------------------------------------------
+
+def open_episode(*, patient: Patient, level: str, presenting_reason: str, arrived_at: dt.datetime,
+                 coach_id: uuid.UUID | None, flags: dict, actor: User) -> Episode:
+    """Open the patient's episode at the ED or inpatient level (one open episode at a time)."""
+    existing = _open_episode_id(patient.id)
+    if existing is not None:
+        _already_open(existing)
+    coach = _active_coach(coach_id) if coach_id else None
+    episode = Episode(patient=patient, level=Level(level), presenting_reason=presenting_reason,
+                      arrived_at=arrived_at, opened_by_id=actor.id, coach_id=coach.id if coach else None,
+                      level_periods=[LevelPeriod(level=Level(level), started_at=arrived_at)], **flags)
+    try:
+        with db.session.begin_nested():  # the partial unique index decides between two at once
+            db.session.add(episode)
+    except sa.exc.IntegrityError:
+        _already_open(_open_episode_id(patient.id))
+    _event(episode, "opened", actor, level=level)
+    if coach is not None:
+        _event(episode, "coach_assigned", actor, coach_id=str(coach.id))
+    audit.record("episode.create", resource_type="episode", resource_id=episode.id, patient_ids=[patient.id])
+    return episode
+
+
+def _open_episode_id(patient_id: uuid.UUID) -> uuid.UUID | None:
+    return db.session.scalar(sa.select(Episode.id).where(Episode.patient_id == patient_id,
+                                                         Episode.status == EpisodeStatus.OPEN))
+
+
+def _already_open(existing_id: uuid.UUID | None):
+    raise Problem(409, "This patient already has an open episode; close it before opening another.",
+                  existing_id=str(existing_id) if existing_id else None)
+
+
+def _active_coach(coach_id: uuid.UUID) -> User:
+    coach = db.session.get(User, coach_id)
+    if coach is None or coach.role != Role.COACH or not coach.active:
+        raise Problem(422, "The coach must be an active user with the coach role.",
+                      errors={"coach_id": ["Not an active coach."]})
+    return coach
+
+
+def read_episode(*, episode: Episode) -> Episode:
+    audit.record("episode.read", resource_type="episode", resource_id=episode.id, patient_ids=[episode.patient_id])
+    return episode
+
+
+def list_episodes(*, user: User, filters: dict, cursor: str | None, limit: int):
+    stmt = sa.select(Episode).where(episode_visible_to(user))
+    if "status" in filters:
+        stmt = stmt.where(Episode.status == EpisodeStatus(filters["status"]))
+    if "level" in filters:
+        stmt = stmt.where(Episode.level == Level(filters["level"]))
+    if "coach_id" in filters:
+        stmt = stmt.where(Episode.coach_id == filters["coach_id"])
+    if filters.get("unassigned") is True:
+        stmt = stmt.where(Episode.coach_id.is_(None))
+    elif filters.get("unassigned") is False:
+        stmt = stmt.where(Episode.coach_id.is_not(None))
+    episodes, next_cursor = keyset_page(stmt, keys=[Episode.opened_at, Episode.id], cursor=cursor,
+                                        limit=limit, descending=True, session=db.session)
+    audit.record("episode.list", patient_ids=[e.patient_id for e in episodes], details={"count": len(episodes)})
+    return episodes, next_cursor
+
+
+def update_episode(*, episode: Episode, changes: dict, actor: User) -> Episode:
+    _must_be_open(episode)
+    flags = changes.pop("flags", {})
+    for name, value in {**changes, **flags}.items():
+        setattr(episode, name, value)
+    if flags:
+        _event(episode, "flags_changed", actor, **{k: v for k, v in flags.items()})
+    audit.record("episode.update", resource_type="episode", resource_id=episode.id,
+                 patient_ids=[episode.patient_id], details={"fields": sorted([*changes, *flags])})
+    return episode
+
+
+def discharge(*, episode: Episode, discharged_at: dt.datetime, actor: User) -> Episode:
+    """Record the discharge; outreach starts its post-discharge check-ins on the signal."""
+    _must_be_open(episode)
+    if episode.discharged_at is not None:
+        raise Problem(409, "This episode's patient was already discharged.")
+    if discharged_at < episode.arrived_at:
+        raise Problem(422, "Discharge cannot come before arrival.",
+                      errors={"discharged_at": ["Before the episode's arrived_at."]})
+    episode.discharged_at = discharged_at
+    _event(episode, "discharged", actor, at=discharged_at)
+    db.session.flush()
+    audit.record("episode.discharge", resource_type="episode", resource_id=episode.id,
+                 patient_ids=[episode.patient_id])
+    signals.episode_discharged.send(episode)
+    return episode
+
+
+def assign_coach(*, episode: Episode, coach_id: uuid.UUID, actor: User) -> Episode:
+    """Make `coach_id` the primary coach; the previous coach's open tasks on it move along."""
+    _must_be_open(episode)
+    coach = _active_coach(coach_id)
+    previous = episode.coach_id
+    if previous == coach.id:
+        return episode
+    episode.coach_id = coach.id
+    db.session.execute(sa.update(Task).where(
+        Task.episode_id == episode.id, Task.status == TaskStatus.OPEN,
+        sa.or_(Task.assignee_id == previous, Task.assignee_id.is_(None))).values(
+        assignee_id=coach.id, version=Task.version + 1, updated_at=utcnow()))
+    _event(episode, "coach_assigned", actor, coach_id=str(coach.id),
+           previous_coach_id=str(previous) if previous else None)
+    db.session.flush()
+    audit.record("episode.assign_coach", resource_type="episode", resource_id=episode.id,
+                 patient_ids=[episode.patient_id], details={"coach_id": str(coach.id)})
+    signals.episode_coach_changed.send(episode, previous_coach_id=previous)
+    return episode
+
+
+def close_episode(*, episode: Episode, reason: str, note: str | None, actor: User) -> Episode:
+    """Close with a reason: open tasks are cancelled; handoffs and outreach react to the signal."""
+    _must_be_open(episode)
+    now = utcnow()
+    episode.status = EpisodeStatus.CLOSED
+    episode.closed_at, episode.close_reason, episode.close_note = now, reason, note
+    for period in episode.level_periods:
+        if period.ended_at is None:
+            period.ended_at = now
+    db.session.execute(sa.update(Task).where(Task.episode_id == episode.id, Task.status == TaskStatus.OPEN)
+                       .values(status=TaskStatus.CANCELLED, version=Task.version + 1, updated_at=now))
+    _event(episode, "closed", actor, reason=reason)
+    db.session.flush()
+    audit.record("episode.close", resource_type="episode", resource_id=episode.id,
+                 patient_ids=[episode.patient_id], details={"reason": reason})
+    signals.episode_closed.send(episode)
+    return episode
+
+
+def _must_be_open(episode: Episode) -> None:
+    if episode.status != EpisodeStatus.OPEN:
+        raise Problem(409, "This episode is closed.")
+
+
+def _event(episode: Episode, kind: str, actor: User | None, at: dt.datetime | None = None, **data) -> None:
+    db.session.add(EpisodeEvent(episode_id=episode.id, kind=kind, at=at or utcnow(),
+                                actor_id=actor.id if actor else None, data=data))

@@ -1,0 +1,58 @@
+"""An episode's timeline: every event in one chronological list, each with its kind.
+
+Kinds: `opened`, `discharged`, `coach_assigned`, `flags_changed`, `closed` (lifecycle),
+`level_change`, `encounter`, `task_created`, `task_done`, `task_cancelled`,
+`appointment_booked`, `appointment_attended`, `appointment_missed`, `appointment_cancelled`.
+Handoff events and texts join when those modules exist. One query per kind of record, however
+long the episode.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import sqlalchemy as sa
+
+from backend.audit import service as audit
+from backend.cases.models import Appointment, Encounter, Episode, EpisodeEvent, Task
+from backend.extensions import db
+
+
+def for_episode(*, episode: Episode) -> list[dict]:
+    items = [_item(event.kind, event.at, event.id, event.data) for event in
+             db.session.scalars(sa.select(EpisodeEvent).where(EpisodeEvent.episode_id == episode.id))]
+    items += [_item("level_change", period.started_at, None, {"level": str(period.level), "ended_at": period.ended_at})
+              for period in episode.level_periods]
+    for encounter in db.session.scalars(sa.select(Encounter).where(Encounter.episode_id == episode.id)):
+        items.append(_item("encounter", encounter.occurred_at, encounter.id, {
+            "kind": encounter.kind, "outcome": encounter.outcome, "author_id": encounter.author_id,
+            "duration_minutes": encounter.duration_minutes}))
+    for task in db.session.scalars(sa.select(Task).where(Task.episode_id == episode.id)):
+        detail = {"title": task.title, "due_at": task.due_at, "status": str(task.status)}
+        items.append(_item("task_created", task.created_at, task.id, detail))
+        if task.status != "open":
+            items.append(_item(f"task_{task.status}", task.completed_at or task.updated_at, task.id, detail))
+    for appointment in db.session.scalars(sa.select(Appointment).where(Appointment.episode_id == episode.id)):
+        detail = {"kind": appointment.kind, "starts_at": appointment.starts_at, "status": str(appointment.status)}
+        items.append(_item("appointment_booked", appointment.created_at, appointment.id, detail))
+        if appointment.status != "scheduled":
+            items.append(_item(f"appointment_{appointment.status}", appointment.status_changed_at
+                               or appointment.updated_at, appointment.id, detail))
+    items.sort(key=lambda item: (item["at"], item["kind"], str(item["record_id"])))
+    audit.record("episode.timeline", resource_type="episode", resource_id=episode.id,
+                 patient_ids=[episode.patient_id], details={"count": len(items)})
+    return items
+
+
+def _item(kind: str, at, record_id, detail: dict) -> dict:
+    return {"kind": kind, "at": at, "record_id": record_id, "detail": {k: _plain(v) for k, v in detail.items()}}
+
+
+def _plain(value):
+    """JSON-ready: timestamps as RFC 3339, ids as strings."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value

@@ -1,0 +1,53 @@
+"""ETag and If-Match for records people edit (api.md): no lost update when a coach and clinic
+staff edit at once.
+
+The ETag is the record's version. A PATCH must send `If-Match` with it (428 without); a stale
+one answers 412 with the current record in the body. The ORM's version check on UPDATE also
+catches an edit that slipped in between the check and the write (the 412 then too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import contextmanager
+
+from flask import request
+from sqlalchemy.orm.exc import StaleDataError
+
+from backend.errors import Problem
+from backend.extensions import db
+
+
+def etag_of(record) -> str:
+    return f'"{record.version}"'
+
+
+def headers(record) -> dict[str, str]:
+    return {"ETag": etag_of(record)}
+
+
+def require_if_match(record, current: Callable[[], dict]) -> None:
+    """Refuse a PATCH whose `If-Match` is missing (428) or not the record's ETag (412)."""
+    sent = request.headers.get("If-Match")
+    if sent is None:
+        raise Problem(428, "Send If-Match with the ETag you last read, so that no one's change is lost.")
+    wanted = {tag.strip().removeprefix("W/") for tag in sent.split(",")}
+    if "*" not in wanted and etag_of(record) not in wanted:
+        _stale(record, current)
+
+
+@contextmanager
+def written_unless_changed(record, current: Callable[[], dict]):
+    """Flush the changes made in the block; a concurrent edit that won meanwhile makes it 412."""
+    try:
+        with db.session.begin_nested():
+            yield
+            db.session.flush()
+    except StaleDataError:
+        db.session.refresh(record)
+        _stale(record, current)
+
+
+def _stale(record, current: Callable[[], dict]):
+    raise Problem(412, "Someone changed this record since you read it; merge with the current "
+                       "version and send its ETag.", current=current(), headers=headers(record))
