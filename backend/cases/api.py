@@ -31,7 +31,7 @@ from backend.cases.schemas import (
     SmsConsentSchema,
 )
 from backend.cases.scopes import EPISODES, PATIENTS
-from backend.openapi import Blueprint, IF_MATCH, problem
+from backend.openapi import IF_MATCH, Blueprint, problem
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1", description="Patients and episodes.")
 

@@ -52,7 +52,7 @@ def _figures(now: dt.datetime):
     """Per-episode figures, as correlated scalar subqueries on Episode."""
     reached = sa.and_(Encounter.episode_id == Episode.id, Encounter.outcome == "reached")
     open_task = sa.and_(Task.episode_id == Episode.id, Task.status == TaskStatus.OPEN)
-    followed_up = sa.exists().where(Encounter.episode_id == Episode.id,
+    followed_up = sa.exists().where(Encounter.episode_id == Appointment.episode_id,
                                     Encounter.occurred_at > Appointment.starts_at)
     return {
         "last_contact_at": sa.select(sa.func.max(Encounter.occurred_at)).where(reached).scalar_subquery(),

@@ -1,0 +1,95 @@
+"""Encounters, tasks and appointments; client ids make retried creates harmless."""
+
+from __future__ import annotations
+
+import uuid
+
+from backend import signals
+from tests.cases.conftest import ago, ahead
+
+
+def test_a_contact_defaults_to_reached_and_an_attempt_needs_an_outcome(coach, open_episode):
+    episode = open_episode(coach=coach)
+    url = f"/api/v1/episodes/{episode['id']}/encounters"
+    contact = coach.post(url, json={"kind": "in_person", "occurred_at": ago(hours=1), "location": "Shelter"})
+    assert contact.status_code == 201 and contact.get_json()["outcome"] == "reached"
+    assert coach.post(url, json={"kind": "attempt", "occurred_at": ago(hours=1)}).status_code == 422
+    assert coach.post(url, json={"kind": "attempt", "outcome": "reached", "occurred_at": ago(hours=1)}
+                      ).status_code == 422
+    attempt = coach.post(url, json={"kind": "attempt", "outcome": "no_answer", "occurred_at": ago(minutes=30)})
+    assert attempt.status_code == 201
+    assert [e["kind"] for e in coach.get(url).get_json()["items"]] == ["attempt", "in_person"]
+
+
+def test_an_encounter_in_the_future_is_422(coach, open_episode):
+    episode = open_episode(coach=coach)
+    response = coach.post(f"/api/v1/episodes/{episode['id']}/encounters",
+                          json={"kind": "phone", "occurred_at": ahead(hours=1)})
+    assert response.status_code == 422 and "occurred_at" in response.get_json()["errors"]
+
+
+def test_retrying_a_create_with_its_client_id_creates_nothing_twice(coach, open_episode):
+    episode = open_episode(coach=coach)
+    url = f"/api/v1/episodes/{episode['id']}/encounters"
+    body = {"id": str(uuid.uuid4()), "kind": "phone", "occurred_at": ago(minutes=10), "note": "Doing ok"}
+    first, again = coach.post(url, json=body), coach.post(url, json=body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.get_json() == first.get_json()
+    assert len(coach.get(url).get_json()["items"]) == 1
+    changed = coach.post(url, json={**body, "note": "Something else"})
+    assert changed.status_code == 409
+
+
+def test_tasks_with_a_window_may_be_done_early(coach, open_episode):
+    episode = open_episode(coach=coach)
+    created = coach.post(f"/api/v1/episodes/{episode['id']}/tasks", json={
+        "title": "Check in after first dose", "window_start": ahead(days=1), "due_at": ahead(days=2)})
+    task = created.get_json()
+    assert task["status"] == "open" and task["assignee_id"] == str(coach.user.id) and task["overdue"] is False
+    done = coach.patch(f"/api/v1/tasks/{task['id']}", json={"status": "done"},
+                       headers={"If-Match": created.headers["ETag"]})
+    assert done.status_code == 200 and done.get_json()["status"] == "done" and done.get_json()["completed_at"]
+
+
+def test_a_window_after_the_due_time_is_422(coach, open_episode):
+    episode = open_episode(coach=coach)
+    response = coach.post(f"/api/v1/episodes/{episode['id']}/tasks", json={
+        "title": "Odd", "window_start": ahead(days=3), "due_at": ahead(days=2)})
+    assert response.status_code == 422 and "window_start" in response.get_json()["errors"]
+
+
+def test_my_open_tasks_soonest_first(coach, open_episode):
+    first, second = open_episode(coach=coach), open_episode(coach=coach)
+    coach.post(f"/api/v1/episodes/{first['id']}/tasks", json={"title": "Later", "due_at": ahead(days=3)})
+    coach.post(f"/api/v1/episodes/{second['id']}/tasks", json={"title": "Sooner", "due_at": ahead(hours=3)})
+    titles = [t["title"] for t in coach.get("/api/v1/tasks?assignee=me&status=open").get_json()["items"]]
+    assert titles == ["Sooner", "Later"]
+
+
+def test_appointments_are_booked_moved_and_attended_with_signals(nurse, coach, open_episode):
+    episode = open_episode(coach=coach)
+    heard = []
+    with signals.appointment_changed.connected_to(lambda sender, change: heard.append(change)):
+        booked = nurse.post(f"/api/v1/episodes/{episode['id']}/appointments",
+                            json={"kind": "transition_clinic", "starts_at": ahead(days=1), "location": "Bridge"})
+        assert booked.status_code == 201
+        url = f"/api/v1/appointments/{booked.get_json()['id']}"
+        moved = coach.patch(url, json={"starts_at": ahead(days=2)}, headers={"If-Match": booked.headers["ETag"]})
+        attended = coach.patch(url, json={"status": "attended"}, headers={"If-Match": moved.headers["ETag"]})
+    assert attended.get_json()["status"] == "attended" and attended.get_json()["status_changed_at"]
+    assert heard == ["booked", "rescheduled", "attended"]
+
+
+def test_the_timeline_lists_everything_in_order(clinic, coach, nurse, open_episode):
+    episode = open_episode(coach=coach, arrived_at=ago(hours=10))
+    nurse.post(f"/api/v1/episodes/{episode['id']}/discharge", json={"discharged_at": ago(hours=8)})
+    coach.post(f"/api/v1/episodes/{episode['id']}/encounters",
+               json={"kind": "attempt", "outcome": "no_answer", "occurred_at": ago(hours=2)})
+    coach.post(f"/api/v1/episodes/{episode['id']}/encounters", json={"kind": "phone", "occurred_at": ago(hours=1)})
+    coach.post(f"/api/v1/episodes/{episode['id']}/tasks", json={"title": "Visit", "due_at": ahead(days=1)})
+    items = clinic.get(f"/api/v1/episodes/{episode['id']}/timeline").get_json()["items"]
+    kinds = [i["kind"] for i in items]
+    assert kinds[:2] == ["level_change", "discharged"]
+    assert kinds.count("encounter") == 2 and {"opened", "coach_assigned", "task_created"} <= set(kinds)
+    assert [i["at"] for i in items] == sorted(i["at"] for i in items)
+    assert all("note" not in i["detail"] for i in items)

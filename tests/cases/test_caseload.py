@@ -1,0 +1,169 @@
+"""The coach's caseload, most urgent first, and the clinic's caseload review."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+
+import sqlalchemy as sa
+
+from backend.auth.models import Role
+from backend.extensions import db
+from tests.cases.conftest import ago
+
+
+def contact(coach, episode, **when):
+    response = coach.post(f"/api/v1/episodes/{episode['id']}/encounters",
+                          json={"kind": "phone", "occurred_at": ago(**when)})
+    assert response.status_code == 201, response.get_json()
+
+
+def caseload(coach):
+    response = coach.get("/api/v1/caseload")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["items"]
+
+
+def test_each_rule_ranks_the_caseload_most_urgent_first(coach, nurse, open_episode):
+    fine = open_episode(coach=coach)
+    contact(coach, fine, hours=1)
+
+    stale = open_episode(coach=coach, arrived_at=ago(days=9))
+    contact(coach, stale, days=8)
+
+    missed = open_episode(coach=coach)
+    contact(coach, missed, hours=3)
+    booked = coach.post(f"/api/v1/episodes/{missed['id']}/appointments",
+                        json={"kind": "transition_clinic", "starts_at": ago(hours=2)})
+    coach.patch(f"/api/v1/appointments/{booked.get_json()['id']}", json={"status": "missed"},
+                headers={"If-Match": booked.headers["ETag"]})
+
+    silent = open_episode(coach=coach, arrived_at=ago(hours=48))
+    contact(coach, silent, hours=40)
+    nurse.post(f"/api/v1/episodes/{silent['id']}/discharge", json={"discharged_at": ago(hours=30)})
+
+    overdue = open_episode(coach=coach)
+    contact(coach, overdue, hours=1)
+    coach.post(f"/api/v1/episodes/{overdue['id']}/tasks", json={"title": "Call back", "due_at": ago(hours=1)})
+
+    entries = caseload(coach)
+    assert [(e["episode_id"], e["priority_reasons"]) for e in entries] == [
+        (overdue["id"], ["overdue_task"]),
+        (silent["id"], ["not_contacted_since_discharge"]),
+        (missed["id"], ["missed_appointment_not_followed_up"]),
+        (stale["id"], ["no_contact_7_days"]),
+        (fine["id"], []),
+    ]
+    first = entries[0]
+    assert first["overdue_tasks"] == 1 and first["next_task_due_at"] is not None
+    assert first["patient_display_name"] == "Alex Rivera" and first["level"] == "emergency_department"
+
+
+def test_a_followed_up_missed_appointment_no_longer_ranks(coach, open_episode):
+    episode = open_episode(coach=coach)
+    booked = coach.post(f"/api/v1/episodes/{episode['id']}/appointments",
+                        json={"kind": "transition_clinic", "starts_at": ago(hours=3)})
+    coach.patch(f"/api/v1/appointments/{booked.get_json()['id']}", json={"status": "missed"},
+                headers={"If-Match": booked.headers["ETag"]})
+    assert "missed_appointment_not_followed_up" in caseload(coach)[0]["priority_reasons"]
+    coach.post(f"/api/v1/episodes/{episode['id']}/encounters",
+               json={"kind": "attempt", "outcome": "left_message", "occurred_at": ago(hours=1)})
+    assert "missed_appointment_not_followed_up" not in caseload(coach)[0]["priority_reasons"]
+
+
+def test_ties_go_to_more_reasons_then_longest_since_contact_then_oldest(coach, open_episode):
+    one_reason = open_episode(coach=coach)
+    contact(coach, one_reason, hours=1)
+    coach.post(f"/api/v1/episodes/{one_reason['id']}/tasks", json={"title": "a", "due_at": ago(hours=1)})
+    two_reasons = open_episode(coach=coach)  # overdue task and never reached
+    coach.post(f"/api/v1/episodes/{two_reasons['id']}/tasks", json={"title": "b", "due_at": ago(hours=1)})
+    contacted_long_ago = open_episode(coach=coach, arrived_at=ago(days=20))
+    contact(coach, contacted_long_ago, days=10)
+    never_older = open_episode(coach=coach)
+    never_newer = open_episode(coach=coach)
+    order = [e["episode_id"] for e in caseload(coach)]
+    assert order == [two_reasons["id"], one_reason["id"], never_older["id"], never_newer["id"],
+                     contacted_long_ago["id"]]
+
+
+def test_the_caseload_is_the_coachs_own_open_episodes(coach, make_client, clinic, open_episode):
+    mine = open_episode(coach=coach)
+    open_episode(coach=make_client(Role.COACH))
+    closed = open_episode(coach=coach)
+    coach.post(f"/api/v1/episodes/{closed['id']}/close", json={"reason": "moved_away"})
+    assert [e["episode_id"] for e in caseload(coach)] == [mine["id"]]
+    assert coach.get(f"/api/v1/caseload?coach_id={clinic.user.id}").status_code == 403
+    assert clinic.get("/api/v1/caseload").status_code == 422
+    assert [e["episode_id"] for e in clinic.get(f"/api/v1/caseload?coach_id={coach.user.id}").get_json()["items"]
+            ] == [mine["id"]]
+
+
+def test_the_review_counts_each_coach_and_lists_who_is_slipping(clinic, coach, nurse, open_episode):
+    due = open_episode(coach=coach, arrived_at=ago(hours=90))
+    nurse.post(f"/api/v1/episodes/{due['id']}/discharge", json={"discharged_at": ago(hours=80)})
+    coach.post(f"/api/v1/episodes/{due['id']}/tasks", json={"title": "late", "due_at": ago(hours=2)})
+    ok = open_episode(coach=coach)
+    contact(coach, ok, hours=1)
+    lonely = open_episode()
+    review = clinic.get("/api/v1/caseloads").get_json()
+    row = next(r for r in review["coaches"] if r["coach_id"] == str(coach.user.id))
+    assert (row["active"], row["overdue_tasks"], row["not_contacted_7d"]) == (2, 1, 1)
+    assert lonely["id"] in [e["episode_id"] for e in review["unassigned"]["items"]]
+    at_risk = review["at_risk"]
+    assert [e["episode_id"] for e in at_risk["not_contacted_24h_after_discharge"]["items"]] == [due["id"]]
+    assert [e["episode_id"] for e in at_risk["no_clinic_visit_72h"]["items"]] == [due["id"]]
+    assert coach.get("/api/v1/caseloads").status_code == 403
+
+
+@contextlib.contextmanager
+def counted_statements(engine):
+    """The SQL statements the block sends, first line of each."""
+    statements: list[str] = []
+
+    def count_one(_conn, _cursor, statement, *_args):
+        statements.append(statement.strip().split("\n")[0][:100])
+
+    sa.event.listen(engine, "before_cursor_execute", count_one)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count_one)
+
+
+def _seed(app, coach_id, n):
+    from backend import unit_of_work
+    from backend.auth.models import User
+    from backend.cases import activities, service
+    from backend.database import utcnow
+
+    with app.app_context():
+        nurse = db.session.scalar(sa.select(User).where(User.role == Role.ED_NURSE))
+        for i in range(n):
+            patient = service.register_patient(fields={"given_name": "P", "family_name": f"N{i}",
+                                                       "birth_date": dt.date(1980, 1, 1)},
+                                               actor=nurse)
+            episode = service.open_episode(patient=patient, level="inpatient", presenting_reason="other",
+                                           arrived_at=utcnow(), coach_id=coach_id, flags={}, actor=nurse)
+            activities.log_encounter(episode=episode, actor=nurse, fields={"kind": "attempt", "outcome": "no_answer",
+                                                                           "occurred_at": utcnow()})
+            activities.create_task(episode=episode, actor=nurse, fields={"title": "t", "due_at": utcnow()})
+        unit_of_work.complete()
+
+
+def test_caseload_and_review_use_as_many_statements_for_100_episodes_as_for_5(app, make_client, nurse):
+    small, large = make_client(Role.COACH), make_client(Role.COACH)
+    clinic = make_client(Role.CLINIC_STAFF)
+    with app.app_context():
+        engine = db.engine
+    sent = {}
+    for label, coach, n in (("5", small, 5), ("100", large, 100)):
+        _seed(app, coach.user.id, n)
+        with counted_statements(engine) as statements:
+            assert len(caseload(coach)) == n
+        sent[f"caseload {label}"] = statements
+        with counted_statements(engine) as statements:
+            assert clinic.get("/api/v1/caseloads").status_code == 200
+        sent[f"review {label}"] = statements
+    assert len(sent["caseload 5"]) == len(sent["caseload 100"]), sent
+    assert len(sent["review 5"]) == len(sent["review 100"]), sent
+    assert len(sent["caseload 100"]) <= 12, sent
