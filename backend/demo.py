@@ -1,10 +1,12 @@
 """`flask --app backend demo seed`: demo data for a development machine.
 
 Seeds once (when there are no users yet) and prints every demo account with its password.
-Refused in production. Later modules add their own demo records here.
+Refused in production. Later modules add their own demo records here. Every name is fictional.
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 import click
 import sqlalchemy as sa
@@ -14,6 +16,7 @@ from flask.cli import AppGroup
 from backend import unit_of_work
 from backend.auth import service as auth_service
 from backend.auth.models import Role, User
+from backend.database import utcnow
 from backend.extensions import db
 
 demo_cli = AppGroup("demo", help="Demo data for development.")
@@ -37,9 +40,81 @@ def seed_command() -> None:
     if db.session.scalar(sa.select(sa.func.count()).select_from(User)):
         click.echo("demo data: users already exist, nothing seeded")
         return
-    for username, display_name, role, password in DEMO_USERS:
-        auth_service.create_user(username=username, display_name=display_name, role=role, password=password)
+    users = {username: auth_service.create_user(username=username, display_name=display_name, role=role,
+                                                password=password)
+             for username, display_name, role, password in DEMO_USERS}
+    _seed_caseloads(users)
     unit_of_work.complete()
     click.echo("demo accounts (username / password / role):")
     for username, _name, role, password in DEMO_USERS:
         click.echo(f"  {username:<14} {password:<18} {role}")
+
+
+#: Fictional patients: (given, family, preferred).
+_NAMES = [("Jordan", "Okafor", None), ("Casey", "Lindqvist", "Case"), ("Riley", "Moreno", None),
+          ("Morgan", "Abara", None), ("Taylor", "Nguyen", "Tay"), ("Jamie", "Kowalski", None),
+          ("Avery", "Delgado", None), ("Quinn", "Harrow", None), ("Drew", "Castellanos", None),
+          ("Reese", "Fontaine", None), ("Skyler", "Brandt", None), ("Rowan", "Achebe", None),
+          ("Emerson", "Vale", None), ("Parker", "Ostrowski", None), ("Sage", "Tremblay", None),
+          ("Kendall", "Mbeki", None), ("Hayden", "Ruiz", None), ("Blair", "Sorensen", None),
+          ("Dakota", "Ferreira", None), ("Ellis", "Kaminski", None)]
+
+#: The stages a demo episode can be at (hours since arrival, and what happened since).
+_STAGES = ["in_ed", "discharged_not_contacted", "attempts_then_contact", "missed_appointment",
+           "overdue_task", "visit_booked"]
+
+
+def _seed_caseloads(users) -> None:
+    """A realistic spread: each coach holds patients at every stage, plus unassigned episodes
+    and a closed one, so the caseload and the review show their rules at work."""
+    from backend.cases import activities
+    from backend.cases import service as cases
+
+    nurse, clinic = users["nurse.jordan"], users["clinic.riley"]
+    coaches = [users["coach.maria"], users["coach.dev"], users["coach.sam"]]
+    now = utcnow()
+    hours = lambda n: now - dt.timedelta(hours=n)  # noqa: E731
+    names = iter(_NAMES)
+    for number, (coach, stage) in enumerate([(c, s) for c in coaches for s in _STAGES[:5 + (c is coaches[0])]]):
+        given, family, preferred = next(names, ("Alex", f"Demo{number}", None))
+        patient = cases.register_patient(actor=nurse, fields={
+            "mrn": f"DEMO{1000 + number}", "given_name": given, "family_name": family,
+            "preferred_name": preferred, "birth_date": dt.date(1970 + number % 30, 1 + number % 12, 1 + number % 27),
+            "phone": f"+1617555{1000 + number:04d}", "language": "en"})
+        episode = cases.open_episode(patient=patient, level="emergency_department",
+                                     presenting_reason=["overdose", "withdrawal", "other"][number % 3],
+                                     arrived_at=hours(96), coach_id=coach.id,
+                                     flags={"naloxone_given": number % 2 == 0}, actor=nurse)
+        if stage == "in_ed":
+            continue
+        cases.discharge(episode=episode, discharged_at=hours(72 if stage != "discharged_not_contacted" else 30),
+                        actor=nurse)
+        if stage == "discharged_not_contacted":
+            continue
+        encounter = lambda **f: activities.log_encounter(episode=episode, actor=coach, fields=f)  # noqa: E731
+        encounter(kind="attempt", outcome="no_answer", occurred_at=hours(60))
+        encounter(kind="attempt", outcome="left_message", occurred_at=hours(50))
+        encounter(kind="phone", occurred_at=hours(40), duration_minutes=12)
+        if stage == "missed_appointment":
+            visit, _ = activities.book_appointment(episode=episode, actor=nurse,
+                                                   fields={"kind": "transition_clinic", "starts_at": hours(20)})
+            activities.update_appointment(appointment=visit, changes={"status": "missed"})
+        elif stage == "overdue_task":
+            activities.create_task(episode=episode, actor=coach,
+                                   fields={"title": "Check on buprenorphine refill", "due_at": hours(6)})
+        elif stage == "visit_booked":
+            activities.book_appointment(episode=episode, actor=nurse, fields={
+                "kind": "transition_clinic", "starts_at": now + dt.timedelta(hours=20), "location": "Bridge clinic"})
+            activities.create_task(episode=episode, actor=coach, fields={
+                "title": "Remind about tomorrow's visit", "window_start": now, "due_at": now + dt.timedelta(hours=18)})
+    for given, family, preferred in [next(names, ("Sam", "Unassigned", None)) for _ in range(2)]:
+        patient = cases.register_patient(actor=nurse, fields={
+            "given_name": given, "family_name": family, "preferred_name": preferred, "birth_date": dt.date(1988, 5, 5)})
+        cases.open_episode(patient=patient, level="inpatient", presenting_reason="withdrawal", arrived_at=hours(10),
+                           coach_id=None, flags={}, actor=nurse)
+    given, family, preferred = next(names, ("Lee", "Closed", None))
+    patient = cases.register_patient(actor=nurse, fields={"given_name": given, "family_name": family,
+                                                          "birth_date": dt.date(1979, 3, 3)})
+    closed = cases.open_episode(patient=patient, level="emergency_department", presenting_reason="overdose",
+                                arrived_at=hours(400), coach_id=coaches[1].id, flags={}, actor=nurse)
+    cases.close_episode(episode=closed, reason="engaged_in_care", note=None, actor=clinic)

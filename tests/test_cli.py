@@ -43,3 +43,21 @@ def test_demo_seed_creates_every_role_once_and_prints_passwords(app, ctx):
     assert "demo-coach-pass" in first.output
     second = runner.invoke(args=["demo", "seed"])
     assert "nothing seeded" in second.output
+
+
+def test_demo_data_shows_every_coach_a_caseload_with_its_rules_at_work(app, anonymous, ctx):
+    db.session.execute(sa.text("DELETE FROM device_sessions"))
+    db.session.execute(sa.delete(User))
+    db.session.commit()
+    assert app.test_cli_runner().invoke(args=["demo", "seed"]).exit_code == 0
+    reasons = set()
+    for coach in ("coach.maria", "coach.dev", "coach.sam"):
+        anonymous.sign_in(coach, "demo-coach-pass")
+        entries = anonymous.get("/api/v1/caseload").get_json()["items"]
+        assert len(entries) >= 5
+        reasons |= {r for e in entries for r in e["priority_reasons"]}
+    assert reasons >= {"overdue_task", "not_contacted_since_discharge", "missed_appointment_not_followed_up",
+                       "no_contact_7_days"}
+    anonymous.sign_in("clinic.riley", "demo-clinic-pass")
+    review = anonymous.get("/api/v1/caseloads").get_json()
+    assert review["unassigned"]["count"] >= 2 and review["at_risk"]["no_clinic_visit_72h"]["count"] >= 1
