@@ -91,10 +91,10 @@ def _seed_caseloads(users) -> None:
                         actor=nurse)
         if stage == "discharged_not_contacted":
             continue
-        encounter = lambda **f: activities.log_encounter(episode=episode, actor=coach, fields=f)  # noqa: E731
-        encounter(kind="attempt", outcome="no_answer", occurred_at=hours(60))
-        encounter(kind="attempt", outcome="left_message", occurred_at=hours(50))
-        encounter(kind="phone", occurred_at=hours(40), duration_minutes=12)
+        for fields in ({"kind": "attempt", "outcome": "no_answer", "occurred_at": hours(60)},
+                       {"kind": "attempt", "outcome": "left_message", "occurred_at": hours(50)},
+                       {"kind": "phone", "occurred_at": hours(40), "duration_minutes": 12}):
+            activities.log_encounter(episode=episode, actor=coach, fields=fields)
         if stage == "missed_appointment":
             visit, _ = activities.book_appointment(episode=episode, actor=nurse,
                                                    fields={"kind": "transition_clinic", "starts_at": hours(20)})
