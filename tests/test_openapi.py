@@ -30,3 +30,24 @@ def test_errors_are_documented_as_problem_details(anonymous):
     assert list(unprocessable["content"]) == ["application/problem+json"]
     assert spec["security"] == [{"bearer": []}]
     assert spec["paths"]["/api/v1/auth/tokens"]["post"]["security"] == []
+
+
+def test_every_operation_documents_its_request_and_response_schemas(anonymous):
+    spec = anonymous.get("/api/v1/openapi.json").get_json()
+    gaps = []
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if method == "parameters":
+                continue
+            success = {code: r for code, r in operation["responses"].items() if code.startswith("2")}
+            if not success:
+                gaps.append(f"{method} {path}: no success response")
+            for code, response in success.items():
+                if code != "204" and "content" not in response:
+                    gaps.append(f"{method} {path}: {code} has no schema")
+            if method in ("post", "put", "patch") and "requestBody" not in operation \
+                    and not path.endswith(("/tokens/current",)):
+                gaps.append(f"{method} {path}: no request body schema")
+            if "x-roles" not in operation and operation.get("security") != []:
+                gaps.append(f"{method} {path}: no x-roles")
+    assert gaps == []
