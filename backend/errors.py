@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app, g, json
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -150,11 +151,18 @@ def is_transient(exc: BaseException) -> bool:
 def status_for(exc: BaseException) -> int:
     if isinstance(exc, HTTPException):
         return exc.code or 500
-    return 503 if is_transient(exc) else 500
+    if is_transient(exc):
+        return 503
+    return 409 if isinstance(exc, (StaleDataError, sa.exc.IntegrityError)) else 500
 
 
 def handle_unexpected_exception(exc: Exception):
     # The exception's message may quote data; log its type and stack only (no PHI in logs).
+    if isinstance(exc, (StaleDataError, sa.exc.IntegrityError)):
+        # A concurrent change won a race the code did not foresee: a conflict, not a crash.
+        log.warning("concurrent change refused", extra={"exc_type": type(exc).__name__})
+        return problem_response(409, "Someone changed this at the same moment; nothing was saved. "
+                                     "Reload and try again.")
     if is_transient(exc):
         log.warning("database busy; asked the client to retry", extra={"exc_type": type(exc).__name__})
         return problem_response(503, "The database was busy with a conflicting change; nothing was saved. "

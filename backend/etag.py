@@ -27,12 +27,13 @@ def headers(record) -> dict[str, str]:
 
 
 def require_if_match(record, current: Callable[[], dict]) -> None:
-    """Refuse a PATCH whose `If-Match` is missing (428) or not the record's ETag (412)."""
+    """Refuse a PATCH whose `If-Match` is missing (428) or not the record's ETag (412).
+    `current` dumps the record for the 412 body and must audit that read."""
     sent = request.headers.get("If-Match")
     if sent is None:
         raise Problem(428, "Send If-Match with the ETag you last read, so that no one's change is lost.")
-    wanted = {tag.strip().removeprefix("W/") for tag in sent.split(",")}
-    if "*" not in wanted and etag_of(record) not in wanted:
+    # Strong comparison (RFC 9110): `*` or a weak tag would skip the lost-update guard.
+    if etag_of(record) not in {tag.strip() for tag in sent.split(",")}:
         _stale(record, current)
 
 

@@ -130,10 +130,14 @@ class Scope(Generic[T]):
         """Restrict a list query to what the user may see."""
         return stmt.where(self.visible_to(user or current_user()))
 
-    def load_or_404(self, record_id: uuid.UUID, user: User | None = None) -> T:
+    def load_or_404(self, record_id: uuid.UUID, user: User | None = None, *, lock: bool = False) -> T:
+        """The record if the user may see it. `lock` takes its row lock until commit, so
+        that state changes (discharge, close…) on one record happen one after the other."""
         user = user or current_user()
-        record = db.session.scalar(
-            sa.select(self.model).where(self.model.id == record_id, self.visible_to(user)))
+        stmt = sa.select(self.model).where(self.model.id == record_id, self.visible_to(user))
+        if lock:
+            stmt = stmt.with_for_update(of=self.model).execution_options(populate_existing=True)
+        record = db.session.scalar(stmt)
         if record is not None:
             return record
         hidden = db.session.get(self.model, record_id)

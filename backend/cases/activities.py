@@ -50,8 +50,13 @@ def _create_once(model, fields: Mapping, compare: tuple[str, ...], **attributes)
                               errors={"id": ["Already used by a different record."]})
             return existing, False
     record = model(**fields, **attributes)
-    db.session.add(record)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():  # the same retry, running at the same moment, loses here
+            db.session.add(record)
+    except sa.exc.IntegrityError:
+        if record_id is None:
+            raise
+        return _create_once(model, fields, compare, **attributes)
     return record, True
 
 
@@ -146,8 +151,16 @@ def read(record, *, action: str):
     return record
 
 
+def _open_episode_of(record) -> Episode:
+    """The record's episode, locked, refusing changes once it is closed."""
+    episode = db.session.scalar(sa.select(Episode).where(Episode.id == record.episode_id).with_for_update()
+                                .execution_options(populate_existing=True))
+    _must_be_open(episode)
+    return episode
+
+
 def update_task(*, task: Task, changes: dict) -> Task:
-    episode = db.session.get(Episode, task.episode_id)
+    episode = _open_episode_of(task)
     if "assignee_id" in changes and changes["assignee_id"] is not None:
         _assignable(changes["assignee_id"])
     _check_window(changes.get("window_start", task.window_start), changes.get("due_at", task.due_at))
@@ -181,7 +194,7 @@ def list_appointments(*, episode: Episode, cursor: str | None, limit: int):
 
 
 def update_appointment(*, appointment: Appointment, changes: dict) -> Appointment:
-    episode = db.session.get(Episode, appointment.episode_id)
+    episode = _open_episode_of(appointment)
     status = changes.pop("status", None)
     moved = "starts_at" in changes and changes["starts_at"] != appointment.starts_at
     for name, value in changes.items():

@@ -49,7 +49,7 @@ class Encounters(MethodView):
     @problem(blp, 409, "The episode is closed, or the id belongs to another record.")
     def post(self, body, episode_id: uuid.UUID):
         """Log a contact or an attempt (client `id` makes retries safe)"""
-        encounter, created = activities.log_encounter(episode=EPISODES.load_or_404(episode_id), fields=body,
+        encounter, created = activities.log_encounter(episode=EPISODES.load_or_404(episode_id, lock=True), fields=body,
                                                       actor=current_user())
         return _created(encounter, created)
 
@@ -70,7 +70,7 @@ class EpisodeTasks(MethodView):
     @blp.alt_response(200, schema=TaskSchema, success=True, description="Already created (a retry).")
     def post(self, body, episode_id: uuid.UUID):
         """Create a follow-up task (client `id` makes retries safe)"""
-        task, created = activities.create_task(episode=EPISODES.load_or_404(episode_id), fields=body,
+        task, created = activities.create_task(episode=EPISODES.load_or_404(episode_id, lock=True), fields=body,
                                                actor=current_user())
         return _created(task, created)
 
@@ -112,7 +112,7 @@ class TaskDetail(MethodView):
     def patch(self, body, task_id: uuid.UUID):
         """Change a task or mark it done or cancelled (If-Match required)"""
         task = TASKS.load_or_404(task_id)
-        current = lambda: TaskSchema().dump(task)  # noqa: E731
+        current = lambda: TaskSchema().dump(activities.read(task, action="task.read"))  # noqa: E731
         etag.require_if_match(task, current)
         with etag.written_unless_changed(task, current):
             activities.update_task(task=task, changes=body)
@@ -127,8 +127,8 @@ class EpisodeAppointments(MethodView):
     @blp.alt_response(200, schema=AppointmentSchema, success=True, description="Already booked (a retry).")
     def post(self, body, episode_id: uuid.UUID):
         """Book an appointment (client `id` makes retries safe)"""
-        appointment, created = activities.book_appointment(episode=EPISODES.load_or_404(episode_id), fields=body,
-                                                           actor=current_user())
+        episode = EPISODES.load_or_404(episode_id, lock=True)
+        appointment, created = activities.book_appointment(episode=episode, fields=body, actor=current_user())
         return _created(appointment, created)
 
     @allow(*WORKERS)
@@ -156,7 +156,8 @@ class AppointmentDetail(MethodView):
     def patch(self, body, appointment_id: uuid.UUID):
         """Move an appointment or record its outcome (If-Match required)"""
         appointment = APPOINTMENTS.load_or_404(appointment_id)
-        current = lambda: AppointmentSchema().dump(appointment)  # noqa: E731
+        current = lambda: AppointmentSchema().dump(  # noqa: E731
+            activities.read(appointment, action="appointment.read"))
         etag.require_if_match(appointment, current)
         with etag.written_unless_changed(appointment, current):
             activities.update_appointment(appointment=appointment, changes=body)
@@ -168,5 +169,7 @@ class EpisodeTimeline(MethodView):
     @allow(Role.COACH, Role.ED_NURSE, Role.CLINIC_STAFF)
     @blp.response(200, TimelinePageSchema)
     def get(self, episode_id: uuid.UUID):
-        """Everything that happened in the episode, oldest first (one page)"""
-        return {"items": timeline.for_episode(episode=EPISODES.load_or_404(episode_id)), "next_cursor": None}
+        """Everything that happened in the episode, oldest first (one page; ED nurses see its
+        lifecycle, levels and appointments, not the coach's encounters and tasks)"""
+        items = timeline.for_episode(episode=EPISODES.load_or_404(episode_id), user=current_user())
+        return {"items": items, "next_cursor": None}

@@ -75,7 +75,7 @@ class PatientDetail(MethodView):
     def patch(self, body, patient_id: uuid.UUID):
         """Change a patient (If-Match required)"""
         patient = PATIENTS.load_or_404(patient_id)
-        current = lambda: PatientSchema().dump(patient)  # noqa: E731
+        current = lambda: PatientSchema().dump(service.read_patient(patient=patient))  # noqa: E731
         etag.require_if_match(patient, current)
         with etag.written_unless_changed(patient, current):
             service.update_patient(patient=patient, changes=body)
@@ -89,7 +89,7 @@ class PatientSmsConsent(MethodView):
     @blp.response(200, PatientSchema)
     def put(self, body, patient_id: uuid.UUID):
         """Record the patient's consent to texts (or its withdrawal), and how it was given"""
-        patient = service.set_sms_consent(patient=PATIENTS.load_or_404(patient_id), **body)
+        patient = service.set_sms_consent(patient=PATIENTS.load_or_404(patient_id, lock=True), **body)
         return patient, etag.headers(patient)
 
 
@@ -101,7 +101,9 @@ class Episodes(MethodView):
     @problem(blp, 409, "The patient already has an open episode (`existing_id`).")
     def post(self, body):
         """Open an episode at the ED or inpatient level"""
-        patient = PATIENTS.load_or_404(body["patient_id"])
+        # Any patient on file, not only those in the caller's scope: a returning patient found
+        # by MRN must get a new episode rather than a duplicate registration.
+        patient = service.patient_for_new_episode(patient_id=body["patient_id"])
         episode = service.open_episode(patient=patient, level=body["level"],
                                        presenting_reason=body["presenting_reason"], arrived_at=body["arrived_at"],
                                        coach_id=body.get("coach_id"), flags=body.get("flags", {}),
@@ -134,7 +136,7 @@ class EpisodeDetail(MethodView):
     def patch(self, body, episode_id: uuid.UUID):
         """Change an episode's presenting reason, arrival or flags (If-Match required)"""
         episode = EPISODES.load_or_404(episode_id)
-        current = lambda: EpisodeSchema().dump(episode)  # noqa: E731
+        current = lambda: EpisodeSchema().dump(service.read_episode(episode=episode))  # noqa: E731
         etag.require_if_match(episode, current)
         with etag.written_unless_changed(episode, current):
             service.update_episode(episode=episode, changes=body, actor=current_user())
@@ -149,7 +151,8 @@ class EpisodeDischarge(MethodView):
     @problem(blp, 409, "Already discharged, or the episode is closed.")
     def post(self, body, episode_id: uuid.UUID):
         """Record the discharge from the ED or ward (starts the post-discharge check-ins)"""
-        episode = service.discharge(episode=EPISODES.load_or_404(episode_id), actor=current_user(), **body)
+        episode = service.discharge(episode=EPISODES.load_or_404(episode_id, lock=True), actor=current_user(),
+                                    **body)
         return episode, etag.headers(episode)
 
 
@@ -160,7 +163,8 @@ class EpisodeCoach(MethodView):
     @blp.response(200, EpisodeSchema)
     def put(self, body, episode_id: uuid.UUID):
         """Assign the primary coach (an active coach); their predecessor's open tasks move along"""
-        episode = service.assign_coach(episode=EPISODES.load_or_404(episode_id), actor=current_user(), **body)
+        episode = service.assign_coach(episode=EPISODES.load_or_404(episode_id, lock=True), actor=current_user(),
+                                       **body)
         return episode, etag.headers(episode)
 
 
@@ -172,6 +176,6 @@ class EpisodeClose(MethodView):
     @problem(blp, 409, "The episode is already closed.")
     def post(self, body, episode_id: uuid.UUID):
         """Close the episode with a reason (cancels open tasks, handoffs and queued texts)"""
-        episode = service.close_episode(episode=EPISODES.load_or_404(episode_id), reason=body["reason"],
+        episode = service.close_episode(episode=EPISODES.load_or_404(episode_id, lock=True), reason=body["reason"],
                                         note=body.get("note"), actor=current_user())
         return episode, etag.headers(episode)

@@ -154,7 +154,9 @@ def review(*, now: dt.datetime | None = None) -> dict:
         "unread": 0,  # the outreach module counts unread replies
     } for coach in coaches]
 
-    unassigned = _episode_list(Episode.coach_id.is_(None), now, order=Episode.opened_at)
+    # Unassigned: no coach, or a coach who has left (deactivated) — either way, nobody's list.
+    has_active_coach = sa.exists().where(User.id == Episode.coach_id, User.active.is_(True))
+    unassigned = _episode_list(~has_active_coach, now, order=Episode.opened_at)
     not_contacted = _episode_list(sa.and_(Episode.discharged_at < now - CONTACT_AFTER_DISCHARGE,
                                           ~figures["contacted_since_discharge"]), now, order=Episode.discharged_at)
     no_visit = _episode_list(sa.and_(Episode.discharged_at < now - CLINIC_VISIT_AFTER_DISCHARGE,

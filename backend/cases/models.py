@@ -60,6 +60,8 @@ class Versioned:
 
 class Patient(UUIDPrimaryKey, Versioned, db.Model):
     __tablename__ = "patients"
+    __table_args__ = (sa.Index("ix_patients_names", "family_name", "given_name", "id"),
+                      sa.Index("ix_patients_registered_by_id", "registered_by_id"))
 
     #: Hospital medical record number; unique when present.
     mrn: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
@@ -93,6 +95,10 @@ class Episode(UUIDPrimaryKey, Versioned, db.Model):
         sa.Index("uq_episodes_one_open_per_patient", "patient_id", unique=True,
                  sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'")),
         sa.Index("ix_episodes_coach_status", "coach_id", "status"),
+        # The list's order, and the ED nurse's scope.
+        sa.Index("ix_episodes_opened_at_id", "opened_at", "id"),
+        sa.Index("ix_episodes_level_status", "level", "status"),
+        sa.Index("ix_episodes_opened_by_id", "opened_by_id"),
     )
 
     patient_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("patients.id"), index=True)

@@ -27,8 +27,18 @@ APPOINTMENT_KINDS = ["transition_clinic", "program_intake", "other"]
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
+class Text(fields.String):
+    """Text with surrounding whitespace trimmed; blank is not a value."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not text:
+            raise ValidationError("Must not be blank.")
+        return text
+
+
 def _text(max_length: int, **kwargs) -> fields.String:
-    return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
+    return Text(validate=validate.Length(min=1, max=max_length), **kwargs)
 
 
 class PhoneNumber(fields.String):
@@ -48,18 +58,26 @@ class PhoneNumber(fields.String):
 class TimeZone(fields.String):
     """An IANA time zone name such as America/New_York."""
 
+    _known: frozenset[str] | None = None
+
     def _deserialize(self, value, attr, data, **kwargs):
         name = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValidationError("Not an IANA time zone (e.g. America/New_York).") from exc
+        if TimeZone._known is None:
+            TimeZone._known = frozenset(zoneinfo.available_timezones())
+        if name not in TimeZone._known:
+            raise ValidationError("Not an IANA time zone (e.g. America/New_York).")
         return name
+
+
+#: Nothing in this program happened before it existed: earlier times are typing mistakes.
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def not_in_future(moment: dt.datetime) -> None:
     if moment > utcnow() + CLOCK_SKEW:
         raise ValidationError("Must not be in the future.")
+    if moment < EARLIEST:
+        raise ValidationError("Must be after 2000-01-01.")
 
 
 def _past_date(day: dt.date) -> None:
@@ -72,11 +90,11 @@ def _past_date(day: dt.date) -> None:
 # --- patients ------------------------------------------------------------------------------
 
 class PatientFieldsSchema(InputSchema):
-    mrn = fields.String(allow_none=True, validate=validate.Length(min=1, max=64),
-                        metadata={"description": "Medical record number; unique when present."})
+    mrn = Text(allow_none=True, validate=validate.Length(min=1, max=64),
+               metadata={"description": "Medical record number; unique when present."})
     given_name = _text(100)
     family_name = _text(100)
-    preferred_name = fields.String(allow_none=True, validate=validate.Length(min=1, max=100))
+    preferred_name = Text(allow_none=True, validate=validate.Length(min=1, max=100))
     birth_date = fields.Date(validate=_past_date)
     phone = PhoneNumber(allow_none=True, metadata={"description": "Any common format; stored as E.164."})
     timezone = TimeZone(metadata={"description": "IANA name; defaults to the program's (DEFAULT_TIMEZONE)."})
@@ -209,7 +227,7 @@ class EncounterCreateSchema(InputSchema):
     outcome = fields.String(validate=validate.OneOf(OUTCOMES),
                             metadata={"description": "Required for attempts; contacts default to `reached`."})
     occurred_at = Timestamp(required=True, validate=not_in_future)
-    duration_minutes = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=24 * 60))
+    duration_minutes = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=0, max=24 * 60))
     location = fields.String(allow_none=True, validate=validate.Length(max=200))
     note = fields.String(allow_none=True, validate=validate.Length(max=4000))
 

@@ -60,6 +60,15 @@ def _duplicate_mrn(existing_id: uuid.UUID):
                   existing_id=str(existing_id), errors={"mrn": ["Already registered."]})
 
 
+def patient_for_new_episode(*, patient_id: uuid.UUID) -> Patient:
+    """The patient an ED nurse or clinic staff opens an episode for, in their scope or not:
+    a returning patient found by exact MRN gets a new episode, never a duplicate record."""
+    patient = db.session.get(Patient, patient_id)
+    if patient is None:
+        raise Problem(404, f"No patient {patient_id}.", errors={"patient_id": ["No such patient."]})
+    return patient
+
+
 def read_patient(*, patient: Patient) -> Patient:
     audit.record("patient.read", resource_type="patient", resource_id=patient.id, patient_ids=[patient.id])
     return patient
@@ -70,16 +79,15 @@ def list_patients(*, user: User, mrn: str | None, q: str | None, cursor: str | N
     staff), or the patients in the caller's scope."""
     stmt = sa.select(Patient)
     if mrn is not None:
-        stmt = stmt.where(Patient.mrn == mrn)
-    else:
+        stmt = stmt.where(Patient.mrn == mrn.strip())
+    if mrn is None or user.role == Role.COACH:  # coaches look up MRNs among their own patients only
         stmt = stmt.where(patient_visible_to(user))
     if q is not None:
         if user.role != Role.CLINIC_STAFF:
             raise Problem(403, "Only clinic staff search patients by name; look up an exact MRN instead.")
-        pattern = f"%{q.lower()}%"
-        stmt = stmt.where(sa.or_(sa.func.lower(Patient.family_name).like(pattern),
-                                 sa.func.lower(Patient.given_name).like(pattern),
-                                 sa.func.lower(Patient.preferred_name).like(pattern)))
+        needle = q.strip().lower()
+        stmt = stmt.where(sa.or_(*(sa.func.lower(column).contains(needle, autoescape=True) for column in
+                                   (Patient.family_name, Patient.given_name, Patient.preferred_name))))
     patients, next_cursor = keyset_page(stmt, keys=[Patient.family_name, Patient.given_name, Patient.id],
                                         cursor=cursor, limit=limit, session=db.session)
     audit.record("patient.list", patient_ids=[p.id for p in patients],
@@ -96,6 +104,12 @@ def update_patient(*, patient: Patient, changes: dict) -> Patient:
         if name == "timezone" and value is None:
             value = current_app.config["DEFAULT_TIMEZONE"]
         setattr(patient, name, value)
+    if changes.get("mrn"):
+        try:
+            with db.session.begin_nested():  # a concurrent registration of the same MRN loses here
+                db.session.flush()
+        except sa.exc.IntegrityError:
+            _duplicate_mrn(db.session.scalar(sa.select(Patient.id).where(Patient.mrn == changes["mrn"])))
     audit.record("patient.update", resource_type="patient", resource_id=patient.id, patient_ids=[patient.id],
                  details={"fields": sorted(changes)})
     return patient
@@ -181,6 +195,12 @@ def list_episodes(*, user: User, filters: dict, cursor: str | None, limit: int):
 def update_episode(*, episode: Episode, changes: dict, actor: User) -> Episode:
     _must_be_open(episode)
     flags = changes.pop("flags", {})
+    arrived_at = changes.get("arrived_at")
+    if arrived_at is not None:
+        if episode.discharged_at is not None and arrived_at > episode.discharged_at:
+            raise Problem(422, "Arrival cannot come after discharge.",
+                          errors={"arrived_at": ["After the episode's discharged_at."]})
+        episode.level_periods[0].started_at = arrived_at  # the first level began on arrival
     for name, value in {**changes, **flags}.items():
         setattr(episode, name, value)
     if flags:
@@ -213,6 +233,7 @@ def assign_coach(*, episode: Episode, coach_id: uuid.UUID, actor: User) -> Episo
     coach = _active_coach(coach_id)
     previous = episode.coach_id
     if previous == coach.id:
+        read_episode(episode=episode)
         return episode
     episode.coach_id = coach.id
     db.session.execute(sa.update(Task).where(

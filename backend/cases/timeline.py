@@ -15,11 +15,15 @@ import uuid
 import sqlalchemy as sa
 
 from backend.audit import service as audit
+from backend.auth.models import Role, User
 from backend.cases.models import Appointment, Encounter, Episode, EpisodeEvent, Task
 from backend.extensions import db
 
+#: ED nurses see the episode's path, not the coach's work (they cannot list it either).
+_NURSE_KINDS = ("encounter", "task_")
 
-def for_episode(*, episode: Episode) -> list[dict]:
+
+def for_episode(*, episode: Episode, user: User) -> list[dict]:
     items = [_item(event.kind, event.at, event.id, event.data) for event in
              db.session.scalars(sa.select(EpisodeEvent).where(EpisodeEvent.episode_id == episode.id))]
     items += [_item("level_change", period.started_at, None, {"level": str(period.level), "ended_at": period.ended_at})
@@ -29,7 +33,8 @@ def for_episode(*, episode: Episode) -> list[dict]:
             "kind": encounter.kind, "outcome": encounter.outcome, "author_id": encounter.author_id,
             "duration_minutes": encounter.duration_minutes}))
     for task in db.session.scalars(sa.select(Task).where(Task.episode_id == episode.id)):
-        detail = {"title": task.title, "due_at": task.due_at, "status": str(task.status)}
+        # No title: it is free text, and the timeline carries codes and times only.
+        detail = {"due_at": task.due_at, "status": str(task.status), "assignee_id": task.assignee_id}
         items.append(_item("task_created", task.created_at, task.id, detail))
         if task.status != "open":
             items.append(_item(f"task_{task.status}", task.completed_at or task.updated_at, task.id, detail))
@@ -39,6 +44,8 @@ def for_episode(*, episode: Episode) -> list[dict]:
         if appointment.status != "scheduled":
             items.append(_item(f"appointment_{appointment.status}", appointment.status_changed_at
                                or appointment.updated_at, appointment.id, detail))
+    if user.role == Role.ED_NURSE:
+        items = [item for item in items if not item["kind"].startswith(_NURSE_KINDS)]
     items.sort(key=lambda item: (item["at"], item["kind"], str(item["record_id"])))
     audit.record("episode.timeline", resource_type="episode", resource_id=episode.id,
                  patient_ids=[episode.patient_id], details={"count": len(items)})

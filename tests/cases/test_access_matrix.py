@@ -28,6 +28,7 @@ class Call:
     body: dict | None = None
     etag_of: str | None = None  # send If-Match with the ETag of this record's path
     success_for: dict = dataclasses.field(default_factory=dict)  # a role's own answer when allowed
+    scoped: bool = True  # False: any record on file will do (no 404 for someone else's)
 
 
 RECORD_CALLS = [
@@ -55,7 +56,8 @@ RECORD_CALLS = [
     Call("GET", "/api/v1/appointments/{appointment}", {C, S}),
     Call("PATCH", "/api/v1/appointments/{appointment}", {C, S}, body={"status": "attended"},
          etag_of="/api/v1/appointments/{appointment}"),
-    Call("POST", "/api/v1/episodes", {N, S}, 201,
+    # A returning patient found by MRN gets a new episode from any ED nurse (no duplicate record).
+    Call("POST", "/api/v1/episodes", {N, S}, 201, scoped=False,
          body={"patient_id": "{new_patient}", "level": "inpatient", "presenting_reason": "other",
                "arrived_at": ago(hours=1)}),
 ]
@@ -130,7 +132,7 @@ def _expected(call: Call, role, which: str) -> int:
         return 401
     if role not in call.allowed:
         return 403
-    if which == "other" and role != S:
+    if which == "other" and role != S and call.scoped:
         return 404
     return call.success_for.get(role, call.success)
 
