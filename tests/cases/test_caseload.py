@@ -131,6 +131,8 @@ def counted_statements(engine):
 
 
 def _seed(app, coach_id, n):
+    """n episodes for the coach and n unassigned ones, all discharged days ago and never
+    reached, so every list of the review has rows to render."""
     from backend import unit_of_work
     from backend.auth.models import User
     from backend.cases import activities, service
@@ -138,15 +140,18 @@ def _seed(app, coach_id, n):
 
     with app.app_context():
         nurse = db.session.scalar(sa.select(User).where(User.role == Role.ED_NURSE))
-        for i in range(n):
+        arrived = utcnow() - dt.timedelta(days=5)
+        for i in range(2 * n):
             patient = service.register_patient(fields={"given_name": "P", "family_name": f"N{i}",
-                                                       "birth_date": dt.date(1980, 1, 1)},
-                                               actor=nurse)
+                                                       "birth_date": dt.date(1980, 1, 1)}, actor=nurse)
             episode = service.open_episode(patient=patient, level="inpatient", presenting_reason="other",
-                                           arrived_at=utcnow(), coach_id=coach_id, flags={}, actor=nurse)
+                                           arrived_at=arrived, coach_id=coach_id if i < n else None, flags={},
+                                           actor=nurse)
+            service.discharge(episode=episode, discharged_at=arrived + dt.timedelta(hours=4), actor=nurse)
             activities.log_encounter(episode=episode, actor=nurse, fields={"kind": "attempt", "outcome": "no_answer",
                                                                            "occurred_at": utcnow()})
-            activities.create_task(episode=episode, actor=nurse, fields={"title": "t", "due_at": utcnow()})
+            if i < n:
+                activities.create_task(episode=episode, actor=nurse, fields={"title": "t", "due_at": utcnow()})
         unit_of_work.complete()
 
 
@@ -162,7 +167,8 @@ def test_caseload_and_review_use_as_many_statements_for_100_episodes_as_for_5(ap
             assert len(caseload(coach)) == n
         sent[f"caseload {label}"] = statements
         with counted_statements(engine) as statements:
-            assert clinic.get("/api/v1/caseloads").status_code == 200
+            review = clinic.get("/api/v1/caseloads").get_json()
+        assert review["unassigned"]["count"] >= n and review["at_risk"]["no_clinic_visit_72h"]["count"] >= n
         sent[f"review {label}"] = statements
     assert len(sent["caseload 5"]) == len(sent["caseload 100"]), sent
     assert len(sent["review 5"]) == len(sent["review 100"]), sent
