@@ -49,6 +49,15 @@ def written_unless_changed(record, current: Callable[[], dict]):
         _stale(record, current)
 
 
+def guarded_update(record, *, current: Callable[[], dict], change: Callable[[], object]):
+    """A PATCH's whole guard: If-Match checked, `change()` applied and flushed unless someone
+    else's change won meanwhile. Returns the record with its new ETag, for the view to answer."""
+    require_if_match(record, current)
+    with written_unless_changed(record, current):
+        change()
+    return record, headers(record)
+
+
 def _stale(record, current: Callable[[], dict]):
     raise Problem(412, "Someone changed this record since you read it; merge with the current "
                        "version and send its ETag.", current=current(), headers=headers(record))

@@ -112,11 +112,8 @@ class TaskDetail(MethodView):
     def patch(self, body, task_id: uuid.UUID):
         """Change a task or mark it done or cancelled (If-Match required)"""
         task = TASKS.load_or_404(task_id)
-        current = lambda: TaskSchema().dump(activities.read(task, action="task.read"))  # noqa: E731
-        etag.require_if_match(task, current)
-        with etag.written_unless_changed(task, current):
-            activities.update_task(task=task, changes=body)
-        return task, etag.headers(task)
+        return etag.guarded_update(task, current=lambda: TaskSchema().dump(activities.read(task, action="task.read")),
+                                   change=lambda: activities.update_task(task=task, changes=body))
 
 
 @blp.route("/episodes/<uuid:episode_id>/appointments")
@@ -156,12 +153,9 @@ class AppointmentDetail(MethodView):
     def patch(self, body, appointment_id: uuid.UUID):
         """Move an appointment or record its outcome (If-Match required)"""
         appointment = APPOINTMENTS.load_or_404(appointment_id)
-        current = lambda: AppointmentSchema().dump(  # noqa: E731
-            activities.read(appointment, action="appointment.read"))
-        etag.require_if_match(appointment, current)
-        with etag.written_unless_changed(appointment, current):
-            activities.update_appointment(appointment=appointment, changes=body)
-        return appointment, etag.headers(appointment)
+        read = lambda: activities.read(appointment, action="appointment.read")  # noqa: E731
+        return etag.guarded_update(appointment, current=lambda: AppointmentSchema().dump(read()),
+                                   change=lambda: activities.update_appointment(appointment=appointment, changes=body))
 
 
 @blp.route("/episodes/<uuid:episode_id>/timeline")

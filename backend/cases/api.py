@@ -75,11 +75,8 @@ class PatientDetail(MethodView):
     def patch(self, body, patient_id: uuid.UUID):
         """Change a patient (If-Match required)"""
         patient = PATIENTS.load_or_404(patient_id)
-        current = lambda: PatientSchema().dump(service.read_patient(patient=patient))  # noqa: E731
-        etag.require_if_match(patient, current)
-        with etag.written_unless_changed(patient, current):
-            service.update_patient(patient=patient, changes=body)
-        return patient, etag.headers(patient)
+        return etag.guarded_update(patient, current=lambda: PatientSchema().dump(service.read_patient(patient=patient)),
+                                   change=lambda: service.update_patient(patient=patient, changes=body))
 
 
 @blp.route("/patients/<uuid:patient_id>/sms-consent")
@@ -136,11 +133,9 @@ class EpisodeDetail(MethodView):
     def patch(self, body, episode_id: uuid.UUID):
         """Change an episode's presenting reason, arrival or flags (If-Match required)"""
         episode = EPISODES.load_or_404(episode_id)
-        current = lambda: EpisodeSchema().dump(service.read_episode(episode=episode))  # noqa: E731
-        etag.require_if_match(episode, current)
-        with etag.written_unless_changed(episode, current):
-            service.update_episode(episode=episode, changes=body, actor=current_user())
-        return episode, etag.headers(episode)
+        return etag.guarded_update(episode, current=lambda: EpisodeSchema().dump(service.read_episode(episode=episode)),
+                                   change=lambda: service.update_episode(episode=episode, changes=body,
+                                                                         actor=current_user()))
 
 
 @blp.route("/episodes/<uuid:episode_id>/discharge")
