@@ -57,10 +57,13 @@ def _register_blueprints() -> None:
     from backend.cases.activities_api import blp as activities_blp
     from backend.cases.api import blp as cases_blp
     from backend.cases.caseload_api import blp as caseload_blp
+    from backend.handoffs import service as handoffs_service
+    from backend.handoffs.api import blp as handoffs_blp
     from backend.ops.api import blp as ops_blp
 
-    for blp in (ops_blp, auth_blp, audit_blp, cases_blp, activities_blp, caseload_blp):
+    for blp in (ops_blp, auth_blp, audit_blp, cases_blp, activities_blp, caseload_blp, handoffs_blp):
         api.register_blueprint(blp)
+    handoffs_service.connect_signals()
 
 
 def _register_commands(app) -> None:
@@ -68,8 +71,9 @@ def _register_commands(app) -> None:
     from backend.auth.cli import users_cli
     from backend.clock import clock_command
     from backend.demo import demo_cli
+    from backend.handoffs.cli import handoffs_cli
 
-    for command in (users_cli, audit_cli, demo_cli, clock_command, spec_cli):
+    for command in (users_cli, audit_cli, demo_cli, clock_command, spec_cli, handoffs_cli):
         app.cli.add_command(command)
 
 

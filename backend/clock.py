@@ -21,6 +21,7 @@ from backend import unit_of_work
 from backend.audit import jobs as audit_jobs
 from backend.auth import jobs as auth_jobs
 from backend.database import utcnow
+from backend.handoffs import jobs as handoffs_jobs
 from backend.ops import jobs as ops_jobs
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ def scheduled_jobs(config) -> list[tuple[Callable[[], None], int]]:
         (auth_jobs.purge_sign_in_counters, 3600),
         (ops_jobs.purge_idempotency_records, 3600),
         (audit_jobs.log_chain_head, 600),
+        (handoffs_jobs.check_handoff_deadlines, config["HANDOFF_DEADLINE_CHECK_SECONDS"]),
     ]
 
 

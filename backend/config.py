@@ -61,6 +61,13 @@ class Config:
         self.ARGON2_MEMORY_COST_KIB = _int("ARGON2_MEMORY_COST_KIB", 64 * 1024)
 
         self.CLOCK_HEARTBEAT_SECONDS = _int("CLOCK_HEARTBEAT_SECONDS", 30)
+        # Handoff deadlines (product.md): ED→clinic accept 24 h, arrive 72 h; to a community
+        # program accept 72 h, arrive 14 days.
+        self.HANDOFF_CLINIC_ACCEPT_HOURS = _int("HANDOFF_CLINIC_ACCEPT_HOURS", 24)
+        self.HANDOFF_CLINIC_ARRIVE_HOURS = _int("HANDOFF_CLINIC_ARRIVE_HOURS", 72)
+        self.HANDOFF_PROGRAM_ACCEPT_HOURS = _int("HANDOFF_PROGRAM_ACCEPT_HOURS", 72)
+        self.HANDOFF_PROGRAM_ARRIVE_HOURS = _int("HANDOFF_PROGRAM_ARRIVE_HOURS", 14 * 24)
+        self.HANDOFF_DEADLINE_CHECK_SECONDS = _int("HANDOFF_DEADLINE_CHECK_SECONDS", 300)
         self.LOG_LEVEL = env.get("LOG_LEVEL", "INFO")
 
         # Fixed settings.

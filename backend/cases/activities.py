@@ -123,6 +123,17 @@ def _assignable(user_id: uuid.UUID) -> None:
                       errors={"assignee_id": ["Not an active coach or clinic staff member."]})
 
 
+def create_system_task(*, episode: Episode, title: str, due_at) -> Task:
+    """A follow-up the system raises (a missed handoff deadline): for the episode's coach, or
+    for clinic staff as a whole (no assignee) while the episode has no coach."""
+    task = Task(episode_id=episode.id, title=title, due_at=due_at, assignee_id=episode.coach_id)
+    db.session.add(task)
+    db.session.flush()
+    audit.record("task.create", resource_type="task", resource_id=task.id, patient_ids=[episode.patient_id],
+                 details={"by": "system"})
+    return task
+
+
 def list_episode_tasks(*, episode: Episode, cursor: str | None, limit: int):
     stmt = sa.select(Task).where(Task.episode_id == episode.id)
     return _list(Task, stmt, episode=episode, cursor=cursor, limit=limit, keys=[Task.due_at, Task.id],

@@ -1,0 +1,136 @@
+"""HTTP endpoints of the programs directory and of handoffs (api.md "Handoffs and consent")."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask.views import MethodView
+
+from backend import etag
+from backend.auth.access import Scope, allow, current_user, signed_in
+from backend.auth.models import Role
+from backend.cases.scopes import EPISODES
+from backend.handoffs import service
+from backend.handoffs.models import Program
+from backend.handoffs.schemas import (
+    CompleteSchema,
+    HandoffCreateSchema,
+    HandoffPageSchema,
+    HandoffQuerySchema,
+    HandoffSchema,
+    ProgramCreateSchema,
+    ProgramFieldsSchema,
+    ProgramPageSchema,
+    ProgramQuerySchema,
+    ProgramSchema,
+    ReasonedStepSchema,
+    StepSchema,
+)
+from backend.handoffs.scopes import HANDOFFS
+from backend.openapi import IF_MATCH, Blueprint, problem
+
+blp = Blueprint("handoffs", __name__, url_prefix="/api/v1", description="Programs and handoffs.")
+
+#: The directory is not patient data: every signed-in role reads it.
+PROGRAMS = Scope(Program, "program", lambda user: Program.id.is_not(None))
+SENDERS = (Role.ED_NURSE, Role.CLINIC_STAFF, Role.COACH)
+RECEIVERS = (Role.CLINIC_STAFF, Role.COACH)
+
+
+@blp.route("/programs")
+class Programs(MethodView):
+    @signed_in
+    @blp.arguments(ProgramQuerySchema, location="query")
+    @blp.response(200, ProgramPageSchema)
+    def get(self, query):
+        """The community programs directory (filter by service, accepting new patients)"""
+        items, next_cursor = service.list_programs(service=query.get("service"),
+                                                   accepting=query.get("accepting_patients"),
+                                                   cursor=query["cursor"], limit=query["limit"])
+        return {"items": items, "next_cursor": next_cursor}
+
+    @allow(Role.ADMIN)
+    @blp.arguments(ProgramCreateSchema)
+    @blp.response(201, ProgramSchema)
+    def post(self, body):
+        """Add a program (admin)"""
+        program = service.create_program(fields=body)
+        return program, etag.headers(program)
+
+
+@blp.route("/programs/<uuid:program_id>")
+class ProgramDetail(MethodView):
+    @signed_in
+    @blp.response(200, ProgramSchema)
+    def get(self, program_id: uuid.UUID):
+        """One program"""
+        program = PROGRAMS.load_or_404(program_id)
+        return program, etag.headers(program)
+
+    @allow(Role.ADMIN)
+    @blp.arguments(ProgramFieldsSchema)
+    @blp.response(200, ProgramSchema)
+    @blp.doc(parameters=[IF_MATCH])
+    def patch(self, body, program_id: uuid.UUID):
+        """Change a program (admin; If-Match required)"""
+        program = PROGRAMS.load_or_404(program_id)
+        return etag.guarded_update(program, current=lambda: ProgramSchema().dump(program),
+                                   change=lambda: service.update_program(program=program, changes=body))
+
+
+@blp.route("/handoffs")
+class Handoffs(MethodView):
+    @allow(*SENDERS)
+    @blp.arguments(HandoffCreateSchema)
+    @blp.response(201, HandoffSchema)
+    @problem(blp, 409, "An open handoff to this destination exists, the episode is closed, or "
+                       "(`consent-required`) no Part 2 consent covers this external program.")
+    def post(self, body):
+        """Send a handoff to the transition clinic or a community program"""
+        episode = EPISODES.load_or_404(body["episode_id"], lock=True)
+        return service.send_handoff(episode=episode, fields=body, actor=current_user())
+
+    @allow(*SENDERS)
+    @blp.arguments(HandoffQuerySchema, location="query")
+    @blp.response(200, HandoffPageSchema)
+    def get(self, query):
+        """Handoffs on episodes in your scope, newest first"""
+        cursor, limit = query.pop("cursor"), query.pop("limit")
+        items, next_cursor = service.list_handoffs(user=current_user(), filters=query, cursor=cursor, limit=limit)
+        return {"items": items, "next_cursor": next_cursor}
+
+
+@blp.route("/handoffs/<uuid:handoff_id>")
+class HandoffDetail(MethodView):
+    @allow(*SENDERS)
+    @blp.response(200, HandoffSchema)
+    def get(self, handoff_id: uuid.UUID):
+        """One handoff with its events"""
+        return service.read(handoff=HANDOFFS.load_or_404(handoff_id))
+
+
+def _step(action: str, schema, roles, summary: str):
+    """A view class for one state-machine step (the same shape for all five)."""
+
+    @allow(*roles)
+    @blp.arguments(schema)
+    @blp.response(200, HandoffSchema)
+    @problem(blp, 409, "Not allowed from the handoff's current status (`invalid-transition`).")
+    def post(self, body, handoff_id: uuid.UUID):
+        handoff = HANDOFFS.load_or_404(handoff_id, lock=True)
+        note = body.get("note") or body.get("reason")
+        return service.take_step(handoff=handoff, action=action, actor=current_user(), note=note,
+                                 arrived_at=body.get("arrived_at"))
+
+    post.__doc__ = summary
+    return type(f"Handoff{action.title().replace('_', '')}", (MethodView,), {"post": post})
+
+
+for _action, _schema, _roles, _summary in (
+    ("accept", StepSchema, RECEIVERS, "Accept the handoff (the receiving side's answer)"),
+    ("decline", ReasonedStepSchema, RECEIVERS, "Decline the handoff, with a reason"),
+    ("complete", CompleteSchema, RECEIVERS, "The patient arrived: moves the episode to the new level"),
+    ("no_show", StepSchema, RECEIVERS, "The patient did not arrive"),
+    ("cancel", ReasonedStepSchema, SENDERS, "Cancel an open handoff, with a reason"),
+):
+    blp.route(f"/handoffs/<uuid:handoff_id>/{_action.replace('_', '-')}")(_step(_action, _schema, _roles, _summary))

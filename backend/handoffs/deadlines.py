@@ -1,0 +1,55 @@
+"""Handoff deadlines: a missed accept-by or arrive-by is escalated exactly once.
+
+The job finds open handoffs past a deadline, and for each claims the (handoff, deadline) key
+with INSERT … ON CONFLICT DO NOTHING: only the claimer creates the follow-up task and the
+`overdue` event. Running it twice, or in two clock processes at once, escalates nothing twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from backend.cases import activities
+from backend.cases.models import Episode
+from backend.database import upsert, utcnow
+from backend.extensions import db
+from backend.handoffs.models import DeadlineEscalation, Handoff
+from backend.handoffs.service import _event
+
+_WHAT = {"accept_by": ("overdue_accept", "not accepted in time"),
+         "arrive_by": ("overdue_arrival", "arrival not confirmed in time")}
+
+
+def check_deadlines(*, now: dt.datetime | None = None) -> int:
+    """Escalate every deadline missed so far; return how many this run escalated."""
+    now = now or utcnow()
+    already = sa.select(DeadlineEscalation.handoff_id).where(DeadlineEscalation.handoff_id == Handoff.id)
+    due = [
+        *(("accept_by", h) for h in db.session.scalars(sa.select(Handoff).where(
+            Handoff.status == "sent", Handoff.accept_by < now,
+            ~sa.exists(already.where(DeadlineEscalation.deadline == "accept_by"))))),
+        *(("arrive_by", h) for h in db.session.scalars(sa.select(Handoff).where(
+            Handoff.status.in_(("sent", "accepted")), Handoff.arrive_by < now,
+            ~sa.exists(already.where(DeadlineEscalation.deadline == "arrive_by"))))),
+    ]
+    escalated = 0
+    for deadline, handoff in due:
+        claimed = db.session.execute(upsert(
+            DeadlineEscalation, {"handoff_id": handoff.id, "deadline": deadline, "escalated_at": now},
+            index_elements=["handoff_id", "deadline"], update=None, dialect=db.engine.dialect.name,
+        ).returning(DeadlineEscalation.handoff_id)).first()
+        if claimed is None:  # another run got there first
+            continue
+        kind, why = _WHAT[deadline]
+        episode = db.session.get(Episode, handoff.episode_id)
+        task = activities.create_system_task(
+            episode=episode, title=f"Handoff to the {handoff.to_level.replace('_', ' ')} {why}: follow up",
+            due_at=now)
+        db.session.execute(sa.update(DeadlineEscalation).where(
+            DeadlineEscalation.handoff_id == handoff.id, DeadlineEscalation.deadline == deadline
+        ).values(task_id=task.id))
+        _event(handoff, handoff.status, None, f"Escalated: {why}.", kind=kind)
+        escalated += 1
+    return escalated

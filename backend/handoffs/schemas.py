@@ -1,0 +1,123 @@
+"""Request and response bodies of programs and handoffs."""
+
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from backend.cases.schemas import MOUD, PhoneNumber, Text, not_in_future
+from backend.handoffs.models import METHODS, SERVICES
+from backend.schemas import InputSchema, OutputSchema, PageQuerySchema, Timestamp, page_of
+
+
+class ProgramFieldsSchema(InputSchema):
+    name = Text(validate=validate.Length(min=1, max=200))
+    service = fields.String(validate=validate.OneOf(SERVICES))
+    asam_level = fields.String(allow_none=True, validate=validate.Length(min=1, max=10),
+                               metadata={"description": "e.g. `1`, `2.1`, `3.7`."})
+    asam_edition = fields.String(allow_none=True, validate=validate.OneOf(["3rd", "4th"]))
+    phone = PhoneNumber(allow_none=True)
+    address = fields.String(allow_none=True, validate=validate.Length(max=300))
+    accepting_patients = fields.Boolean()
+    external = fields.Boolean(metadata={"description": "Outside the hospital's SUD program: handoffs need a "
+                                                       "42 CFR Part 2 consent."})
+
+
+class ProgramCreateSchema(ProgramFieldsSchema):
+    name = Text(required=True, validate=validate.Length(min=1, max=200))
+    service = fields.String(required=True, validate=validate.OneOf(SERVICES))
+    accepting_patients = fields.Boolean(required=True)
+    external = fields.Boolean(required=True)
+
+
+class ProgramSchema(OutputSchema):
+    id = fields.UUID(required=True)
+    name = fields.String(required=True)
+    service = fields.String(required=True)
+    asam_level = fields.String(allow_none=True, required=True)
+    asam_edition = fields.String(allow_none=True, required=True)
+    phone = fields.String(allow_none=True, required=True)
+    address = fields.String(allow_none=True, required=True)
+    accepting_patients = fields.Boolean(required=True)
+    external = fields.Boolean(required=True)
+    version = fields.Integer(required=True)
+
+
+class ProgramQuerySchema(PageQuerySchema):
+    service = fields.String(validate=validate.OneOf(SERVICES))
+    accepting_patients = fields.Boolean()
+
+
+class SummarySchema(InputSchema):
+    moud = fields.String(required=True, validate=validate.OneOf(MOUD))
+    last_dose_at = Timestamp(allow_none=True, validate=not_in_future)
+    naloxone_given = fields.Boolean(required=True)
+    risks = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    plan = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    goals = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    note = fields.String(allow_none=True, validate=validate.Length(max=2000))
+
+
+class HandoffCreateSchema(InputSchema):
+    episode_id = fields.UUID(required=True)
+    to_level = fields.String(required=True, validate=validate.OneOf(["transition_clinic", "community_program"]))
+    to_program_id = fields.UUID(allow_none=True)
+    to_user_id = fields.UUID(allow_none=True)
+    method = fields.String(required=True, validate=validate.OneOf(METHODS))
+    summary = fields.Nested(SummarySchema, required=True)
+    accept_by = Timestamp(metadata={"description": "Default: 24 h (clinic) or 72 h (program) from now."})
+    arrive_by = Timestamp(metadata={"description": "Default: 72 h (clinic) or 14 days (program) from now."})
+
+
+class StepSchema(InputSchema):
+    note = fields.String(allow_none=True, validate=validate.Length(max=2000))
+
+
+class ReasonedStepSchema(InputSchema):
+    reason = Text(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class CompleteSchema(StepSchema):
+    arrived_at = Timestamp(validate=not_in_future, metadata={"description": "Default: now."})
+
+
+class HandoffEventSchema(OutputSchema):
+    status = fields.String(required=True)
+    kind = fields.String(required=True, metadata={"description": "`transition`, `overdue_accept`, `overdue_arrival`."})
+    at = Timestamp(required=True)
+    by = fields.UUID(attribute="by_id", allow_none=True, required=True)
+    note = fields.String(allow_none=True, required=True)
+
+
+class HandoffSchema(OutputSchema):
+    id = fields.UUID(required=True)
+    episode_id = fields.UUID(required=True)
+    from_level = fields.String(required=True)
+    to_level = fields.String(required=True)
+    to_program_id = fields.UUID(allow_none=True, required=True)
+    to_user_id = fields.UUID(allow_none=True, required=True)
+    method = fields.String(required=True)
+    summary = fields.Dict(required=True)
+    status = fields.String(required=True)
+    accept_by = Timestamp(required=True)
+    arrive_by = Timestamp(required=True)
+    arrived_at = Timestamp(allow_none=True, required=True)
+    overdue = fields.Method("_overdue", required=True)
+    events = fields.List(fields.Nested(HandoffEventSchema), required=True)
+    created_at = Timestamp(required=True)
+
+    def _overdue(self, handoff) -> bool:
+        from backend.handoffs.service import is_overdue
+
+        return is_overdue(handoff)
+
+
+class HandoffQuerySchema(PageQuerySchema):
+    status = fields.String(validate=validate.OneOf(["sent", "accepted", "declined", "completed", "no_show",
+                                                    "cancelled"]))
+    overdue = fields.Boolean()
+    episode_id = fields.UUID()
+    to_level = fields.String(validate=validate.OneOf(["transition_clinic", "community_program"]))
+
+
+ProgramPageSchema = page_of(ProgramSchema, "ProgramPageSchema")
+HandoffPageSchema = page_of(HandoffSchema, "HandoffPageSchema")

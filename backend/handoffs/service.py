@@ -1,0 +1,237 @@
+"""Use cases of the programs directory and of handoffs between levels of care.
+
+The handoff state machine (product.md):
+
+    sent → accepted | declined | cancelled
+    accepted → completed | no_show | cancelled
+
+Who may take each step: clinic staff accept, decline, complete or mark a no-show for handoffs
+into the transition clinic (they run it); for handoffs to a community program, clinic staff or
+the episode's coach record the program's answer after calling it. Anyone who may send a handoff
+(ED nurse, clinic staff, the coach) may cancel an open one. Any other step is 409
+`invalid-transition`. Completing moves the episode's level (the handoff log is the source of
+truth for where the patient is). Keyword-only functions; flush, never commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from flask import current_app
+
+from backend.audit import service as audit
+from backend.auth.models import Role, User
+from backend.cases import service as cases
+from backend.cases.models import Episode
+from backend.database import utcnow
+from backend.errors import Problem
+from backend.extensions import db
+from backend.handoffs.models import OPEN_STATUSES, Handoff, HandoffEvent, Program
+from backend.pagination import keyset_page
+
+#: action → (statuses it may start from, status it leads to)
+TRANSITIONS = {
+    "accept": (("sent",), "accepted"),
+    "decline": (("sent",), "declined"),
+    "complete": (("accepted",), "completed"),
+    "no_show": (("accepted",), "no_show"),
+    "cancel": (OPEN_STATUSES, "cancelled"),
+}
+#: Steps that answer for the receiving side (cancel is the sender's).
+_RECEIVER_STEPS = ("accept", "decline", "complete", "no_show")
+
+
+# --- programs ------------------------------------------------------------------------------
+
+def create_program(*, fields: dict) -> Program:
+    program = Program(**fields)
+    db.session.add(program)
+    db.session.flush()
+    audit.record("program.create", resource_type="program", resource_id=program.id)
+    return program
+
+
+def update_program(*, program: Program, changes: dict) -> Program:
+    for name, value in changes.items():
+        setattr(program, name, value)
+    audit.record("program.update", resource_type="program", resource_id=program.id,
+                 details={"fields": sorted(changes)})
+    return program
+
+
+def list_programs(*, service: str | None, accepting: bool | None, cursor: str | None, limit: int):
+    stmt = sa.select(Program)
+    if service is not None:
+        stmt = stmt.where(Program.service == service)
+    if accepting is not None:
+        stmt = stmt.where(Program.accepting_patients.is_(accepting))
+    return keyset_page(stmt, keys=[Program.name, Program.id], cursor=cursor, limit=limit, session=db.session)
+
+
+# --- handoffs ------------------------------------------------------------------------------
+
+def _deadline_defaults(to_level: str, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    cfg = current_app.config
+    if to_level == "transition_clinic":
+        hours = cfg["HANDOFF_CLINIC_ACCEPT_HOURS"], cfg["HANDOFF_CLINIC_ARRIVE_HOURS"]
+    else:
+        hours = cfg["HANDOFF_PROGRAM_ACCEPT_HOURS"], cfg["HANDOFF_PROGRAM_ARRIVE_HOURS"]
+    return now + dt.timedelta(hours=hours[0]), now + dt.timedelta(hours=hours[1])
+
+
+def send_handoff(*, episode: Episode, fields: dict, actor: User) -> Handoff:
+    """Send a handoff from the episode's current level (the episode row is locked by the view,
+    so two sends to one target cannot both pass the one-open-handoff check)."""
+    if episode.status != "open":
+        raise Problem(409, "This episode is closed.")
+    to_level, program_id = fields["to_level"], fields.get("to_program_id")
+    program = None
+    if to_level == "community_program":
+        if program_id is None:
+            raise Problem(422, "Name the program.", errors={"to_program_id": ["Required for a community program."]})
+        program = db.session.get(Program, program_id)
+        if program is None:
+            raise Problem(422, "No such program.", errors={"to_program_id": ["No such program."]})
+    elif program_id is not None:
+        raise Problem(422, "The transition clinic is not a directory program.",
+                      errors={"to_program_id": ["Only for community programs."]})
+    if episode.level == to_level:
+        raise Problem(409, f"The episode is already at the {to_level.replace('_', ' ')}.")
+    duplicate = db.session.scalar(sa.select(Handoff.id).where(
+        Handoff.episode_id == episode.id, Handoff.status.in_(OPEN_STATUSES), Handoff.to_level == to_level,
+        Handoff.to_program_id.is_(None) if program_id is None else Handoff.to_program_id == program_id))
+    if duplicate is not None:
+        raise Problem(409, "An open handoff to this destination already exists.", existing_id=str(duplicate))
+    if program is not None and program.external:
+        from backend.handoffs import consents
+
+        consents.disclose_or_refuse(episode=episode, program=program, summary=fields["summary"], actor=actor)
+    now = utcnow()
+    accept_by, arrive_by = _deadline_defaults(to_level, now)
+    handoff = Handoff(episode_id=episode.id, from_level=str(episode.level), to_level=to_level,
+                      to_program_id=program_id, to_user_id=fields.get("to_user_id"), method=fields["method"],
+                      summary=_plain(fields["summary"]), accept_by=fields.get("accept_by") or accept_by,
+                      arrive_by=fields.get("arrive_by") or arrive_by, created_by_id=actor.id)
+    if handoff.arrive_by < handoff.accept_by:
+        raise Problem(422, "Arrival cannot be due before acceptance.", errors={"arrive_by": ["Before accept_by."]})
+    db.session.add(handoff)
+    db.session.flush()
+    _event(handoff, "sent", actor, None)
+    audit.record("handoff.create", resource_type="handoff", resource_id=handoff.id,
+                 patient_ids=[episode.patient_id], details={"to_level": to_level})
+    return handoff
+
+
+def _plain(summary: dict) -> dict:
+    return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in summary.items()}
+
+
+def take_step(*, handoff: Handoff, action: str, actor: User, note: str | None = None,
+              arrived_at: dt.datetime | None = None) -> Handoff:
+    """Move the handoff along the state machine, or answer 409 invalid-transition."""
+    starts, leads_to = TRANSITIONS[action]
+    if handoff.status not in starts:
+        raise Problem(409, f"A {handoff.status} handoff cannot be {leads_to.replace('_', ' ')}.",
+                      type="invalid-transition", status_now=handoff.status)
+    episode = db.session.get(Episode, handoff.episode_id)
+    if action in _RECEIVER_STEPS and not _may_answer_for_receiver(handoff, episode, actor):
+        raise Problem(403, "Clinic staff answer for the transition clinic; for a community program, "
+                           "clinic staff or the episode's coach record its answer.")
+    handoff.status = leads_to
+    at = utcnow()
+    if action == "complete":
+        handoff.arrived_at = arrived_at or at
+        cases.move_level(episode=episode, level=handoff.to_level, at=handoff.arrived_at, actor=actor)
+    _event(handoff, leads_to, actor, note)
+    audit.record(f"handoff.{action}", resource_type="handoff", resource_id=handoff.id,
+                 patient_ids=[episode.patient_id])
+    return handoff
+
+
+def _may_answer_for_receiver(handoff: Handoff, episode: Episode, actor: User) -> bool:
+    if actor.role == Role.CLINIC_STAFF:
+        return True
+    return handoff.to_level == "community_program" and actor.role == Role.COACH and episode.coach_id == actor.id
+
+
+def _event(handoff: Handoff, status: str, actor: User | None, note: str | None, kind: str = "transition") -> None:
+    seq = db.session.scalar(sa.select(sa.func.coalesce(sa.func.max(HandoffEvent.seq), 0))
+                            .where(HandoffEvent.handoff_id == handoff.id)) + 1
+    db.session.add(HandoffEvent(handoff_id=handoff.id, seq=seq, status=status, by_id=actor.id if actor else None,
+                                note=note, kind=kind))
+    db.session.flush()
+    db.session.expire(handoff, ["events"])
+
+
+def is_overdue(handoff: Handoff, now: dt.datetime | None = None) -> bool:
+    now = now or utcnow()
+    return (handoff.status == "sent" and handoff.accept_by < now) or \
+        (handoff.status in OPEN_STATUSES and handoff.arrive_by < now)
+
+
+def overdue_condition(now: dt.datetime):
+    """SQL: the handoff is past a deadline it has not met."""
+    return sa.or_(sa.and_(Handoff.status == "sent", Handoff.accept_by < now),
+                  sa.and_(Handoff.status.in_(OPEN_STATUSES), Handoff.arrive_by < now))
+
+
+def read(*, handoff: Handoff) -> Handoff:
+    patient_id = db.session.scalar(sa.select(Episode.patient_id).where(Episode.id == handoff.episode_id))
+    audit.record("handoff.read", resource_type="handoff", resource_id=handoff.id, patient_ids=[patient_id])
+    return handoff
+
+
+def list_handoffs(*, user: User, filters: dict, cursor: str | None, limit: int):
+    from backend.handoffs.scopes import HANDOFFS
+
+    stmt = HANDOFFS.where(sa.select(Handoff), user)
+    for name in ("status", "episode_id", "to_level"):
+        if name in filters:
+            stmt = stmt.where(getattr(Handoff, name) == filters[name])
+    if "overdue" in filters:
+        condition = overdue_condition(utcnow())
+        stmt = stmt.where(condition if filters["overdue"] else ~condition)
+    handoffs, next_cursor = keyset_page(stmt, keys=[Handoff.created_at, Handoff.id], cursor=cursor, limit=limit,
+                                        descending=True, session=db.session)
+    episode_ids = {h.episode_id for h in handoffs}
+    patient_ids = db.session.scalars(sa.select(Episode.patient_id).where(Episode.id.in_(episode_ids))).all() \
+        if episode_ids else []
+    audit.record("handoff.list", patient_ids=patient_ids, details={"count": len(handoffs)})
+    return handoffs, next_cursor
+
+
+# --- continuity ----------------------------------------------------------------------------
+
+def on_appointment_changed(appointment, change: str) -> None:
+    """The first transition-clinic visit attended completes the open ED→clinic handoff."""
+    if change != "attended" or appointment.kind != "transition_clinic":
+        return
+    handoff = db.session.scalar(sa.select(Handoff).where(
+        Handoff.episode_id == appointment.episode_id, Handoff.to_level == "transition_clinic",
+        Handoff.status.in_(OPEN_STATUSES)))
+    if handoff is None:
+        return
+    if handoff.status == "sent":
+        _event(handoff, "accepted", None, "Accepted by the attended visit.")
+    handoff.status = "completed"
+    handoff.arrived_at = appointment.starts_at
+    episode = db.session.get(Episode, handoff.episode_id)
+    cases.move_level(episode=episode, level="transition_clinic", at=appointment.starts_at, actor=None)
+    _event(handoff, "completed", None, "First transition-clinic visit attended.")
+
+
+def on_episode_closed(episode: Episode) -> None:
+    """Closing an episode cancels its open handoffs, each with an event."""
+    for handoff in db.session.scalars(sa.select(Handoff).where(Handoff.episode_id == episode.id,
+                                                               Handoff.status.in_(OPEN_STATUSES))):
+        handoff.status = "cancelled"
+        _event(handoff, "cancelled", None, f"Episode closed ({episode.close_reason}).")
+
+
+def connect_signals() -> None:
+    from backend import signals
+
+    signals.appointment_changed.connect(on_appointment_changed)
+    signals.episode_closed.connect(on_episode_closed)
+

@@ -1,0 +1,108 @@
+"""Sending handoffs, who answers them, continuity of the episode's level, and the directory."""
+
+from __future__ import annotations
+
+from backend.auth.models import Role
+from tests.cases.conftest import ago, ahead
+from tests.handoffs.conftest import SUMMARY
+
+
+def test_a_handoff_to_the_clinic_is_sent_with_default_deadlines(nurse, open_episode, send):
+    response = send(open_episode())
+    assert response.status_code == 201
+    body = response.get_json()
+    assert body["status"] == "sent" and body["from_level"] == "emergency_department" and body["overdue"] is False
+    import datetime as dt
+
+    accept_by = dt.datetime.fromisoformat(body["accept_by"]) - dt.datetime.fromisoformat(body["created_at"])
+    arrive_by = dt.datetime.fromisoformat(body["arrive_by"]) - dt.datetime.fromisoformat(body["created_at"])
+    assert round(accept_by.total_seconds() / 3600) == 24 and round(arrive_by.total_seconds() / 3600) == 72
+
+
+def test_one_open_handoff_per_destination(open_episode, send):
+    episode = open_episode()
+    first = send(episode).get_json()
+    again = send(episode)
+    assert again.status_code == 409 and again.get_json()["existing_id"] == first["id"]
+
+
+def test_only_clinic_staff_answer_for_the_clinic(make_client, coach, open_episode, send):
+    handoff = send(open_episode(coach=coach)).get_json()
+    assert coach.post(f"/api/v1/handoffs/{handoff['id']}/accept", json={}).status_code == 403
+    nurse = make_client(Role.ED_NURSE)
+    assert nurse.post(f"/api/v1/handoffs/{handoff['id']}/accept", json={}).status_code == 403
+
+
+def test_completing_moves_the_episode_to_the_new_level(clinic, coach, open_episode, send):
+    episode = open_episode(coach=coach)
+    handoff = send(episode).get_json()
+    clinic.post(f"/api/v1/handoffs/{handoff['id']}/accept", json={})
+    arrived = ago(hours=1)
+    clinic.post(f"/api/v1/handoffs/{handoff['id']}/complete", json={"arrived_at": arrived})
+    moved = clinic.get(f"/api/v1/episodes/{episode['id']}").get_json()
+    assert moved["level"] == "transition_clinic"
+    assert [(p["level"], p["ended_at"] is None) for p in moved["level_history"]] == [
+        ("emergency_department", False), ("transition_clinic", True)]
+
+
+def test_the_first_clinic_visit_attended_completes_the_handoff(clinic, coach, nurse, open_episode, send):
+    episode = open_episode(coach=coach)
+    handoff = send(episode).get_json()
+    visit = nurse.post(f"/api/v1/episodes/{episode['id']}/appointments",
+                       json={"kind": "transition_clinic", "starts_at": ago(hours=2)})
+    coach.patch(f"/api/v1/appointments/{visit.get_json()['id']}", json={"status": "attended"},
+                headers={"If-Match": visit.headers["ETag"]})
+    done = clinic.get(f"/api/v1/handoffs/{handoff['id']}").get_json()
+    assert done["status"] == "completed" and [e["status"] for e in done["events"]] == ["sent", "accepted", "completed"]
+    assert clinic.get(f"/api/v1/episodes/{episode['id']}").get_json()["level"] == "transition_clinic"
+
+
+def test_closing_the_episode_cancels_its_open_handoffs(clinic, coach, open_episode, send):
+    episode = open_episode(coach=coach)
+    handoff = send(episode).get_json()
+    coach.post(f"/api/v1/episodes/{episode['id']}/close", json={"reason": "declined_services"})
+    body = clinic.get(f"/api/v1/handoffs/{handoff['id']}").get_json()
+    assert body["status"] == "cancelled" and body["events"][-1]["by"] is None
+    assert "declined_services" in body["events"][-1]["note"]
+
+
+def test_an_external_program_needs_part_2_consent(program, open_episode, send, clinic):
+    episode = open_episode()
+    external = program(external=True)
+    response = send(episode, client=clinic, to_level="community_program", to_program_id=external["id"])
+    assert response.status_code == 409 and response.get_json()["type"] == "consent-required"
+    internal = program(name="Hospital IOP", service="iop", external=False)
+    assert send(episode, client=clinic, to_level="community_program",
+                to_program_id=internal["id"]).status_code == 201
+
+
+def test_a_coach_records_a_community_programs_answer_on_their_episode(program, coach, make_client, open_episode, send,
+                                                                        clinic):
+    episode = open_episode(coach=coach)
+    internal = program(name="Hospital IOP", service="iop", external=False)
+    handoff = send(episode, client=clinic, to_level="community_program", to_program_id=internal["id"]).get_json()
+    other_coach = make_client(Role.COACH)
+    assert other_coach.post(f"/api/v1/handoffs/{handoff['id']}/accept", json={}).status_code == 404
+    assert coach.post(f"/api/v1/handoffs/{handoff['id']}/accept", json={}).status_code == 200
+
+
+def test_the_directory_is_read_by_all_and_written_by_admins(program, coach, admin):
+    otp = program(name="Harbor OTP", service="otp", accepting_patients=True)
+    program(name="Full House", service="recovery_housing", accepting_patients=False)
+    names = lambda q: [p["name"] for p in coach.get(f"/api/v1/programs?{q}").get_json()["items"]]  # noqa: E731
+    assert names("service=otp") == ["Harbor OTP"]
+    assert "Full House" not in names("accepting_patients=true")
+    assert coach.post("/api/v1/programs", json={"name": "x", "service": "otp", "accepting_patients": True,
+                                                "external": True}).status_code == 403
+    etag = admin.get(f"/api/v1/programs/{otp['id']}").headers["ETag"]
+    changed = admin.patch(f"/api/v1/programs/{otp['id']}", json={"accepting_patients": False},
+                          headers={"If-Match": etag})
+    assert changed.status_code == 200 and changed.get_json()["accepting_patients"] is False
+
+
+def test_handoffs_list_filters_overdue(clinic, open_episode, send):
+    late = send(open_episode(), accept_by=ago(hours=1), arrive_by=ahead(hours=40)).get_json()
+    on_time = send(open_episode()).get_json()
+    overdue = [h["id"] for h in clinic.get("/api/v1/handoffs?overdue=true").get_json()["items"]]
+    assert late["id"] in overdue and on_time["id"] not in overdue
+    assert SUMMARY["moud"] == clinic.get(f"/api/v1/handoffs/{late['id']}").get_json()["summary"]["moud"]
