@@ -2,14 +2,14 @@
 
 Priority rules, most urgent first (an episode's rank is its most urgent reason):
 
-1. `overdue_task` — an open task is past its due time;
-2. `not_contacted_since_discharge` — discharged more than 24 h ago and not reached since;
-3. `missed_appointment_not_followed_up` — an appointment was missed and no encounter (contact
+1. `handoff_overdue` — an open handoff is past its accept-by or arrive-by deadline;
+2. `overdue_task` — an open task is past its due time;
+3. `not_contacted_since_discharge` — discharged more than 24 h ago and not reached since;
+4. `missed_appointment_not_followed_up` — an appointment was missed and no encounter (contact
    or attempt) has been logged since it was due;
-4. `unread_reply` — the patient's text reply is unread (outreach);
-5. `no_contact_7_days` — not reached in the last 7 days (or never).
+5. `unread_reply` — the patient's text reply is unread (outreach);
+6. `no_contact_7_days` — not reached in the last 7 days (or never).
 
-(`handoff_overdue` joins as the most urgent rule with the handoffs module.)
 Order: rank; then more reasons first; then longest since last contact (never reached first);
 then the oldest episode; then the episode id — deterministic, ties included.
 
@@ -38,8 +38,9 @@ from backend.cases.models import (
 )
 from backend.database import utcnow
 from backend.extensions import db
+from backend.handoffs import service as handoffs_service
 
-RULES = ("overdue_task", "not_contacted_since_discharge", "missed_appointment_not_followed_up",
+RULES = ("handoff_overdue", "overdue_task", "not_contacted_since_discharge", "missed_appointment_not_followed_up",
          "unread_reply", "no_contact_7_days")
 CONTACT_AFTER_DISCHARGE = dt.timedelta(hours=24)
 CLINIC_VISIT_AFTER_DISCHARGE = dt.timedelta(hours=72)
@@ -64,6 +65,7 @@ def _figures(now: dt.datetime):
             Appointment.starts_at >= now).scalar_subquery(),
         "missed_not_followed_up": sa.exists().where(
             Appointment.episode_id == Episode.id, Appointment.status == AppointmentStatus.MISSED, ~followed_up),
+        "handoff_overdue": handoffs_service.overdue_on_episode(now),
         "clinic_visit_attended": sa.exists().where(
             Appointment.episode_id == Episode.id, Appointment.kind == "transition_clinic",
             Appointment.status == AppointmentStatus.ATTENDED),
@@ -82,6 +84,8 @@ def _rows(where, now: dt.datetime):
 
 def _reasons(row, now: dt.datetime) -> list[str]:
     reasons = []
+    if row.handoff_overdue:
+        reasons.append("handoff_overdue")
     if row.overdue_tasks:
         reasons.append("overdue_task")
     if row.discharged_at is not None and row.discharged_at < now - CONTACT_AFTER_DISCHARGE \
@@ -108,7 +112,9 @@ def caseload(*, coach_id: uuid.UUID, now: dt.datetime | None = None) -> list[dic
     """The coach's open episodes, most urgent first."""
     now = now or utcnow()
     entries = []
-    for row in _rows(Episode.coach_id == coach_id, now):
+    rows = _rows(Episode.coach_id == coach_id, now)
+    open_handoffs = handoffs_service.open_handoffs_by_episode([row.id for row in rows])
+    for row in rows:
         entries.append({
             "episode_id": row.id,
             "patient_id": row.patient_id,
@@ -120,7 +126,7 @@ def caseload(*, coach_id: uuid.UUID, now: dt.datetime | None = None) -> list[dic
             "overdue_tasks": row.overdue_tasks,
             "next_appointment_at": row.next_appointment_at,
             "unread_messages": 0,  # the outreach module counts unread replies
-            "open_handoff": None,  # the handoffs module names the open handoff
+            "open_handoff": open_handoffs.get(row.id),
             "discharged_at": row.discharged_at,
             "opened_at": row.opened_at,
         })
@@ -135,13 +141,15 @@ def review(*, now: dt.datetime | None = None) -> dict:
     now = now or utcnow()
     figures = _figures(now)
     per_episode = (sa.select(Episode.coach_id, figures["overdue_tasks"].label("overdue"),
-                             figures["last_contact_at"].label("last_contact"))
+                             figures["last_contact_at"].label("last_contact"),
+                             figures["handoff_overdue"].label("handoff_overdue"))
                    .where(Episode.status == EpisodeStatus.OPEN, Episode.coach_id.is_not(None)).subquery())
     stale = sa.or_(per_episode.c.last_contact.is_(None), per_episode.c.last_contact < now - RECENT_CONTACT)
     load = {row.coach_id: row for row in db.session.execute(
         sa.select(per_episode.c.coach_id, sa.func.count().label("active"),
                   sa.func.coalesce(sa.func.sum(per_episode.c.overdue), 0).label("overdue_tasks"),
-                  sa.func.sum(sa.case((stale, 1), else_=0)).label("not_contacted_7d"))
+                  sa.func.sum(sa.case((stale, 1), else_=0)).label("not_contacted_7d"),
+                  sa.func.sum(sa.case((per_episode.c.handoff_overdue, 1), else_=0)).label("handoffs_overdue"))
         .group_by(per_episode.c.coach_id))}
     coaches = db.session.scalars(sa.select(User).where(User.role == Role.COACH, User.active.is_(True))
                                  .order_by(User.display_name, User.id)).all()
@@ -150,7 +158,7 @@ def review(*, now: dt.datetime | None = None) -> dict:
         "active": load[coach.id].active if coach.id in load else 0,
         "overdue_tasks": int(load[coach.id].overdue_tasks) if coach.id in load else 0,
         "not_contacted_7d": int(load[coach.id].not_contacted_7d or 0) if coach.id in load else 0,
-        "handoffs_overdue": 0,  # the handoffs module counts overdue handoffs
+        "handoffs_overdue": int(load[coach.id].handoffs_overdue or 0) if coach.id in load else 0,
         "unread": 0,  # the outreach module counts unread replies
     } for coach in coaches]
 

@@ -344,14 +344,15 @@ class CaseloadEntrySchema(OutputSchema):
     patient_display_name = fields.String(required=True)
     level = fields.String(required=True)
     priority_reasons = fields.List(fields.String(), required=True, metadata={
-        "description": "Most urgent first: overdue_task, not_contacted_since_discharge, "
+        "description": "Most urgent first: handoff_overdue, overdue_task, not_contacted_since_discharge, "
                        "missed_appointment_not_followed_up, unread_reply, no_contact_7_days."})
     last_contact_at = Timestamp(allow_none=True, required=True, metadata={"description": "Last time reached."})
     next_task_due_at = Timestamp(allow_none=True, required=True)
     overdue_tasks = fields.Integer(required=True)
     next_appointment_at = Timestamp(allow_none=True, required=True)
     unread_messages = fields.Integer(required=True)
-    open_handoff = fields.Dict(allow_none=True, required=True)
+    open_handoff = fields.Dict(allow_none=True, required=True, metadata={
+        "description": "`{id, to_level, status, accept_by, arrive_by, overdue}` of the open handoff, if any."})
     discharged_at = Timestamp(allow_none=True, required=True)
     opened_at = Timestamp(required=True)
 

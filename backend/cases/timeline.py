@@ -3,8 +3,9 @@
 Kinds: `opened`, `discharged`, `coach_assigned`, `flags_changed`, `closed` (lifecycle),
 `level_change`, `encounter`, `task_created`, `task_done`, `task_cancelled`,
 `appointment_booked`, `appointment_attended`, `appointment_missed`, `appointment_cancelled`.
-Handoff events and texts join when those modules exist. One query per kind of record, however
-long the episode.
+`handoff_sent`, `handoff_accepted`, … and `handoff_overdue_accept` / `handoff_overdue_arrival`
+(from the handoffs module); texts join with the outreach module. One query per kind of
+record, however long the episode.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from backend.audit import service as audit
 from backend.auth.models import Role, User
 from backend.cases.models import Appointment, Encounter, Episode, EpisodeEvent, Task
 from backend.extensions import db
+from backend.handoffs import service as handoffs_service
 
 #: ED nurses see the episode's path, not the coach's work (they cannot list it either).
 _NURSE_KINDS = ("encounter", "task_")
@@ -44,6 +46,7 @@ def for_episode(*, episode: Episode, user: User) -> list[dict]:
         if appointment.status != "scheduled":
             items.append(_item(f"appointment_{appointment.status}", appointment.status_changed_at
                                or appointment.updated_at, appointment.id, detail))
+    items += [_item(*item) for item in handoffs_service.timeline_items(episode_id=episode.id)]
     if user.role == Role.ED_NURSE:
         items = [item for item in items if not item["kind"].startswith(_NURSE_KINDS)]
     items.sort(key=lambda item: (item["at"], item["kind"], str(item["record_id"])))

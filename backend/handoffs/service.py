@@ -235,3 +235,34 @@ def connect_signals() -> None:
     signals.appointment_changed.connect(on_appointment_changed)
     signals.episode_closed.connect(on_episode_closed)
 
+
+
+# --- what the cases module shows of handoffs ------------------------------------------------
+
+def overdue_on_episode(now: dt.datetime):
+    """SQL, correlated with Episode: the episode has an open handoff past a deadline."""
+    return sa.exists().where(Handoff.episode_id == Episode.id, overdue_condition(now))
+
+
+def open_handoffs_by_episode(episode_ids) -> dict:
+    """The open handoff of each episode (newest if several), as the caseload shows it."""
+    if not episode_ids:
+        return {}
+    now = utcnow()
+    found = {}
+    for handoff in db.session.scalars(sa.select(Handoff).where(Handoff.episode_id.in_(episode_ids),
+                                                               Handoff.status.in_(OPEN_STATUSES))
+                                      .order_by(Handoff.created_at)):
+        found[handoff.episode_id] = {"id": str(handoff.id), "to_level": handoff.to_level, "status": handoff.status,
+                                     "accept_by": handoff.accept_by.isoformat(),
+                                     "arrive_by": handoff.arrive_by.isoformat(),
+                                     "overdue": is_overdue(handoff, now)}
+    return found
+
+
+def timeline_items(*, episode_id) -> list[tuple]:
+    """(kind, at, record_id, detail) for every handoff event of the episode."""
+    rows = db.session.execute(sa.select(HandoffEvent, Handoff.to_level).join(Handoff)
+                              .where(Handoff.episode_id == episode_id)).all()
+    return [(f"handoff_{event.status}" if event.kind == "transition" else f"handoff_{event.kind}", event.at,
+             event.handoff_id, {"to_level": to_level, "by": event.by_id}) for event, to_level in rows]

@@ -106,3 +106,25 @@ def test_handoffs_list_filters_overdue(clinic, open_episode, send):
     overdue = [h["id"] for h in clinic.get("/api/v1/handoffs?overdue=true").get_json()["items"]]
     assert late["id"] in overdue and on_time["id"] not in overdue
     assert SUMMARY["moud"] == clinic.get(f"/api/v1/handoffs/{late['id']}").get_json()["summary"]["moud"]
+
+
+def test_an_overdue_handoff_tops_the_caseload_and_shows_in_the_review(clinic, coach, open_episode, send):
+    urgent = open_episode(coach=coach)
+    late = send(urgent, accept_by=ago(minutes=30), arrive_by=ahead(hours=40)).get_json()
+    calm = open_episode(coach=coach)
+    coach.post(f"/api/v1/episodes/{calm['id']}/tasks", json={"title": "late", "due_at": ago(hours=1)})
+    entries = coach.get("/api/v1/caseload").get_json()["items"]
+    assert [e["episode_id"] for e in entries][:2] == [urgent["id"], calm["id"]]
+    assert entries[0]["priority_reasons"][0] == "handoff_overdue"
+    assert entries[0]["open_handoff"]["id"] == late["id"] and entries[0]["open_handoff"]["overdue"] is True
+    row = next(r for r in clinic.get("/api/v1/caseloads").get_json()["coaches"] if r["coach_id"] == str(coach.user.id))
+    assert row["handoffs_overdue"] == 1
+
+
+def test_handoff_events_are_on_the_timeline(clinic, open_episode, send):
+    episode = open_episode()
+    handoff = send(episode).get_json()
+    clinic.post(f"/api/v1/handoffs/{handoff['id']}/accept", json={})
+    kinds = [i["kind"] for i in clinic.get(f"/api/v1/episodes/{episode['id']}/timeline").get_json()["items"]]
+    assert "handoff_sent" in kinds and "handoff_accepted" in kinds
+    assert kinds.index("handoff_sent") < kinds.index("handoff_accepted")
