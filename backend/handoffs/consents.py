@@ -1,15 +1,150 @@
-"""42 CFR Part 2 consent for disclosures to programs outside the hospital's SUD program.
+"""42 CFR Part 2 consent, and the disclosures made under it (privacy.md "42 CFR Part 2 consent").
 
-Until consents can be recorded, no disclosure to an external program has a consent to rely on:
-every one is refused with 409 `consent-required` (handoffs within the program need none).
+A disclosure to a recipient outside the hospital's SUD program happens only under an active
+consent: signed, not yet expired (by date, or by the end of the treatment episode), not
+revoked, naming that recipient and covering the kinds of information sent. Otherwise 409
+`consent-required`. Each disclosure is recorded with exactly what was sent, the consent it
+relied on and the §2.32 notice; the accounting of disclosures lists them per patient.
+Consents are never edited: revocation is a record of its own and blocks every later disclosure.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
+import sqlalchemy as sa
+
+from backend.audit import service as audit
+from backend.auth.models import User
+from backend.cases.models import Episode, EpisodeStatus, Patient
+from backend.database import utcnow
 from backend.errors import Problem
+from backend.extensions import db
+from backend.handoffs.models import Consent, ConsentRevocation, Disclosure, Program
+
+DISCLOSING_PROGRAM = "Hospital SUD program (Bridgeline)"
+INFORMATION_KINDS = ("handoff_summary", "medications", "appointments", "diagnosis", "treatment_plan",
+                     "contact_information")
+
+#: 42 CFR 2.32(a)(1), the notice that accompanies every disclosure made with consent.
+NOTICE_2_32 = (
+    "This record which has been disclosed to you is protected by Federal confidentiality rules "
+    "(42 CFR part 2). These rules prohibit you from using or disclosing this record, or testimony "
+    "that describes the information contained in this record, in any civil, criminal, "
+    "administrative, or legislative proceedings by any Federal, State, or local authority, against "
+    "the patient, unless authorized by the consent of the patient, except as provided at 42 CFR "
+    "2.12(c)(5) or as authorized by a court in accordance with 42 CFR 2.64 or 2.65. In addition, "
+    "the Federal rules prohibit you from making any other use or disclosure of this record unless "
+    "at least one of the following applies: (A) Further use or disclosure is expressly permitted by "
+    "the written consent of the individual whose information is being disclosed in this record or as "
+    "otherwise permitted by 42 CFR part 2. (B) You are a covered entity or business associate and "
+    "have received the record for treatment, payment, or health care operations, or (C) You have "
+    "received the record from an individual or entity that is a covered entity or business "
+    "associate as permitted by 42 CFR part 2. A general authorization for the release of medical or "
+    "other information is NOT sufficient to meet the required elements of written consent to "
+    "further use or redisclose the record (see 42 CFR 2.31). The Federal rules restrict any use of "
+    "the information to investigate or prosecute with regard to a crime any patient with a "
+    "substance use disorder, except as provided at 42 CFR 2.12(e)(1) and 2.65."
+)
 
 
-def disclose_or_refuse(*, episode, program, summary: dict, actor) -> None:
-    raise Problem(409, f"{program.name} is outside the program: a 42 CFR Part 2 consent naming it and "
-                       f"covering the handoff summary is required first.", type="consent-required",
-                  recipient_program_id=str(program.id))
+def record_consent(*, patient: Patient, fields: dict, actor: User) -> Consent:
+    program_id, name = fields.get("recipient_program_id"), fields.get("recipient_name")
+    if (program_id is None) == (name is None):
+        raise Problem(422, "Name the recipient: a program from the directory or a person or organisation.",
+                      errors={"recipient_program_id": ["Give exactly one of recipient_program_id and "
+                                                       "recipient_name."]})
+    if program_id is not None and db.session.get(Program, program_id) is None:
+        raise Problem(422, "No such program.", errors={"recipient_program_id": ["No such program."]})
+    if fields.get("expires_at") is None and not fields.get("expires_on_end_of_treatment"):
+        raise Problem(422, "A consent needs an expiry: a date, or the end of treatment.",
+                      errors={"expires_at": ["Give expires_at or expires_on_end_of_treatment: true."]})
+    if fields.get("expires_at") is not None and fields["expires_at"] <= fields["signed_at"]:
+        raise Problem(422, "The consent would expire before it was signed.",
+                      errors={"expires_at": ["Not after signed_at."]})
+    episode_id = db.session.scalar(sa.select(Episode.id).where(Episode.patient_id == patient.id,
+                                                               Episode.status == EpisodeStatus.OPEN))
+    if fields.get("expires_on_end_of_treatment") and episode_id is None:
+        raise Problem(422, "No treatment episode is open, so 'end of treatment' has no meaning.",
+                      errors={"expires_on_end_of_treatment": ["No open episode."]})
+    consent = Consent(patient_id=patient.id, disclosing_program=DISCLOSING_PROGRAM, episode_id=episode_id,
+                      recorded_by_id=actor.id, **fields)
+    db.session.add(consent)
+    db.session.flush()
+    audit.record("consent.create", resource_type="consent", resource_id=consent.id, patient_ids=[patient.id])
+    return consent
+
+
+def revoke(*, consent: Consent, method: str, revoked_at: dt.datetime | None, actor: User) -> Consent:
+    if consent.revocation is not None:
+        raise Problem(409, "This consent was already revoked.")
+    db.session.add(ConsentRevocation(consent_id=consent.id, method=method, revoked_at=revoked_at or utcnow(),
+                                     recorded_by_id=actor.id))
+    db.session.flush()
+    db.session.expire(consent, ["revocation"])
+    audit.record("consent.revoke", resource_type="consent", resource_id=consent.id, patient_ids=[consent.patient_id])
+    return consent
+
+
+def is_active(consent: Consent, now: dt.datetime | None = None) -> bool:
+    now = now or utcnow()
+    if consent.signed_at > now:
+        return False
+    if consent.revocation is not None and consent.revocation.revoked_at <= now:
+        return False
+    if consent.expires_at is not None and consent.expires_at <= now:
+        return False
+    if consent.expires_on_end_of_treatment and consent.episode_id is not None:
+        status = db.session.scalar(sa.select(Episode.status).where(Episode.id == consent.episode_id))
+        if status != EpisodeStatus.OPEN:
+            return False
+    return True
+
+
+def list_consents(*, patient: Patient) -> list[Consent]:
+    consents = db.session.scalars(sa.select(Consent).where(Consent.patient_id == patient.id)
+                                  .order_by(Consent.signed_at.desc(), Consent.id)).all()
+    audit.record("consent.list", patient_ids=[patient.id], details={"count": len(consents)})
+    return list(consents)
+
+
+def covering_consent(*, patient_id, program: Program, information: list[str]) -> Consent | None:
+    candidates = db.session.scalars(sa.select(Consent).where(
+        Consent.patient_id == patient_id, Consent.recipient_program_id == program.id)
+        .order_by(Consent.signed_at.desc())).all()
+    return next((c for c in candidates if is_active(c) and set(information) <= set(c.information)), None)
+
+
+def require_consent(*, episode: Episode, program: Program) -> Consent:
+    """The consent a handoff summary to `program` may rely on, or 409 consent-required."""
+    consent = covering_consent(patient_id=episode.patient_id, program=program, information=["handoff_summary"])
+    if consent is None:
+        audit.record("disclosure.refused", resource_type="program", resource_id=program.id,
+                     patient_ids=[episode.patient_id], details={"reason": "no covering consent"})
+        raise Problem(409, f"{program.name} is outside the program: a 42 CFR Part 2 consent naming it and "
+                           f"covering the handoff summary is required first.", type="consent-required",
+                      recipient_program_id=str(program.id))
+    return consent
+
+
+def record_disclosure(*, consent: Consent, episode: Episode, program: Program, content: dict,
+                      handoff_id, actor: User) -> Disclosure:
+    disclosure = Disclosure(patient_id=episode.patient_id, consent_id=consent.id, recipient_program_id=program.id,
+                            recipient_name=program.name, information=["handoff_summary"], content=content,
+                            notice=NOTICE_2_32, handoff_id=handoff_id, disclosed_by_id=actor.id)
+    db.session.add(disclosure)
+    db.session.flush()
+    audit.record("disclosure.create", resource_type="disclosure", resource_id=disclosure.id,
+                 patient_ids=[episode.patient_id], details={"consent_id": str(consent.id)})
+    return disclosure
+
+
+def accounting(*, patient: Patient, since: dt.datetime | None) -> list[Disclosure]:
+    """The accounting of disclosures: every disclosure of the patient's records (3 years by
+    default; all when asked), newest first."""
+    since = since or utcnow() - dt.timedelta(days=3 * 365)
+    disclosures = db.session.scalars(sa.select(Disclosure).where(
+        Disclosure.patient_id == patient.id, Disclosure.disclosed_at >= since)
+        .order_by(Disclosure.disclosed_at.desc(), Disclosure.id)).all()
+    audit.record("disclosure.accounting", patient_ids=[patient.id], details={"count": len(disclosures)})
+    return list(disclosures)

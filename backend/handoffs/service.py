@@ -27,6 +27,7 @@ from backend.cases.models import Episode
 from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
+from backend.handoffs import consents
 from backend.handoffs.models import OPEN_STATUSES, Handoff, HandoffEvent, Program
 from backend.pagination import keyset_page
 
@@ -103,10 +104,9 @@ def send_handoff(*, episode: Episode, fields: dict, actor: User) -> Handoff:
         Handoff.to_program_id.is_(None) if program_id is None else Handoff.to_program_id == program_id))
     if duplicate is not None:
         raise Problem(409, "An open handoff to this destination already exists.", existing_id=str(duplicate))
+    consent = None
     if program is not None and program.external:
-        from backend.handoffs import consents
-
-        consents.disclose_or_refuse(episode=episode, program=program, summary=fields["summary"], actor=actor)
+        consent = consents.require_consent(episode=episode, program=program)
     now = utcnow()
     accept_by, arrive_by = _deadline_defaults(to_level, now)
     handoff = Handoff(episode_id=episode.id, from_level=str(episode.level), to_level=to_level,
@@ -118,6 +118,9 @@ def send_handoff(*, episode: Episode, fields: dict, actor: User) -> Handoff:
     db.session.add(handoff)
     db.session.flush()
     _event(handoff, "sent", actor, None)
+    if consent is not None:
+        consents.record_disclosure(consent=consent, episode=episode, program=program, content=handoff.summary,
+                                   handoff_id=handoff.id, actor=actor)
     audit.record("handoff.create", resource_type="handoff", resource_id=handoff.id,
                  patient_ids=[episode.patient_id], details={"to_level": to_level})
     return handoff

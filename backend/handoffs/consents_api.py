@@ -1,0 +1,69 @@
+"""HTTP endpoints of 42 CFR Part 2 consents and the accounting of disclosures."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from flask.views import MethodView
+
+from backend.auth.access import Scope, allow, current_user
+from backend.auth.models import Role
+from backend.cases.models import Patient
+from backend.cases.scopes import PATIENTS, patient_visible_to
+from backend.handoffs import consents
+from backend.handoffs.models import Consent
+from backend.handoffs.schemas import (
+    ConsentCreateSchema,
+    ConsentPageSchema,
+    ConsentSchema,
+    DisclosurePageSchema,
+    DisclosureQuerySchema,
+    RevokeSchema,
+)
+from backend.openapi import Blueprint
+
+blp = Blueprint("consents", __name__, url_prefix="/api/v1", description="42 CFR Part 2 consent and disclosures.")
+
+CONSENTS = Scope(Consent, "consent",
+                 lambda user: sa.exists().where(Patient.id == Consent.patient_id, patient_visible_to(user)),
+                 lambda consent: [consent.patient_id])
+WORKERS = (Role.CLINIC_STAFF, Role.COACH)
+
+
+@blp.route("/patients/<uuid:patient_id>/consents")
+class PatientConsents(MethodView):
+    @allow(*WORKERS)
+    @blp.arguments(ConsentCreateSchema)
+    @blp.response(201, ConsentSchema)
+    def post(self, body, patient_id: uuid.UUID):
+        """Record a Part 2 consent (every element required; never edited afterwards)"""
+        return consents.record_consent(patient=PATIENTS.load_or_404(patient_id), fields=body, actor=current_user())
+
+    @allow(*WORKERS)
+    @blp.response(200, ConsentPageSchema)
+    def get(self, patient_id: uuid.UUID):
+        """The patient's consents, newest first, revoked and expired ones included (one page)"""
+        return {"items": consents.list_consents(patient=PATIENTS.load_or_404(patient_id)), "next_cursor": None}
+
+
+@blp.route("/consents/<uuid:consent_id>/revoke")
+class ConsentRevoke(MethodView):
+    @allow(*WORKERS)
+    @blp.arguments(RevokeSchema)
+    @blp.response(200, ConsentSchema)
+    def post(self, body, consent_id: uuid.UUID):
+        """Revoke a consent: every later disclosure under it is refused at once"""
+        return consents.revoke(consent=CONSENTS.load_or_404(consent_id, lock=True), method=body["method"],
+                               revoked_at=body.get("revoked_at"), actor=current_user())
+
+
+@blp.route("/patients/<uuid:patient_id>/disclosures")
+class PatientDisclosures(MethodView):
+    @allow(Role.CLINIC_STAFF)
+    @blp.arguments(DisclosureQuerySchema, location="query")
+    @blp.response(200, DisclosurePageSchema)
+    def get(self, query, patient_id: uuid.UUID):
+        """The accounting of disclosures (three years by default; one page)"""
+        items = consents.accounting(patient=PATIENTS.load_or_404(patient_id), since=query.get("since"))
+        return {"items": items, "next_cursor": None}

@@ -1,0 +1,104 @@
+"""42 CFR Part 2: no disclosure to an external program without an active consent covering it,
+and every disclosure on the accounting exactly once."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend.handoffs.consents import NOTICE_2_32
+from tests.cases.conftest import ago, ahead
+from tests.handoffs.conftest import SUMMARY
+
+
+@pytest.fixture
+def consent_body():
+    def factory(program, **fields):
+        return {"recipient_program_id": program["id"], "purpose": "Continuity of treatment at the OTP",
+                "information": ["handoff_summary", "medications"], "signed_at": ago(minutes=10),
+                "signature_method": "written", "expires_at": ahead(days=180), **fields}
+    return factory
+
+
+def consent(client, episode, body):
+    response = client.post(f"/api/v1/patients/{episode['patient_id']}/consents", json=body)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+@pytest.mark.parametrize("missing", ["purpose", "information", "signed_at", "signature_method"])
+def test_a_consent_missing_a_required_element_is_422(clinic, open_episode, program, consent_body, missing):
+    episode, otp = open_episode(), program()
+    body = consent_body(otp)
+    del body[missing]
+    response = clinic.post(f"/api/v1/patients/{episode['patient_id']}/consents", json=body)
+    assert response.status_code == 422 and missing in response.get_json()["errors"]
+
+
+def test_a_consent_needs_a_recipient_and_an_expiry(clinic, open_episode, program, consent_body):
+    episode, otp = open_episode(), program()
+    url = f"/api/v1/patients/{episode['patient_id']}/consents"
+    no_recipient = consent_body(otp)
+    del no_recipient["recipient_program_id"]
+    assert clinic.post(url, json=no_recipient).status_code == 422
+    no_expiry = consent_body(otp)
+    del no_expiry["expires_at"]
+    assert clinic.post(url, json=no_expiry).status_code == 422
+    assert clinic.post(url, json={**no_expiry, "expires_on_end_of_treatment": True}).status_code == 201
+
+
+def test_an_external_handoff_is_disclosed_once_under_consent_and_accounted_for(
+        clinic, open_episode, program, consent_body, send):
+    episode, otp = open_episode(), program()
+    refused = send(episode, client=clinic, to_level="community_program", to_program_id=otp["id"])
+    assert refused.status_code == 409 and refused.get_json()["type"] == "consent-required"
+    signed = consent(clinic, episode, consent_body(otp))
+    sent = send(episode, client=clinic, to_level="community_program", to_program_id=otp["id"])
+    assert sent.status_code == 201
+    accounting = clinic.get(f"/api/v1/patients/{episode['patient_id']}/disclosures").get_json()["items"]
+    assert len(accounting) == 1
+    disclosure = accounting[0]
+    assert disclosure["consent_id"] == signed["id"] and disclosure["handoff_id"] == sent.get_json()["id"]
+    assert disclosure["content"] == SUMMARY and disclosure["notice"] == NOTICE_2_32
+    assert disclosure["recipient_program_id"] == otp["id"] and disclosure["disclosed_by"] == str(clinic.user.id)
+
+
+def test_revocation_blocks_every_later_disclosure_but_keeps_the_record(clinic, open_episode, program, consent_body,
+                                                                         send):
+    episode, otp = open_episode(), program()
+    signed = consent(clinic, episode, consent_body(otp))
+    first = send(episode, client=clinic, to_level="community_program", to_program_id=otp["id"]).get_json()
+    clinic.post(f"/api/v1/handoffs/{first['id']}/cancel", json={"reason": "Wrong date"})
+    revoked = clinic.post(f"/api/v1/consents/{signed['id']}/revoke", json={"method": "written"})
+    assert revoked.status_code == 200 and revoked.get_json()["active"] is False
+    again = send(episode, client=clinic, to_level="community_program", to_program_id=otp["id"])
+    assert again.status_code == 409 and again.get_json()["type"] == "consent-required"
+    history = clinic.get(f"/api/v1/patients/{episode['patient_id']}/consents").get_json()["items"]
+    assert [(c["id"], c["revocation"]["method"]) for c in history] == [(signed["id"], "written")]
+    assert len(clinic.get(f"/api/v1/patients/{episode['patient_id']}/disclosures").get_json()["items"]) == 1
+    assert clinic.post(f"/api/v1/consents/{signed['id']}/revoke", json={"method": "written"}).status_code == 409
+
+
+def test_an_expired_consent_or_one_for_other_information_does_not_cover(clinic, open_episode, program, consent_body,
+                                                                          send):
+    episode, otp = open_episode(), program()
+    consent(clinic, episode, consent_body(otp, signed_at=ago(days=30), expires_at=ago(days=1)))
+    consent(clinic, episode, consent_body(otp, information=["appointments"]))
+    response = send(episode, client=clinic, to_level="community_program", to_program_id=otp["id"])
+    assert response.status_code == 409 and response.get_json()["type"] == "consent-required"
+
+
+def test_a_consent_for_another_program_does_not_cover(clinic, open_episode, program, consent_body, send):
+    episode, otp, other = open_episode(), program(), program(name="Other OTP")
+    consent(clinic, episode, consent_body(other))
+    assert send(episode, client=clinic, to_level="community_program", to_program_id=otp["id"]).status_code == 409
+
+
+def test_an_internal_handoff_needs_no_consent_and_discloses_nothing(clinic, open_episode, send):
+    episode = open_episode()
+    assert send(episode).status_code == 201
+    assert clinic.get(f"/api/v1/patients/{episode['patient_id']}/disclosures").get_json()["items"] == []
+
+
+def test_only_clinic_staff_read_the_accounting(coach, open_episode):
+    episode = open_episode(coach=coach)
+    assert coach.get(f"/api/v1/patients/{episode['patient_id']}/disclosures").status_code == 403
