@@ -44,6 +44,7 @@ def seed_command() -> None:
                                                 password=password)
              for username, display_name, role, password in DEMO_USERS}
     _seed_caseloads(users)
+    _seed_programs_and_handoffs(users)
     unit_of_work.complete()
     click.echo("demo accounts (username / password / role):")
     for username, _name, role, password in DEMO_USERS:
@@ -118,3 +119,51 @@ def _seed_caseloads(users) -> None:
     closed = cases.open_episode(patient=patient, level="emergency_department", presenting_reason="overdose",
                                 arrived_at=hours(400), coach_id=coaches[1].id, flags={}, actor=nurse)
     cases.close_episode(episode=closed, reason="engaged_in_care", note=None, actor=clinic)
+
+
+#: One program of every service kind: (name, service, ASAM level, external).
+_PROGRAMS = [("Harbor Methadone Program", "otp", "1", True), ("Eastside Primary Care OBOT", "obot", "1", True),
+             ("Hospital Intensive Outpatient", "iop", "2.1", False), ("Riverbend Residential", "residential", "3.5", True),
+             ("Hospital Withdrawal Unit", "withdrawal_management", "3.7", False),
+             ("Lighthouse Recovery Center", "recovery_center", None, True),
+             ("Street Outreach Harm Reduction", "harm_reduction", None, True),
+             ("Maple House Recovery Residence", "recovery_housing", None, True),
+             ("Peer Support Collective", "other", None, True)]
+
+
+def _seed_programs_and_handoffs(users) -> None:
+    """The directory, and handoffs in every status on the demo episodes (one overdue, one to an
+    external program under a Part 2 consent)."""
+    import sqlalchemy as sa
+
+    from backend.cases.models import Episode
+    from backend.handoffs import consents, service as handoffs
+
+    programs = [handoffs.create_program(fields={
+        "name": name, "service": service, "asam_level": level, "asam_edition": "4th" if level else None,
+        "phone": "+16175550100", "accepting_patients": name != "Maple House Recovery Residence", "external": external})
+        for name, service, level, external in _PROGRAMS]
+    nurse, clinic = users["nurse.jordan"], users["clinic.riley"]
+    episodes = db.session.scalars(sa.select(Episode).where(Episode.status == "open", Episode.coach_id.is_not(None))
+                                  .order_by(Episode.opened_at, Episode.id)).all()
+    summary = {"moud": "buprenorphine", "naloxone_given": True, "plan": "Continue 16 mg daily"}
+    now = utcnow()
+    steps = {"sent": [], "accepted": ["accept"], "declined": ["decline"], "completed": ["accept", "complete"],
+             "no_show": ["accept", "no_show"], "cancelled": ["cancel"]}
+    for episode, (status, path) in zip(episodes, steps.items(), strict=False):
+        handoff = handoffs.send_handoff(episode=episode, actor=nurse, fields={
+            "to_level": "transition_clinic", "method": "warm_in_person", "summary": summary})
+        for action in path:
+            handoffs.take_step(handoff=handoff, action=action, actor=clinic,
+                               note="Demo: no capacity this week" if action in ("decline", "cancel") else None)
+    overdue = episodes[len(steps)]
+    handoffs.send_handoff(episode=overdue, actor=nurse, fields={
+        "to_level": "transition_clinic", "method": "referral", "summary": summary,
+        "accept_by": now - dt.timedelta(hours=2), "arrive_by": now + dt.timedelta(hours=30)})
+    in_clinic = episodes[3]  # its clinic handoff completed above
+    otp = programs[0]
+    consents.record_consent(patient=in_clinic.patient, actor=clinic, fields={
+        "recipient_program_id": otp.id, "purpose": "Ongoing medication treatment", "information": ["handoff_summary"],
+        "signed_at": now - dt.timedelta(hours=1), "signature_method": "written", "expires_on_end_of_treatment": True})
+    handoffs.send_handoff(episode=in_clinic, actor=clinic, fields={
+        "to_level": "community_program", "to_program_id": otp.id, "method": "warm_phone", "summary": summary})

@@ -61,3 +61,7 @@ def test_demo_data_shows_every_coach_a_caseload_with_its_rules_at_work(app, anon
     anonymous.sign_in("clinic.riley", "demo-clinic-pass")
     review = anonymous.get("/api/v1/caseloads").get_json()
     assert review["unassigned"]["count"] >= 2 and review["at_risk"]["no_clinic_visit_72h"]["count"] >= 1
+    statuses = {h["status"] for h in anonymous.get("/api/v1/handoffs?limit=200").get_json()["items"]}
+    assert statuses == {"sent", "accepted", "declined", "completed", "no_show", "cancelled"}
+    services = {p["service"] for p in anonymous.get("/api/v1/programs?limit=200").get_json()["items"]}
+    assert len(services) == 9 and any(r["handoffs_overdue"] for r in review["coaches"])
