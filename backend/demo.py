@@ -123,7 +123,8 @@ def _seed_caseloads(users) -> None:
 
 #: One program of every service kind: (name, service, ASAM level, external).
 _PROGRAMS = [("Harbor Methadone Program", "otp", "1", True), ("Eastside Primary Care OBOT", "obot", "1", True),
-             ("Hospital Intensive Outpatient", "iop", "2.1", False), ("Riverbend Residential", "residential", "3.5", True),
+             ("Hospital Intensive Outpatient", "iop", "2.1", False),
+             ("Riverbend Residential", "residential", "3.5", True),
              ("Hospital Withdrawal Unit", "withdrawal_management", "3.7", False),
              ("Lighthouse Recovery Center", "recovery_center", None, True),
              ("Street Outreach Harm Reduction", "harm_reduction", None, True),
@@ -137,7 +138,8 @@ def _seed_programs_and_handoffs(users) -> None:
     import sqlalchemy as sa
 
     from backend.cases.models import Episode
-    from backend.handoffs import consents, service as handoffs
+    from backend.handoffs import consents
+    from backend.handoffs import service as handoffs
 
     programs = [handoffs.create_program(fields={
         "name": name, "service": service, "asam_level": level, "asam_edition": "4th" if level else None,
@@ -150,7 +152,7 @@ def _seed_programs_and_handoffs(users) -> None:
     now = utcnow()
     steps = {"sent": [], "accepted": ["accept"], "declined": ["decline"], "completed": ["accept", "complete"],
              "no_show": ["accept", "no_show"], "cancelled": ["cancel"]}
-    for episode, (status, path) in zip(episodes, steps.items(), strict=False):
+    for episode, path in zip(episodes, steps.values(), strict=False):
         handoff = handoffs.send_handoff(episode=episode, actor=nurse, fields={
             "to_level": "transition_clinic", "method": "warm_in_person", "summary": summary})
         for action in path:

@@ -117,7 +117,7 @@ def _step(action: str, schema, roles, summary: str):
     @blp.response(200, HandoffSchema)
     @problem(blp, 409, "Not allowed from the handoff's current status (`invalid-transition`).")
     def post(self, body, handoff_id: uuid.UUID):
-        handoff = HANDOFFS.load_or_404(handoff_id, lock=True)
+        handoff = HANDOFFS.load_or_404(handoff_id)  # the service locks episode, then handoff
         note = body.get("note") or body.get("reason")
         return service.take_step(handoff=handoff, action=action, actor=current_user(), note=note,
                                  arrived_at=body.get("arrived_at"))

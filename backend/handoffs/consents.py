@@ -21,6 +21,7 @@ from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
 from backend.handoffs.models import Consent, ConsentRevocation, Disclosure, Program
+from backend.pagination import keyset_page
 
 DISCLOSING_PROGRAM = "Hospital SUD program (Bridgeline)"
 INFORMATION_KINDS = ("handoff_summary", "medications", "appointments", "diagnosis", "treatment_plan",
@@ -54,11 +55,16 @@ def record_consent(*, patient: Patient, fields: dict, actor: User) -> Consent:
         raise Problem(422, "Name the recipient: a program from the directory or a person or organisation.",
                       errors={"recipient_program_id": ["Give exactly one of recipient_program_id and "
                                                        "recipient_name."]})
-    if program_id is not None and db.session.get(Program, program_id) is None:
+    program = db.session.get(Program, program_id) if program_id is not None else None
+    if program_id is not None and program is None:
         raise Problem(422, "No such program.", errors={"recipient_program_id": ["No such program."]})
+    if program is not None:
+        fields = {**fields, "recipient_name": program.name}  # as the patient read it when signing
     if fields.get("expires_at") is None and not fields.get("expires_on_end_of_treatment"):
         raise Problem(422, "A consent needs an expiry: a date, or the end of treatment.",
                       errors={"expires_at": ["Give expires_at or expires_on_end_of_treatment: true."]})
+    if fields.get("expires_at") is not None and fields["expires_at"] <= utcnow():
+        raise Problem(422, "This consent has already expired.", errors={"expires_at": ["In the past."]})
     if fields.get("expires_at") is not None and fields["expires_at"] <= fields["signed_at"]:
         raise Problem(422, "The consent would expire before it was signed.",
                       errors={"expires_at": ["Not after signed_at."]})
@@ -78,7 +84,12 @@ def record_consent(*, patient: Patient, fields: dict, actor: User) -> Consent:
 def revoke(*, consent: Consent, method: str, revoked_at: dt.datetime | None, actor: User) -> Consent:
     if consent.revocation is not None:
         raise Problem(409, "This consent was already revoked.")
-    db.session.add(ConsentRevocation(consent_id=consent.id, method=method, revoked_at=revoked_at or utcnow(),
+    now = utcnow()
+    revoked_at = min(revoked_at or now, now)  # a revocation takes effect at once, never later
+    if revoked_at < consent.signed_at:
+        raise Problem(422, "A consent cannot be revoked before it was signed.",
+                      errors={"revoked_at": ["Before the consent's signed_at."]})
+    db.session.add(ConsentRevocation(consent_id=consent.id, method=method, revoked_at=revoked_at,
                                      recorded_by_id=actor.id))
     db.session.flush()
     db.session.expire(consent, ["revocation"])
@@ -90,7 +101,7 @@ def is_active(consent: Consent, now: dt.datetime | None = None) -> bool:
     now = now or utcnow()
     if consent.signed_at > now:
         return False
-    if consent.revocation is not None and consent.revocation.revoked_at <= now:
+    if consent.revocation is not None:  # recorded means in force: it blocks every later disclosure
         return False
     if consent.expires_at is not None and consent.expires_at <= now:
         return False
@@ -101,17 +112,24 @@ def is_active(consent: Consent, now: dt.datetime | None = None) -> bool:
     return True
 
 
-def list_consents(*, patient: Patient) -> list[Consent]:
-    consents = db.session.scalars(sa.select(Consent).where(Consent.patient_id == patient.id)
-                                  .order_by(Consent.signed_at.desc(), Consent.id)).all()
+def list_consents(*, patient: Patient, cursor: str | None, limit: int):
+    stmt = sa.select(Consent).where(Consent.patient_id == patient.id)
+    consents, next_cursor = keyset_page(stmt, keys=[Consent.signed_at, Consent.id], cursor=cursor, limit=limit,
+                                        descending=True, session=db.session)
     audit.record("consent.list", patient_ids=[patient.id], details={"count": len(consents)})
-    return list(consents)
+    return consents, next_cursor
 
 
 def covering_consent(*, patient_id, program: Program, information: list[str]) -> Consent | None:
+    """The newest active consent covering the disclosure. Its row is share-locked until the
+    disclosure commits, so a revocation (which locks it for update) waits, or wins first and
+    is seen here: a consent cannot be revoked in the middle of a disclosure relying on it."""
     candidates = db.session.scalars(sa.select(Consent).where(
         Consent.patient_id == patient_id, Consent.recipient_program_id == program.id)
-        .order_by(Consent.signed_at.desc())).all()
+        .order_by(Consent.signed_at.desc(), Consent.id).with_for_update(read=True)
+        .execution_options(populate_existing=True)).all()
+    for consent in candidates:
+        db.session.expire(consent, ["revocation"])
     return next((c for c in candidates if is_active(c) and set(information) <= set(c.information)), None)
 
 
@@ -139,12 +157,14 @@ def record_disclosure(*, consent: Consent, episode: Episode, program: Program, c
     return disclosure
 
 
-def accounting(*, patient: Patient, since: dt.datetime | None) -> list[Disclosure]:
-    """The accounting of disclosures: every disclosure of the patient's records (3 years by
-    default; all when asked), newest first."""
-    since = since or utcnow() - dt.timedelta(days=3 * 365)
-    disclosures = db.session.scalars(sa.select(Disclosure).where(
-        Disclosure.patient_id == patient.id, Disclosure.disclosed_at >= since)
-        .order_by(Disclosure.disclosed_at.desc(), Disclosure.id)).all()
+def accounting(*, patient: Patient, since: dt.datetime | None, cursor: str | None, limit: int):
+    """The accounting of disclosures: every disclosure of the patient's records in the last
+    three calendar years by default (or since `since`), newest first."""
+    if since is None:
+        now = utcnow()
+        since = now.replace(year=now.year - 3, day=28 if (now.month, now.day) == (2, 29) else now.day)
+    stmt = sa.select(Disclosure).where(Disclosure.patient_id == patient.id, Disclosure.disclosed_at >= since)
+    disclosures, next_cursor = keyset_page(stmt, keys=[Disclosure.disclosed_at, Disclosure.id], cursor=cursor,
+                                           limit=limit, descending=True, session=db.session)
     audit.record("disclosure.accounting", patient_ids=[patient.id], details={"count": len(disclosures)})
-    return list(disclosures)
+    return disclosures, next_cursor

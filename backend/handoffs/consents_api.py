@@ -22,6 +22,7 @@ from backend.handoffs.schemas import (
     RevokeSchema,
 )
 from backend.openapi import Blueprint
+from backend.schemas import PageQuerySchema
 
 blp = Blueprint("consents", __name__, url_prefix="/api/v1", description="42 CFR Part 2 consent and disclosures.")
 
@@ -41,10 +42,12 @@ class PatientConsents(MethodView):
         return consents.record_consent(patient=PATIENTS.load_or_404(patient_id), fields=body, actor=current_user())
 
     @allow(*WORKERS)
+    @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, ConsentPageSchema)
-    def get(self, patient_id: uuid.UUID):
-        """The patient's consents, newest first, revoked and expired ones included (one page)"""
-        return {"items": consents.list_consents(patient=PATIENTS.load_or_404(patient_id)), "next_cursor": None}
+    def get(self, query, patient_id: uuid.UUID):
+        """The patient's consents, newest first, revoked and expired ones included"""
+        items, next_cursor = consents.list_consents(patient=PATIENTS.load_or_404(patient_id), **query)
+        return {"items": items, "next_cursor": next_cursor}
 
 
 @blp.route("/consents/<uuid:consent_id>/revoke")
@@ -64,6 +67,7 @@ class PatientDisclosures(MethodView):
     @blp.arguments(DisclosureQuerySchema, location="query")
     @blp.response(200, DisclosurePageSchema)
     def get(self, query, patient_id: uuid.UUID):
-        """The accounting of disclosures (three years by default; one page)"""
-        items = consents.accounting(patient=PATIENTS.load_or_404(patient_id), since=query.get("since"))
-        return {"items": items, "next_cursor": None}
+        """The accounting of disclosures (the last three years by default), newest first"""
+        items, next_cursor = consents.accounting(patient=PATIENTS.load_or_404(patient_id), since=query.get("since"),
+                                                 cursor=query["cursor"], limit=query["limit"])
+        return {"items": items, "next_cursor": next_cursor}

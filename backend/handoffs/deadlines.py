@@ -12,14 +12,19 @@ import datetime as dt
 import sqlalchemy as sa
 
 from backend.cases import activities
-from backend.cases.models import Episode
 from backend.database import upsert, utcnow
 from backend.extensions import db
 from backend.handoffs.models import DeadlineEscalation, Handoff
-from backend.handoffs.service import _event
+from backend.handoffs.service import _event, lock_episode_then_handoff
 
 _WHAT = {"accept_by": ("overdue_accept", "not accepted in time"),
          "arrive_by": ("overdue_arrival", "arrival not confirmed in time")}
+
+
+def _still_missed(handoff: Handoff, deadline: str, now: dt.datetime) -> bool:
+    if deadline == "accept_by":
+        return handoff.status == "sent" and handoff.accept_by < now
+    return handoff.status in ("sent", "accepted") and handoff.arrive_by < now
 
 
 def check_deadlines(*, now: dt.datetime | None = None) -> int:
@@ -42,8 +47,10 @@ def check_deadlines(*, now: dt.datetime | None = None) -> int:
         ).returning(DeadlineEscalation.handoff_id)).first()
         if claimed is None:  # another run got there first
             continue
+        episode, handoff = lock_episode_then_handoff(handoff)
+        if not _still_missed(handoff, deadline, now):  # a step won the race since the SELECT
+            continue
         kind, why = _WHAT[deadline]
-        episode = db.session.get(Episode, handoff.episode_id)
         task = activities.create_system_task(
             episode=episode, title=f"Handoff to the {handoff.to_level.replace('_', ' ')} {why}: follow up",
             due_at=now)

@@ -69,11 +69,20 @@ class Handoff(UUIDPrimaryKey, Versioned, db.Model):
 
     events: Mapped[list[HandoffEvent]] = relationship(lazy="selectin", order_by="HandoffEvent.seq")
 
+    @property
+    def transition_events(self) -> list[HandoffEvent]:
+        return [e for e in self.events if e.kind == "transition"]
+
+    @property
+    def escalation_events(self) -> list[HandoffEvent]:
+        return [e for e in self.events if e.kind != "transition"]
+
 
 class HandoffEvent(db.Model):
     """One step of a handoff: who, when, to which status, and why."""
 
     __tablename__ = "handoff_events"
+    __table_args__ = (sa.UniqueConstraint("handoff_id", "seq"),)
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
     handoff_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("handoffs.id"), index=True)

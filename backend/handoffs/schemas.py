@@ -83,9 +83,14 @@ class CompleteSchema(StepSchema):
 
 class HandoffEventSchema(OutputSchema):
     status = fields.String(required=True)
-    kind = fields.String(required=True, metadata={"description": "`transition`, `overdue_accept`, `overdue_arrival`."})
     at = Timestamp(required=True)
     by = fields.UUID(attribute="by_id", allow_none=True, required=True)
+    note = fields.String(allow_none=True, required=True)
+
+
+class EscalationSchema(OutputSchema):
+    kind = fields.String(required=True, validate=validate.OneOf(["overdue_accept", "overdue_arrival"]))
+    at = Timestamp(required=True)
     note = fields.String(allow_none=True, required=True)
 
 
@@ -103,7 +108,10 @@ class HandoffSchema(OutputSchema):
     arrive_by = Timestamp(required=True)
     arrived_at = Timestamp(allow_none=True, required=True)
     overdue = fields.Method("_overdue", required=True)
-    events = fields.List(fields.Nested(HandoffEventSchema), required=True)
+    events = fields.List(fields.Nested(HandoffEventSchema), attribute="transition_events", required=True,
+                         metadata={"description": "The status changes (`by` is null when the system acted)."})
+    escalations = fields.List(fields.Nested(EscalationSchema), attribute="escalation_events", required=True,
+                              metadata={"description": "Missed deadlines, each escalated once."})
     created_at = Timestamp(required=True)
 
     def _overdue(self, handoff) -> bool:
@@ -184,7 +192,7 @@ class DisclosureSchema(OutputSchema):
     disclosed_by = fields.UUID(attribute="disclosed_by_id", required=True)
 
 
-class DisclosureQuerySchema(InputSchema):
+class DisclosureQuerySchema(PageQuerySchema):
     since = Timestamp(metadata={"description": "Default: three years ago."})
 
 

@@ -99,6 +99,11 @@ def send_handoff(*, episode: Episode, fields: dict, actor: User) -> Handoff:
                       errors={"to_program_id": ["Only for community programs."]})
     if episode.level == to_level:
         raise Problem(409, f"The episode is already at the {to_level.replace('_', ' ')}.")
+    if fields.get("to_user_id") is not None:
+        receiver = db.session.get(User, fields["to_user_id"])
+        if receiver is None or not receiver.active or receiver.role not in (Role.CLINIC_STAFF, Role.COACH):
+            raise Problem(422, "The receiving person must be an active clinic staff member or coach.",
+                          errors={"to_user_id": ["Not an active clinic staff member or coach."]})
     duplicate = db.session.scalar(sa.select(Handoff.id).where(
         Handoff.episode_id == episode.id, Handoff.status.in_(OPEN_STATUSES), Handoff.to_level == to_level,
         Handoff.to_program_id.is_(None) if program_id is None else Handoff.to_program_id == program_id))
@@ -134,22 +139,45 @@ def take_step(*, handoff: Handoff, action: str, actor: User, note: str | None = 
               arrived_at: dt.datetime | None = None) -> Handoff:
     """Move the handoff along the state machine, or answer 409 invalid-transition."""
     starts, leads_to = TRANSITIONS[action]
-    if handoff.status not in starts:
-        raise Problem(409, f"A {handoff.status} handoff cannot be {leads_to.replace('_', ' ')}.",
-                      type="invalid-transition", status_now=handoff.status)
-    episode = db.session.get(Episode, handoff.episode_id)
+    episode, handoff = lock_episode_then_handoff(handoff)
     if action in _RECEIVER_STEPS and not _may_answer_for_receiver(handoff, episode, actor):
         raise Problem(403, "Clinic staff answer for the transition clinic; for a community program, "
                            "clinic staff or the episode's coach record its answer.")
-    handoff.status = leads_to
-    at = utcnow()
+    if handoff.status not in starts:
+        raise Problem(409, f"A {handoff.status} handoff cannot be {leads_to.replace('_', ' ')}.",
+                      type="invalid-transition", status_now=handoff.status)
     if action == "complete":
-        handoff.arrived_at = arrived_at or at
-        cases.move_level(episode=episode, level=handoff.to_level, at=handoff.arrived_at, actor=actor)
+        arrived_at = arrived_at or utcnow()
+        _must_still_start_from(handoff, episode)
+        current_start = max(p.started_at for p in episode.level_periods)
+        if arrived_at < current_start:  # arrivals are recorded late, but never before the stay they end
+            raise Problem(422, "The patient cannot have arrived before the current level of care began.",
+                          errors={"arrived_at": ["Before the episode's current level began."]})
+        handoff.arrived_at = arrived_at
+        cases.move_level(episode=episode, level=handoff.to_level, at=arrived_at, actor=actor)
+    handoff.status = leads_to
     _event(handoff, leads_to, actor, note)
     audit.record(f"handoff.{action}", resource_type="handoff", resource_id=handoff.id,
                  patient_ids=[episode.patient_id])
     return handoff
+
+
+def lock_episode_then_handoff(handoff: Handoff) -> tuple[Episode, Handoff]:
+    """Lock in the one order every writer uses — the episode, then its handoffs — and reload
+    both, so a step, the episode's close and the deadline job never deadlock or act on a
+    stale status."""
+    episode = db.session.scalar(sa.select(Episode).where(Episode.id == handoff.episode_id).with_for_update()
+                                .execution_options(populate_existing=True))
+    handoff = db.session.scalar(sa.select(Handoff).where(Handoff.id == handoff.id).with_for_update()
+                                .execution_options(populate_existing=True))
+    return episode, handoff
+
+
+def _must_still_start_from(handoff: Handoff, episode: Episode) -> None:
+    """A handoff moves the episode on from the level it was sent from, never backwards."""
+    if str(episode.level) != handoff.from_level:
+        raise Problem(409, f"The episode has moved on to the {str(episode.level).replace('_', ' ')} since this "
+                           f"handoff was sent; cancel it instead.", status_now=handoff.status)
 
 
 def _may_answer_for_receiver(handoff: Handoff, episode: Episode, actor: User) -> bool:
@@ -215,19 +243,25 @@ def on_appointment_changed(appointment, change: str) -> None:
         Handoff.status.in_(OPEN_STATUSES)))
     if handoff is None:
         return
+    episode, handoff = lock_episode_then_handoff(handoff)  # the appointment's update holds the episode
+    if handoff.status not in OPEN_STATUSES or str(episode.level) != handoff.from_level:
+        return
     if handoff.status == "sent":
         _event(handoff, "accepted", None, "Accepted by the attended visit.")
     handoff.status = "completed"
-    handoff.arrived_at = appointment.starts_at
-    episode = db.session.get(Episode, handoff.episode_id)
-    cases.move_level(episode=episode, level="transition_clinic", at=appointment.starts_at, actor=None)
+    handoff.arrived_at = max(appointment.starts_at, max(p.started_at for p in episode.level_periods))
+    cases.move_level(episode=episode, level="transition_clinic", at=handoff.arrived_at, actor=None)
     _event(handoff, "completed", None, "First transition-clinic visit attended.")
+    audit.record("handoff.complete", resource_type="handoff", resource_id=handoff.id,
+                 patient_ids=[episode.patient_id], details={"by": "attended visit"})
 
 
 def on_episode_closed(episode: Episode) -> None:
-    """Closing an episode cancels its open handoffs, each with an event."""
+    """Closing an episode cancels its open handoffs, each with an event (the close holds the
+    episode's lock; the handoffs are locked after it, in the one order)."""
     for handoff in db.session.scalars(sa.select(Handoff).where(Handoff.episode_id == episode.id,
-                                                               Handoff.status.in_(OPEN_STATUSES))):
+                                                               Handoff.status.in_(OPEN_STATUSES))
+                                      .with_for_update().execution_options(populate_existing=True)):
         handoff.status = "cancelled"
         _event(handoff, "cancelled", None, f"Episode closed ({episode.close_reason}).")
 

@@ -82,7 +82,8 @@ def upgrade():
     sa.Column('kind', sa.String(length=30), nullable=False),
     sa.ForeignKeyConstraint(['by_id'], ['users.id'], name=op.f('fk_handoff_events_by_id_users')),
     sa.ForeignKeyConstraint(['handoff_id'], ['handoffs.id'], name=op.f('fk_handoff_events_handoff_id_handoffs')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_handoff_events'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_handoff_events')),
+    sa.UniqueConstraint('handoff_id', 'seq', name=op.f('uq_handoff_events_handoff_id'))
     )
     with op.batch_alter_table('handoff_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_handoff_events_handoff_id'), ['handoff_id'], unique=False)

@@ -78,13 +78,67 @@ def test_revocation_blocks_every_later_disclosure_but_keeps_the_record(clinic, o
     assert clinic.post(f"/api/v1/consents/{signed['id']}/revoke", json={"method": "written"}).status_code == 409
 
 
-def test_an_expired_consent_or_one_for_other_information_does_not_cover(clinic, open_episode, program, consent_body,
-                                                                          send):
+def test_a_consent_covers_until_it_expires(app, clinic, open_episode, program, consent_body, send):
+    import uuid
+
+    import sqlalchemy as sa
+
+    from backend.extensions import db
+    from backend.handoffs.models import Consent
+
     episode, otp = open_episode(), program()
-    consent(clinic, episode, consent_body(otp, signed_at=ago(days=30), expires_at=ago(days=1)))
+    signed = consent(clinic, episode, consent_body(otp, expires_at=ahead(days=1)))
+    first = send(episode, client=clinic, to_level="community_program", to_program_id=otp["id"])
+    assert first.status_code == 201
+    clinic.post(f"/api/v1/handoffs/{first.get_json()['id']}/cancel", json={"reason": "Rebooking"})
+    with app.app_context():  # a day passes
+        db.session.execute(sa.update(Consent).where(Consent.id == uuid.UUID(signed["id"]))
+                           .values(expires_at=dt_ago_one_second()))
+        db.session.commit()
+    again = send(episode, client=clinic, to_level="community_program", to_program_id=otp["id"])
+    assert again.status_code == 409 and again.get_json()["type"] == "consent-required"
+
+
+def dt_ago_one_second():
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+
+
+def test_an_already_expired_consent_is_refused_and_other_information_does_not_cover(
+        clinic, open_episode, program, consent_body, send):
+    episode, otp = open_episode(), program()
+    expired = clinic.post(f"/api/v1/patients/{episode['patient_id']}/consents",
+                          json=consent_body(otp, signed_at=ago(days=30), expires_at=ago(days=1)))
+    assert expired.status_code == 422
     consent(clinic, episode, consent_body(otp, information=["appointments"]))
     response = send(episode, client=clinic, to_level="community_program", to_program_id=otp["id"])
     assert response.status_code == 409 and response.get_json()["type"] == "consent-required"
+
+
+def test_an_end_of_treatment_consent_ends_with_the_episode(clinic, nurse, open_episode, program, consent_body, send):
+    episode, otp = open_episode(), program()
+    body = consent_body(otp)
+    del body["expires_at"]
+    signed = consent(clinic, episode, {**body, "expires_on_end_of_treatment": True})
+    assert signed["active"] is True
+    clinic.post(f"/api/v1/episodes/{episode['id']}/close", json={"reason": "transferred"})
+    history = clinic.get(f"/api/v1/patients/{episode['patient_id']}/consents").get_json()["items"]
+    assert history[0]["active"] is False
+    patient = {"id": episode["patient_id"]}
+    next_episode = open_episode(patient=patient)
+    response = send(next_episode, client=clinic, to_level="community_program", to_program_id=otp["id"])
+    assert response.status_code == 409 and response.get_json()["type"] == "consent-required"
+
+
+def test_a_revocation_dated_later_still_blocks_at_once(clinic, open_episode, program, consent_body, send):
+    episode, otp = open_episode(), program()
+    signed = consent(clinic, episode, consent_body(otp))
+    revoked = clinic.post(f"/api/v1/consents/{signed['id']}/revoke",
+                          json={"method": "electronic", "revoked_at": ahead(minutes=4)})
+    assert revoked.status_code == 200 and revoked.get_json()["active"] is False
+    response = send(episode, client=clinic, to_level="community_program", to_program_id=otp["id"])
+    assert response.status_code == 409
 
 
 def test_a_consent_for_another_program_does_not_cover(clinic, open_episode, program, consent_body, send):

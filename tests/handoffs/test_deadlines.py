@@ -28,8 +28,9 @@ def test_a_missed_accept_deadline_makes_one_task_for_the_coach(app, clinic, coac
     assert "0 missed deadlines escalated" in runner.invoke(args=["handoffs", "check-deadlines"]).output
     tasks = tasks_of(coach, episode)
     assert len(tasks) == 1 and tasks[0]["assignee_id"] == str(coach.user.id) and "not accepted" in tasks[0]["title"]
-    events = clinic.get(f"/api/v1/handoffs/{handoff['id']}").get_json()["events"]
-    assert [e["kind"] for e in events] == ["transition", "overdue_accept"]
+    body = clinic.get(f"/api/v1/handoffs/{handoff['id']}").get_json()
+    assert [e["status"] for e in body["events"]] == ["sent"]
+    assert [e["kind"] for e in body["escalations"]] == ["overdue_accept"]
 
 
 def test_an_unassigned_episodes_escalation_goes_to_clinic_staff(app, clinic, open_episode, send):
@@ -112,3 +113,37 @@ def test_two_staff_accepting_at_once_exactly_one_succeeds(live_app):
         assert refused["type"] == "invalid-transition"
         events = client.get(f"/api/v1/handoffs/{handoff['id']}", headers=nurse_h).get_json()["events"]
         assert [e["status"] for e in events] == ["sent", "accepted"]
+
+
+def test_completing_while_the_episode_closes_never_deadlocks(live_app):
+    nurse = make_user(live_app, role=Role.ED_NURSE)
+    clinic = make_user(live_app, role=Role.CLINIC_STAFF)
+    client = live_app.test_client()
+
+    def headers_for(user):
+        token = client.post("/api/v1/auth/tokens", json={"username": user.username,
+                                                         "password": user.password}).get_json()["token"]
+        return {"Authorization": f"Bearer {token}"}
+
+    nurse_h, clinic_h = headers_for(nurse), headers_for(clinic)
+    for _ in range(4):
+        patient = client.post("/api/v1/patients", headers=nurse_h, json={
+            "given_name": "A", "family_name": "R", "birth_date": "1990-01-01"}).get_json()
+        episode = client.post("/api/v1/episodes", headers=nurse_h, json={
+            "patient_id": patient["id"], "level": "emergency_department", "presenting_reason": "overdose",
+            "arrived_at": ago(hours=3)}).get_json()
+        handoff = client.post("/api/v1/handoffs", headers=nurse_h, json={
+            "episode_id": episode["id"], "to_level": "transition_clinic", "method": "warm_phone",
+            "summary": {"moud": "none", "naloxone_given": False}}).get_json()
+        client.post(f"/api/v1/handoffs/{handoff['id']}/accept", headers=clinic_h, json={})
+        barrier = threading.Barrier(2)
+
+        def act(path, body, barrier=barrier):
+            barrier.wait()
+            return live_app.test_client().post(path, headers=clinic_h, json=body).status_code
+
+        with ThreadPoolExecutor(2) as pool:
+            statuses = list(pool.map(lambda args: act(*args), [
+                (f"/api/v1/handoffs/{handoff['id']}/complete", {}),
+                (f"/api/v1/episodes/{episode['id']}/close", {"reason": "other"})]))
+        assert statuses[1] == 200 and statuses[0] in (200, 409), statuses

@@ -128,3 +128,36 @@ def test_handoff_events_are_on_the_timeline(clinic, open_episode, send):
     kinds = [i["kind"] for i in clinic.get(f"/api/v1/episodes/{episode['id']}/timeline").get_json()["items"]]
     assert "handoff_sent" in kinds and "handoff_accepted" in kinds
     assert kinds.index("handoff_sent") < kinds.index("handoff_accepted")
+
+
+def test_a_handoff_never_moves_the_episode_backwards(clinic, program, open_episode, send):
+    episode = open_episode()
+    to_clinic = send(episode).get_json()
+    iop = program(name="Hospital IOP", service="iop", external=False)
+    to_iop = send(episode, client=clinic, to_level="community_program", to_program_id=iop["id"]).get_json()
+    for handoff in (to_clinic, to_iop):
+        clinic.post(f"/api/v1/handoffs/{handoff['id']}/accept", json={})
+    assert clinic.post(f"/api/v1/handoffs/{to_iop['id']}/complete", json={}).status_code == 200
+    late = clinic.post(f"/api/v1/handoffs/{to_clinic['id']}/complete", json={})
+    assert late.status_code == 409
+    assert clinic.get(f"/api/v1/episodes/{episode['id']}").get_json()["level"] == "community_program"
+
+
+def test_an_arrival_before_the_current_level_began_is_422(clinic, open_episode, send):
+    episode = open_episode(arrived_at=ago(hours=3))
+    handoff = send(episode).get_json()
+    clinic.post(f"/api/v1/handoffs/{handoff['id']}/accept", json={})
+    response = clinic.post(f"/api/v1/handoffs/{handoff['id']}/complete", json={"arrived_at": ago(hours=5)})
+    assert response.status_code == 422 and "arrived_at" in response.get_json()["errors"]
+
+
+def test_the_receiving_person_must_be_clinic_staff_or_a_coach(admin, open_episode, send):
+    response = send(open_episode(), to_user_id=str(admin.user.id))
+    assert response.status_code == 422 and "to_user_id" in response.get_json()["errors"]
+
+
+def test_senders_may_cancel_but_only_receivers_answer(nurse, coach, open_episode, send):
+    handoff = send(open_episode(coach=coach)).get_json()
+    assert coach.post(f"/api/v1/handoffs/{handoff['id']}/complete", json={}).status_code == 403
+    cancelled = nurse.post(f"/api/v1/handoffs/{handoff['id']}/cancel", json={"reason": "Sent in error"})
+    assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelled"
