@@ -132,7 +132,7 @@ def set_sms_consent(*, patient: Patient, status: str, method: str) -> Patient:
 def open_episode(*, patient: Patient, level: str, presenting_reason: str, arrived_at: dt.datetime,
                  coach_id: uuid.UUID | None, flags: dict, actor: User) -> Episode:
     """Open the patient's episode at the ED or inpatient level (one open episode at a time)."""
-    existing = _open_episode_id(patient.id)
+    existing = open_episode_id(patient.id)
     if existing is not None:
         _already_open(existing)
     coach = _active_coach(coach_id) if coach_id else None
@@ -143,7 +143,7 @@ def open_episode(*, patient: Patient, level: str, presenting_reason: str, arrive
         with db.session.begin_nested():  # the partial unique index decides between two at once
             db.session.add(episode)
     except sa.exc.IntegrityError:
-        _already_open(_open_episode_id(patient.id))
+        _already_open(open_episode_id(patient.id))
     _event(episode, "opened", actor, level=level)
     if coach is not None:
         _event(episode, "coach_assigned", actor, coach_id=str(coach.id))
@@ -151,9 +151,29 @@ def open_episode(*, patient: Patient, level: str, presenting_reason: str, arrive
     return episode
 
 
-def _open_episode_id(patient_id: uuid.UUID) -> uuid.UUID | None:
+def open_episode_id(patient_id: uuid.UUID) -> uuid.UUID | None:
+    """The patient's open episode, if any."""
     return db.session.scalar(sa.select(Episode.id).where(Episode.patient_id == patient_id,
                                                          Episode.status == EpisodeStatus.OPEN))
+
+
+def lock_episode(episode_id: uuid.UUID) -> Episode:
+    """The episode, reloaded with its row locked until commit (other domains lock it first,
+    before their own rows: one lock order for every writer)."""
+    return db.session.scalar(sa.select(Episode).where(Episode.id == episode_id).with_for_update()
+                             .execution_options(populate_existing=True))
+
+
+def is_open(episode_id: uuid.UUID) -> bool:
+    return db.session.scalar(sa.select(Episode.status).where(Episode.id == episode_id)) == EpisodeStatus.OPEN
+
+
+def patient_ids_of(episode_ids) -> list[uuid.UUID]:
+    """The patients of these episodes (for the audit trail of other domains' lists)."""
+    episode_ids = list(episode_ids)
+    if not episode_ids:
+        return []
+    return list(db.session.scalars(sa.select(Episode.patient_id).where(Episode.id.in_(episode_ids))).all())
 
 
 def _already_open(existing_id: uuid.UUID | None):

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 
 from backend.audit import service as audit
 from backend.auth.models import User
-from backend.cases.models import Episode, EpisodeStatus, Patient
+from backend.cases import service as cases
+from backend.cases.models import Episode, Patient
 from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
@@ -68,8 +69,7 @@ def record_consent(*, patient: Patient, fields: dict, actor: User) -> Consent:
     if fields.get("expires_at") is not None and fields["expires_at"] <= fields["signed_at"]:
         raise Problem(422, "The consent would expire before it was signed.",
                       errors={"expires_at": ["Not after signed_at."]})
-    episode_id = db.session.scalar(sa.select(Episode.id).where(Episode.patient_id == patient.id,
-                                                               Episode.status == EpisodeStatus.OPEN))
+    episode_id = cases.open_episode_id(patient.id)
     if fields.get("expires_on_end_of_treatment") and episode_id is None:
         raise Problem(422, "No treatment episode is open, so 'end of treatment' has no meaning.",
                       errors={"expires_on_end_of_treatment": ["No open episode."]})
@@ -106,8 +106,7 @@ def is_active(consent: Consent, now: dt.datetime | None = None) -> bool:
     if consent.expires_at is not None and consent.expires_at <= now:
         return False
     if consent.expires_on_end_of_treatment and consent.episode_id is not None:
-        status = db.session.scalar(sa.select(Episode.status).where(Episode.id == consent.episode_id))
-        if status != EpisodeStatus.OPEN:
+        if not cases.is_open(consent.episode_id):
             return False
     return True
 

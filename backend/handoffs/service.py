@@ -166,8 +166,7 @@ def lock_episode_then_handoff(handoff: Handoff) -> tuple[Episode, Handoff]:
     """Lock in the one order every writer uses — the episode, then its handoffs — and reload
     both, so a step, the episode's close and the deadline job never deadlock or act on a
     stale status."""
-    episode = db.session.scalar(sa.select(Episode).where(Episode.id == handoff.episode_id).with_for_update()
-                                .execution_options(populate_existing=True))
+    episode = cases.lock_episode(handoff.episode_id)
     handoff = db.session.scalar(sa.select(Handoff).where(Handoff.id == handoff.id).with_for_update()
                                 .execution_options(populate_existing=True))
     return episode, handoff
@@ -208,8 +207,8 @@ def overdue_condition(now: dt.datetime):
 
 
 def read(*, handoff: Handoff) -> Handoff:
-    patient_id = db.session.scalar(sa.select(Episode.patient_id).where(Episode.id == handoff.episode_id))
-    audit.record("handoff.read", resource_type="handoff", resource_id=handoff.id, patient_ids=[patient_id])
+    audit.record("handoff.read", resource_type="handoff", resource_id=handoff.id,
+                 patient_ids=cases.patient_ids_of([handoff.episode_id]))
     return handoff
 
 
@@ -225,10 +224,8 @@ def list_handoffs(*, user: User, filters: dict, cursor: str | None, limit: int):
         stmt = stmt.where(condition if filters["overdue"] else ~condition)
     handoffs, next_cursor = keyset_page(stmt, keys=[Handoff.created_at, Handoff.id], cursor=cursor, limit=limit,
                                         descending=True, session=db.session)
-    episode_ids = {h.episode_id for h in handoffs}
-    patient_ids = db.session.scalars(sa.select(Episode.patient_id).where(Episode.id.in_(episode_ids))).all() \
-        if episode_ids else []
-    audit.record("handoff.list", patient_ids=patient_ids, details={"count": len(handoffs)})
+    audit.record("handoff.list", patient_ids=cases.patient_ids_of({h.episode_id for h in handoffs}),
+                 details={"count": len(handoffs)})
     return handoffs, next_cursor
 
 
