@@ -61,8 +61,10 @@ def _register_blueprints() -> None:
     from backend.handoffs.api import blp as handoffs_blp
     from backend.handoffs.consents_api import blp as consents_blp
     from backend.ops.api import blp as ops_blp
+    from backend.outreach.api import blp as outreach_blp
 
-    for blp in (ops_blp, auth_blp, audit_blp, cases_blp, activities_blp, caseload_blp, handoffs_blp, consents_blp):
+    for blp in (ops_blp, auth_blp, audit_blp, cases_blp, activities_blp, caseload_blp, handoffs_blp, consents_blp,
+                outreach_blp):
         api.register_blueprint(blp)
     handoffs_service.connect_signals()
 
