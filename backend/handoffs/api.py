@@ -7,11 +7,10 @@ import uuid
 from flask.views import MethodView
 
 from backend import etag
-from backend.auth.access import Scope, allow, current_user, signed_in
+from backend.auth.access import allow, current_user, signed_in
 from backend.auth.models import Role
 from backend.cases.scopes import EPISODES
 from backend.handoffs import service
-from backend.handoffs.models import Program
 from backend.handoffs.schemas import (
     CompleteSchema,
     HandoffCreateSchema,
@@ -26,13 +25,11 @@ from backend.handoffs.schemas import (
     ReasonedStepSchema,
     StepSchema,
 )
-from backend.handoffs.scopes import HANDOFFS
+from backend.handoffs.scopes import HANDOFFS, PROGRAMS
 from backend.openapi import IF_MATCH, Blueprint, problem
 
 blp = Blueprint("handoffs", __name__, url_prefix="/api/v1", description="Programs and handoffs.")
 
-#: The directory is not patient data: every signed-in role reads it.
-PROGRAMS = Scope(Program, "program", lambda user: Program.id.is_not(None))
 SENDERS = (Role.ED_NURSE, Role.CLINIC_STAFF, Role.COACH)
 RECEIVERS = (Role.CLINIC_STAFF, Role.COACH)
 

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-import sqlalchemy as sa
 from flask.views import MethodView
 
-from backend.auth.access import Scope, allow, current_user
+from backend.auth.access import allow, current_user
 from backend.auth.models import Role
-from backend.cases.models import Patient
-from backend.cases.scopes import PATIENTS, patient_visible_to
+from backend.cases.scopes import PATIENTS
 from backend.handoffs import consents
-from backend.handoffs.models import Consent
 from backend.handoffs.schemas import (
     ConsentCreateSchema,
     ConsentPageSchema,
@@ -21,14 +18,12 @@ from backend.handoffs.schemas import (
     DisclosureQuerySchema,
     RevokeSchema,
 )
+from backend.handoffs.scopes import CONSENTS
 from backend.openapi import Blueprint
 from backend.schemas import PageQuerySchema
 
 blp = Blueprint("consents", __name__, url_prefix="/api/v1", description="42 CFR Part 2 consent and disclosures.")
 
-CONSENTS = Scope(Consent, "consent",
-                 lambda user: sa.exists().where(Patient.id == Consent.patient_id, patient_visible_to(user)),
-                 lambda consent: [consent.patient_id])
 WORKERS = (Role.CLINIC_STAFF, Role.COACH)
 
 

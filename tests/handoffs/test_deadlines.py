@@ -79,27 +79,35 @@ def test_two_clock_processes_at_once_escalate_each_deadline_once(live_app):
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Task)) == 5
 
 
+def bearer(app, user) -> dict:
+    """Headers of a fresh sign-in as `user` on `app`."""
+    token = app.test_client().post("/api/v1/auth/tokens", json={
+        "username": user.username, "password": user.password}).get_json()["token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def episode_with_clinic_handoff(app, nurse_headers) -> tuple[dict, dict]:
+    """A new patient's ED episode and a handoff to the transition clinic, sent by a nurse."""
+    client = app.test_client()
+    patient = client.post("/api/v1/patients", headers=nurse_headers, json={
+        "given_name": "A", "family_name": "R", "birth_date": "1990-01-01"}).get_json()
+    episode = client.post("/api/v1/episodes", headers=nurse_headers, json={
+        "patient_id": patient["id"], "level": "emergency_department", "presenting_reason": "overdose",
+        "arrived_at": ago(hours=3)}).get_json()
+    handoff = client.post("/api/v1/handoffs", headers=nurse_headers, json={
+        "episode_id": episode["id"], "to_level": "transition_clinic", "method": "warm_phone",
+        "summary": {"moud": "none", "naloxone_given": False}}).get_json()
+    return episode, handoff
+
+
 def test_two_staff_accepting_at_once_exactly_one_succeeds(live_app):
     nurse = make_user(live_app, role=Role.ED_NURSE)
     staff = [make_user(live_app, role=Role.CLINIC_STAFF) for _ in range(2)]
     client = live_app.test_client()
-
-    def headers_for(user):
-        token = client.post("/api/v1/auth/tokens", json={"username": user.username,
-                                                         "password": user.password}).get_json()["token"]
-        return {"Authorization": f"Bearer {token}"}
-
-    nurse_h = headers_for(nurse)
-    staff_h = [headers_for(user) for user in staff]
+    nurse_h = bearer(live_app, nurse)
+    staff_h = [bearer(live_app, user) for user in staff]
     for _ in range(3):
-        patient = client.post("/api/v1/patients", headers=nurse_h, json={
-            "given_name": "A", "family_name": "R", "birth_date": "1990-01-01"}).get_json()
-        episode = client.post("/api/v1/episodes", headers=nurse_h, json={
-            "patient_id": patient["id"], "level": "emergency_department", "presenting_reason": "overdose",
-            "arrived_at": ago(hours=3)}).get_json()
-        handoff = client.post("/api/v1/handoffs", headers=nurse_h, json={
-            "episode_id": episode["id"], "to_level": "transition_clinic", "method": "warm_phone",
-            "summary": {"moud": "none", "naloxone_given": False}}).get_json()
+        _episode, handoff = episode_with_clinic_handoff(live_app, nurse_h)
         barrier = threading.Barrier(2)
 
         def accept(headers, handoff_id=handoff["id"], barrier=barrier):
@@ -119,22 +127,9 @@ def test_completing_while_the_episode_closes_never_deadlocks(live_app):
     nurse = make_user(live_app, role=Role.ED_NURSE)
     clinic = make_user(live_app, role=Role.CLINIC_STAFF)
     client = live_app.test_client()
-
-    def headers_for(user):
-        token = client.post("/api/v1/auth/tokens", json={"username": user.username,
-                                                         "password": user.password}).get_json()["token"]
-        return {"Authorization": f"Bearer {token}"}
-
-    nurse_h, clinic_h = headers_for(nurse), headers_for(clinic)
+    nurse_h, clinic_h = bearer(live_app, nurse), bearer(live_app, clinic)
     for _ in range(4):
-        patient = client.post("/api/v1/patients", headers=nurse_h, json={
-            "given_name": "A", "family_name": "R", "birth_date": "1990-01-01"}).get_json()
-        episode = client.post("/api/v1/episodes", headers=nurse_h, json={
-            "patient_id": patient["id"], "level": "emergency_department", "presenting_reason": "overdose",
-            "arrived_at": ago(hours=3)}).get_json()
-        handoff = client.post("/api/v1/handoffs", headers=nurse_h, json={
-            "episode_id": episode["id"], "to_level": "transition_clinic", "method": "warm_phone",
-            "summary": {"moud": "none", "naloxone_given": False}}).get_json()
+        episode, handoff = episode_with_clinic_handoff(live_app, nurse_h)
         client.post(f"/api/v1/handoffs/{handoff['id']}/accept", headers=clinic_h, json={})
         barrier = threading.Barrier(2)
 
