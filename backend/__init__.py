@@ -46,12 +46,12 @@ def create_app(config: Config | None = None) -> web.BridgelineFlask:
     api.spec.options["security"] = [{"bearer": []}]
     web.init_app(app)
     errors.init_app(app)
-    _register_blueprints()
+    _register_blueprints(app)
     _register_commands(app)
     return app
 
 
-def _register_blueprints() -> None:
+def _register_blueprints(app) -> None:
     from backend.audit.api import blp as audit_blp
     from backend.auth.api import blp as auth_blp
     from backend.cases.activities_api import blp as activities_blp
@@ -61,12 +61,16 @@ def _register_blueprints() -> None:
     from backend.handoffs.api import blp as handoffs_blp
     from backend.handoffs.consents_api import blp as consents_blp
     from backend.ops.api import blp as ops_blp
+    from backend.outreach import planning as outreach_planning
     from backend.outreach.api import blp as outreach_blp
+    from backend.outreach.webhooks import blp as webhooks_blp
 
     for blp in (ops_blp, auth_blp, audit_blp, cases_blp, activities_blp, caseload_blp, handoffs_blp, consents_blp,
                 outreach_blp):
         api.register_blueprint(blp)
+    app.register_blueprint(webhooks_blp)  # for Twilio, not in the phone app's contract
     handoffs_service.connect_signals()
+    outreach_planning.connect_signals()
 
 
 def _register_commands(app) -> None:
@@ -75,8 +79,9 @@ def _register_commands(app) -> None:
     from backend.clock import clock_command
     from backend.demo import demo_cli
     from backend.handoffs.cli import handoffs_cli
+    from backend.outreach.cli import outreach_cli
 
-    for command in (users_cli, audit_cli, demo_cli, clock_command, spec_cli, handoffs_cli):
+    for command in (users_cli, audit_cli, demo_cli, clock_command, spec_cli, handoffs_cli, outreach_cli):
         app.cli.add_command(command)
 
 

@@ -23,6 +23,7 @@ from backend.auth import jobs as auth_jobs
 from backend.database import utcnow
 from backend.handoffs import jobs as handoffs_jobs
 from backend.ops import jobs as ops_jobs
+from backend.outreach import jobs as outreach_jobs
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ def scheduled_jobs(config) -> list[tuple[Callable[[], None], int]]:
         (ops_jobs.purge_idempotency_records, 3600),
         (audit_jobs.log_chain_head, 600),
         (handoffs_jobs.check_handoff_deadlines, config["HANDOFF_DEADLINE_CHECK_SECONDS"]),
+        (outreach_jobs.dispatch_texts, config["SMS_DISPATCH_SECONDS"]),
     ]
 
 

@@ -6,6 +6,7 @@ in one place (the README lists them too). Nothing else in the package reads `os.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 
 #: Development fallbacks; production refuses to start with them.
@@ -21,6 +22,25 @@ def _int(name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise RuntimeError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _ints(name: str, default: str) -> tuple[int, ...]:
+    raw = os.environ.get(name) or default
+    try:
+        values = tuple(sorted({int(part) for part in raw.split(",") if part.strip()}))
+    except ValueError as exc:
+        raise RuntimeError(f"{name} must be comma-separated integers, got {raw!r}") from exc
+    if not values or min(values) < 0:
+        raise RuntimeError(f"{name} must list at least one non-negative integer")
+    return values
+
+
+def _time(name: str, default: str) -> dt.time:
+    raw = os.environ.get(name) or default
+    try:
+        return dt.time.fromisoformat(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"{name} must be a time such as 08:00, got {raw!r}") from exc
 
 
 class Config:
@@ -48,6 +68,29 @@ class Config:
         self.TWILIO_MESSAGING_SERVICE_SID = env.get("TWILIO_MESSAGING_SERVICE_SID", "")
         self.TWILIO_FROM_NUMBER = env.get("TWILIO_FROM_NUMBER", "")
         self.TWILIO_API_BASE_URL = env.get("TWILIO_API_BASE_URL", "https://api.twilio.com")
+        #: The number HELP replies and templates' {callback_phone} give (no service name with it).
+        self.SMS_CALLBACK_PHONE = env.get("SMS_CALLBACK_PHONE", "(617) 555-0100")
+        # Automatic texts (product.md, privacy.md): check-ins on these days after discharge at this
+        # patient-local time; reminders these hours before an appointment; nothing automatic
+        # outside the send window; at most so many a (local) day and a (rolling) week.
+        self.SMS_CHECK_IN_DAYS = _ints("SMS_CHECK_IN_DAYS", "1,3,7,14,30")
+        self.SMS_CHECK_IN_TIME = _time("SMS_CHECK_IN_TIME", "10:00")
+        self.SMS_REMINDER_HOURS = _ints("SMS_REMINDER_HOURS", "24,2")
+        self.SMS_SEND_WINDOW_START = _time("SMS_SEND_WINDOW_START", "08:00")
+        self.SMS_SEND_WINDOW_END = _time("SMS_SEND_WINDOW_END", "21:00")
+        self.SMS_MAX_AUTOMATIC_PER_DAY = _int("SMS_MAX_AUTOMATIC_PER_DAY", 1)
+        self.SMS_MAX_AUTOMATIC_PER_WEEK = _int("SMS_MAX_AUTOMATIC_PER_WEEK", 3)
+        # The dispatcher (clock job, and `flask --app backend outreach dispatch`).
+        self.SMS_DISPATCH_SECONDS = _int("SMS_DISPATCH_SECONDS", 2)
+        self.SMS_DISPATCH_BATCH = _int("SMS_DISPATCH_BATCH", 100)
+        self.SMS_SEND_TIMEOUT_SECONDS = _int("SMS_SEND_TIMEOUT_SECONDS", 10)
+        #: Requests to Twilio in flight at once per dispatcher.
+        self.SMS_SEND_CONCURRENCY = _int("SMS_SEND_CONCURRENCY", 8)
+        #: Attempts when Twilio is busy (429) or unreachable before anything was sent.
+        self.SMS_MAX_ATTEMPTS = _int("SMS_MAX_ATTEMPTS", 5)
+        self.SMS_RETRY_BASE_SECONDS = _int("SMS_RETRY_BASE_SECONDS", 30)
+        #: A row still `sending` this long after its claim belongs to a dispatcher that stopped.
+        self.SMS_SENDING_STALE_SECONDS = _int("SMS_SENDING_STALE_SECONDS", 120)
 
         # Sessions and sign-in (privacy.md "Access").
         self.SESSION_IDLE_TIMEOUT_STAFF_SECONDS = _int("SESSION_IDLE_TIMEOUT_STAFF_SECONDS", 30 * 60)
@@ -74,7 +117,7 @@ class Config:
         self.MAX_CONTENT_LENGTH = 64 * 1024
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.API_TITLE = "Bridgeline API"
-        self.API_VERSION = "1.3.0"
+        self.API_VERSION = "1.4.0"
         self.OPENAPI_VERSION = "3.0.3"
         self.OPENAPI_URL_PREFIX = "/api/v1"
         self.OPENAPI_JSON_PATH = "openapi.json"
@@ -90,6 +133,15 @@ class Config:
             raise RuntimeError("BRIDGELINE_ENV must be development, production or test")
         if self.SMS_BACKEND not in {"console", "twilio"}:
             raise RuntimeError("SMS_BACKEND must be console or twilio")
+        if self.SMS_SEND_WINDOW_START >= self.SMS_SEND_WINDOW_END:
+            raise RuntimeError("SMS_SEND_WINDOW_START must come before SMS_SEND_WINDOW_END")
+        if self.SMS_MAX_AUTOMATIC_PER_DAY < 1 or self.SMS_MAX_AUTOMATIC_PER_WEEK < 1:
+            raise RuntimeError("SMS_MAX_AUTOMATIC_PER_DAY and SMS_MAX_AUTOMATIC_PER_WEEK must be at least 1")
+        if self.SMS_BACKEND == "twilio" and not (
+                self.TWILIO_ACCOUNT_SID and self.TWILIO_AUTH_TOKEN
+                and (self.TWILIO_MESSAGING_SERVICE_SID or self.TWILIO_FROM_NUMBER)):
+            raise RuntimeError("SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
+                               "TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER")
         if not self.is_production:
             return
         if self.SECRET_KEY == DEFAULT_SECRET_KEY or len(self.SECRET_KEY) < 32:

@@ -95,17 +95,19 @@ def _begin_sqlite_transaction(connection) -> None:
         connection.exec_driver_sql("BEGIN DEFERRED" if mode == "DEFERRED" else "BEGIN IMMEDIATE")
 
 
-def upsert(model, values: dict, *, index_elements: list[str], update: dict | None, dialect: str):
+def upsert(model, values: dict | None, *, index_elements: list[str], update: dict | None, dialect: str,
+           index_where: sa.ColumnElement[bool] | None = None):
     """INSERT … ON CONFLICT DO UPDATE (or DO NOTHING when `update` is None), for SQLite or
-    PostgreSQL (`dialect` is the engine's name)."""
+    PostgreSQL (`dialect` is the engine's name). Without `values`, execute it with a list of rows
+    (one compiled statement for them all). `index_where` names a partial unique index."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(model).values(**values)
+    stmt = insert(model) if values is None else insert(model).values(**values)
     if update is None:
-        return stmt.on_conflict_do_nothing(index_elements=index_elements)
-    return stmt.on_conflict_do_update(index_elements=index_elements, set_=update)
+        return stmt.on_conflict_do_nothing(index_elements=index_elements, index_where=index_where)
+    return stmt.on_conflict_do_update(index_elements=index_elements, index_where=index_where, set_=update)
 
 
 @contextlib.contextmanager

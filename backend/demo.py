@@ -45,6 +45,7 @@ def seed_command() -> None:
              for username, display_name, role, password in DEMO_USERS}
     _seed_caseloads(users)
     _seed_programs_and_handoffs(users)
+    _seed_replies()
     unit_of_work.complete()
     click.echo("demo accounts (username / password / role):")
     for username, _name, role, password in DEMO_USERS:
@@ -82,6 +83,8 @@ def _seed_caseloads(users) -> None:
             "mrn": f"DEMO{1000 + number}", "given_name": given, "family_name": family,
             "preferred_name": preferred, "birth_date": dt.date(1970 + number % 30, 1 + number % 12, 1 + number % 27),
             "phone": f"+1617555{1000 + number:04d}", "language": "en"})
+        if number % 3 != 2:  # most agreed to texts in the ED; some were not asked yet
+            cases.set_sms_consent(patient=patient, status="opted_in", method="verbal")
         episode = cases.open_episode(patient=patient, level="emergency_department",
                                      presenting_reason=["overdose", "withdrawal", "other"][number % 3],
                                      arrived_at=hours(96), coach_id=coach.id,
@@ -119,6 +122,15 @@ def _seed_caseloads(users) -> None:
     closed = cases.open_episode(patient=patient, level="emergency_department", presenting_reason="overdose",
                                 arrived_at=hours(400), coach_id=coaches[1].id, flags={}, actor=nurse)
     cases.close_episode(episode=closed, reason="engaged_in_care", note=None, actor=clinic)
+
+
+def _seed_replies() -> None:
+    """Two unread replies in the inboxes: one from a patient, one from a number nobody has."""
+    from backend.outreach import inbound
+
+    for number, (phone, body) in enumerate([("+16175551001", "Thanks for checking in. Can we talk tomorrow?"),
+                                            ("+16175559876", "Who is this?")]):
+        inbound.receive({"MessageSid": f"SMdemo{number:026d}", "From": phone, "Body": body})
 
 
 #: One program of every service kind: (name, service, ASAM level, external).

@@ -57,7 +57,7 @@ def test_demo_data_shows_every_coach_a_caseload_with_its_rules_at_work(app, anon
         assert len(entries) >= 5
         reasons |= {r for e in entries for r in e["priority_reasons"]}
     assert reasons >= {"overdue_task", "not_contacted_since_discharge", "missed_appointment_not_followed_up",
-                       "no_contact_7_days"}
+                       "unread_reply", "no_contact_7_days"}
     anonymous.sign_in("clinic.riley", "demo-clinic-pass")
     review = anonymous.get("/api/v1/caseloads").get_json()
     assert review["unassigned"]["count"] >= 2 and review["at_risk"]["no_clinic_visit_72h"]["count"] >= 1
@@ -65,3 +65,4 @@ def test_demo_data_shows_every_coach_a_caseload_with_its_rules_at_work(app, anon
     assert statuses == {"sent", "accepted", "declined", "completed", "no_show", "cancelled"}
     services = {p["service"] for p in anonymous.get("/api/v1/programs?limit=200").get_json()["items"]}
     assert len(services) == 9 and any(r["handoffs_overdue"] for r in review["coaches"])
+    assert len(anonymous.get("/api/v1/inbox?unread=true").get_json()["items"]) == 2  # one from an unknown number

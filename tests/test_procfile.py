@@ -201,3 +201,79 @@ def test_the_readme_run_command_serves_the_demo_and_stops_cleanly(env):
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_the_clock_texts_through_twilio_and_the_webhooks_answer_over_http(released):
+    """The deployed path of a text: the coach's POST, the clock's dispatcher and the real twilio
+    library to TWILIO_API_BASE_URL, then Twilio's signed status and inbound webhooks."""
+    from twilio.request_validator import RequestValidator
+
+    from tests.support.fake_twilio import FakeTwilio
+
+    fake = FakeTwilio()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    texting = {**released, "SMS_BACKEND": "twilio", "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+               "TWILIO_AUTH_TOKEN": "procfile-auth-token", "TWILIO_FROM_NUMBER": "+16175550000",
+               "TWILIO_API_BASE_URL": fake.url, "PUBLIC_BASE_URL": base, "SMS_DISPATCH_SECONDS": "1"}
+    admin_name, admin_password = create_admin(texting)
+    try:
+        with process("web", texting, PORT=str(port)), process("clock", texting):
+            deadline = time.monotonic() + 30
+            while True:
+                with contextlib.suppress(requests.RequestException):
+                    if requests.get(f"{base}/health", timeout=10).status_code == 200:
+                        break
+                assert time.monotonic() < deadline, "web did not start"
+                time.sleep(0.2)
+            admin = token_for(base, admin_name, admin_password)
+            for username, role in (("coach.t", "coach"), ("clinic.t", "clinic_staff")):
+                assert requests.post(f"{base}/api/v1/users", headers=admin, timeout=10, json={
+                    "username": username, "display_name": "Maria T", "role": role,
+                    "password": "a passphrase"}).status_code == 201
+            coach, clinic = token_for(base, "coach.t", "a passphrase"), token_for(base, "clinic.t", "a passphrase")
+            coach_id = requests.get(f"{base}/api/v1/me", headers=coach, timeout=10).json()["id"]
+            patient = requests.post(f"{base}/api/v1/patients", headers=clinic, timeout=10, json={
+                "given_name": "Alex", "family_name": "Rivera", "birth_date": "1990-04-02",
+                "phone": "617-555-0134"}).json()
+            requests.put(f"{base}/api/v1/patients/{patient['id']}/sms-consent", headers=clinic, timeout=10,
+                         json={"status": "opted_in", "method": "written"}).raise_for_status()
+            requests.post(f"{base}/api/v1/episodes", headers=clinic, timeout=10, json={
+                "patient_id": patient["id"], "level": "emergency_department", "presenting_reason": "overdose",
+                "arrived_at": "2026-01-01T10:00:00Z", "coach_id": coach_id}).raise_for_status()
+            queued = requests.post(f"{base}/api/v1/patients/{patient['id']}/messages", headers=coach, timeout=10,
+                                   json={"body": "Hi Alex, it's Maria. Free for a call today?"})
+            assert queued.status_code == 202, queued.text
+
+            deadline = time.monotonic() + 30
+            while not fake.received:
+                assert time.monotonic() < deadline, "the clock never sent the text"
+                time.sleep(0.2)
+            text = fake.received[0]
+            assert (text.to, text.body) == ("+16175550134", "Hi Alex, it's Maria. Free for a call today?")
+
+            validator = RequestValidator("procfile-auth-token")
+            callback = text.form["StatusCallback"]
+            assert callback.startswith(f"{base}/webhooks/twilio/status?message_id=")
+            thread_url = f"{base}/api/v1/patients/{patient['id']}/messages"
+            deadline = time.monotonic() + 10
+            while requests.get(thread_url, headers=coach, timeout=10).json()["items"][0]["status"] != "sent":
+                assert time.monotonic() < deadline, "the send was never recorded"
+                time.sleep(0.2)
+            form = {"MessageSid": text.sid, "MessageStatus": "delivered"}
+            delivered = requests.post(callback, data=form, timeout=10,
+                                      headers={"X-Twilio-Signature": validator.compute_signature(callback, form)})
+            assert delivered.status_code == 200 and delivered.headers["Content-Type"].startswith("text/xml")
+            assert requests.get(thread_url, headers=coach, timeout=10).json()["items"][0]["status"] == "delivered"
+
+            inbound_url = f"{base}/webhooks/twilio/inbound"
+            form = {"MessageSid": "SM" + "3" * 32, "From": "+16175550134", "To": "+16175550000", "Body": "STOP"}
+            forged = requests.post(inbound_url, data=form, timeout=10, headers={"X-Twilio-Signature": "forged"})
+            assert forged.status_code == 403
+            stop = requests.post(inbound_url, data=form, timeout=10,
+                                 headers={"X-Twilio-Signature": validator.compute_signature(inbound_url, form)})
+            assert stop.status_code == 200 and "<Message>" in stop.text
+            after = requests.get(f"{base}/api/v1/patients/{patient['id']}", headers=clinic, timeout=10).json()
+            assert after["sms_status"] == "opted_out"
+    finally:
+        fake.stop()

@@ -7,8 +7,10 @@ Priority rules, most urgent first (an episode's rank is its most urgent reason):
 3. `not_contacted_since_discharge` — discharged more than 24 h ago and not reached since;
 4. `missed_appointment_not_followed_up` — an appointment was missed and no encounter (contact
    or attempt) has been logged since it was due;
-5. `unread_reply` — the patient's text reply is unread (outreach);
-6. `no_contact_7_days` — not reached in the last 7 days (or never).
+5. `phone_invalid` — texting the patient's phone failed as an invalid or non-mobile number:
+   texts are blocked until the coach finds a working number;
+6. `unread_reply` — the patient's text reply is unread (outreach);
+7. `no_contact_7_days` — not reached in the last 7 days (or never).
 
 Order: rank; then more reasons first; then longest since last contact (never reached first);
 then the oldest episode; then the episode id — deterministic, ties included.
@@ -39,9 +41,10 @@ from backend.cases.models import (
 from backend.database import utcnow
 from backend.extensions import db
 from backend.handoffs import service as handoffs_service
+from backend.outreach import service as outreach_service
 
 RULES = ("handoff_overdue", "overdue_task", "not_contacted_since_discharge", "missed_appointment_not_followed_up",
-         "unread_reply", "no_contact_7_days")
+         "phone_invalid", "unread_reply", "no_contact_7_days")
 CONTACT_AFTER_DISCHARGE = dt.timedelta(hours=24)
 CLINIC_VISIT_AFTER_DISCHARGE = dt.timedelta(hours=72)
 RECENT_CONTACT = dt.timedelta(days=7)
@@ -66,6 +69,7 @@ def _figures(now: dt.datetime):
         "missed_not_followed_up": sa.exists().where(
             Appointment.episode_id == Episode.id, Appointment.status == AppointmentStatus.MISSED, ~followed_up),
         "handoff_overdue": handoffs_service.overdue_on_episode(now),
+        "unread_messages": outreach_service.unread_replies(Episode.patient_id),
         "clinic_visit_attended": sa.exists().where(
             Appointment.episode_id == Episode.id, Appointment.kind == "transition_clinic",
             Appointment.status == AppointmentStatus.ATTENDED),
@@ -76,7 +80,7 @@ def _rows(where, now: dt.datetime):
     figures = _figures(now)
     stmt = (sa.select(Episode.id, Episode.patient_id, Episode.coach_id, Episode.level, Episode.opened_at,
                       Episode.discharged_at, Patient.given_name, Patient.preferred_name, Patient.family_name,
-                      *(expr.label(name) for name, expr in figures.items()))
+                      Patient.phone_invalid_at, *(expr.label(name) for name, expr in figures.items()))
             .join(Patient, Patient.id == Episode.patient_id)
             .where(Episode.status == EpisodeStatus.OPEN, where))
     return db.session.execute(stmt).all()
@@ -93,6 +97,10 @@ def _reasons(row, now: dt.datetime) -> list[str]:
         reasons.append("not_contacted_since_discharge")
     if row.missed_not_followed_up:
         reasons.append("missed_appointment_not_followed_up")
+    if row.phone_invalid_at is not None:
+        reasons.append("phone_invalid")
+    if row.unread_messages:
+        reasons.append("unread_reply")
     if row.last_contact_at is None or row.last_contact_at < now - RECENT_CONTACT:
         reasons.append("no_contact_7_days")
     return reasons
@@ -125,7 +133,8 @@ def caseload(*, coach_id: uuid.UUID, now: dt.datetime | None = None) -> list[dic
             "next_task_due_at": row.next_task_due_at,
             "overdue_tasks": row.overdue_tasks,
             "next_appointment_at": row.next_appointment_at,
-            "unread_messages": 0,  # the outreach module counts unread replies
+            "unread_messages": row.unread_messages,
+            "phone_invalid": row.phone_invalid_at is not None,
             "open_handoff": open_handoffs.get(row.id),
             "discharged_at": row.discharged_at,
             "opened_at": row.opened_at,
@@ -142,14 +151,16 @@ def review(*, now: dt.datetime | None = None) -> dict:
     figures = _figures(now)
     per_episode = (sa.select(Episode.coach_id, figures["overdue_tasks"].label("overdue"),
                              figures["last_contact_at"].label("last_contact"),
-                             figures["handoff_overdue"].label("handoff_overdue"))
+                             figures["handoff_overdue"].label("handoff_overdue"),
+                             figures["unread_messages"].label("unread"))
                    .where(Episode.status == EpisodeStatus.OPEN, Episode.coach_id.is_not(None)).subquery())
     stale = sa.or_(per_episode.c.last_contact.is_(None), per_episode.c.last_contact < now - RECENT_CONTACT)
     load = {row.coach_id: row for row in db.session.execute(
         sa.select(per_episode.c.coach_id, sa.func.count().label("active"),
                   sa.func.coalesce(sa.func.sum(per_episode.c.overdue), 0).label("overdue_tasks"),
                   sa.func.sum(sa.case((stale, 1), else_=0)).label("not_contacted_7d"),
-                  sa.func.sum(sa.case((per_episode.c.handoff_overdue, 1), else_=0)).label("handoffs_overdue"))
+                  sa.func.sum(sa.case((per_episode.c.handoff_overdue, 1), else_=0)).label("handoffs_overdue"),
+                  sa.func.coalesce(sa.func.sum(per_episode.c.unread), 0).label("unread"))
         .group_by(per_episode.c.coach_id))}
     coaches = db.session.scalars(sa.select(User).where(User.role == Role.COACH, User.active.is_(True))
                                  .order_by(User.display_name, User.id)).all()
@@ -159,7 +170,7 @@ def review(*, now: dt.datetime | None = None) -> dict:
         "overdue_tasks": int(load[coach.id].overdue_tasks) if coach.id in load else 0,
         "not_contacted_7d": int(load[coach.id].not_contacted_7d or 0) if coach.id in load else 0,
         "handoffs_overdue": int(load[coach.id].handoffs_overdue or 0) if coach.id in load else 0,
-        "unread": 0,  # the outreach module counts unread replies
+        "unread": int(load[coach.id].unread) if coach.id in load else 0,
     } for coach in coaches]
 
     # Unassigned: no coach, or a coach who has left (deactivated) — either way, nobody's list.

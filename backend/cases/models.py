@@ -79,6 +79,10 @@ class Patient(UUIDPrimaryKey, Versioned, db.Model):
     #: How the SMS status was last set: verbal, written or keyword.
     sms_status_method: Mapped[str | None] = mapped_column(sa.String(20))
     sms_status_at: Mapped[dt.datetime | None]
+    #: Set when Twilio refused the number (21211 invalid, 21614 not a mobile); cleared when the
+    #: phone changes. The caseload tells the coach.
+    phone_invalid_at: Mapped[dt.datetime | None]
+    phone_invalid_code: Mapped[int | None]
     #: Who registered the patient (an ED nurse keeps sight of patients they registered).
     registered_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -121,6 +121,8 @@ class PatientSchema(OutputSchema):
     display_name = fields.String(required=True, metadata={"description": "Preferred (or given) and family name."})
     birth_date = fields.Date(required=True)
     phone = fields.String(allow_none=True, required=True)
+    phone_invalid_at = Timestamp(allow_none=True, required=True, metadata={
+        "description": "When texting the phone failed as an invalid or non-mobile number; cleared by a new phone."})
     timezone = fields.String(required=True)
     language = fields.String(required=True)
     sms_status = fields.String(required=True, validate=validate.OneOf(["unknown", "opted_in", "opted_out"]))
@@ -345,12 +347,14 @@ class CaseloadEntrySchema(OutputSchema):
     level = fields.String(required=True)
     priority_reasons = fields.List(fields.String(), required=True, metadata={
         "description": "Most urgent first: handoff_overdue, overdue_task, not_contacted_since_discharge, "
-                       "missed_appointment_not_followed_up, unread_reply, no_contact_7_days."})
+                       "missed_appointment_not_followed_up, phone_invalid, unread_reply, no_contact_7_days."})
     last_contact_at = Timestamp(allow_none=True, required=True, metadata={"description": "Last time reached."})
     next_task_due_at = Timestamp(allow_none=True, required=True)
     overdue_tasks = fields.Integer(required=True)
     next_appointment_at = Timestamp(allow_none=True, required=True)
-    unread_messages = fields.Integer(required=True)
+    unread_messages = fields.Integer(required=True, metadata={"description": "Unread text replies."})
+    phone_invalid = fields.Boolean(required=True, metadata={
+        "description": "Texting failed as an invalid or non-mobile number; find a working number."})
     open_handoff = fields.Dict(allow_none=True, required=True, metadata={
         "description": "`{id, to_level, status, accept_by, arrive_by, overdue}` of the open handoff, if any."})
     discharged_at = Timestamp(allow_none=True, required=True)

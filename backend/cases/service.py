@@ -104,6 +104,8 @@ def update_patient(*, patient: Patient, changes: dict) -> Patient:
         if name == "timezone" and value is None:
             value = current_app.config["DEFAULT_TIMEZONE"]
         setattr(patient, name, value)
+    if "phone" in changes:
+        patient.phone_invalid_at = patient.phone_invalid_code = None  # a new number gets a new chance
     if changes.get("mrn"):
         try:
             with db.session.begin_nested():  # a concurrent registration of the same MRN loses here

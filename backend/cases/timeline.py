@@ -4,8 +4,8 @@ Kinds: `opened`, `discharged`, `coach_assigned`, `flags_changed`, `closed` (life
 `level_change`, `encounter`, `task_created`, `task_done`, `task_cancelled`,
 `appointment_booked`, `appointment_attended`, `appointment_missed`, `appointment_cancelled`.
 `handoff_sent`, `handoff_accepted`, … and `handoff_overdue_accept` / `handoff_overdue_arrival`
-(from the handoffs module); texts join with the outreach module. One query per kind of
-record, however long the episode.
+(from the handoffs module); `text_sent` and `text_received` (from the outreach module, without
+the text). One query per kind of record, however long the episode.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from backend.auth.models import Role, User
 from backend.cases.models import Appointment, Encounter, Episode, EpisodeEvent, Task
 from backend.extensions import db
 from backend.handoffs import service as handoffs_service
+from backend.outreach import service as outreach_service
 
 #: ED nurses see the episode's path, not the coach's work (they cannot list it either).
-_NURSE_KINDS = ("encounter", "task_")
+_NURSE_KINDS = ("encounter", "task_", "text_")
 
 
 def for_episode(*, episode: Episode, user: User) -> list[dict]:
@@ -47,6 +48,7 @@ def for_episode(*, episode: Episode, user: User) -> list[dict]:
             items.append(_item(f"appointment_{appointment.status}", appointment.status_changed_at
                                or appointment.updated_at, appointment.id, detail))
     items += [_item(*item) for item in handoffs_service.timeline_items(episode_id=episode.id)]
+    items += [_item(*item) for item in outreach_service.timeline_items(episode_id=episode.id)]
     if user.role == Role.ED_NURSE:
         items = [item for item in items if not item["kind"].startswith(_NURSE_KINDS)]
     items.sort(key=lambda item: (item["at"], item["kind"], str(item["record_id"])))

@@ -1,4 +1,5 @@
-"""HTTP endpoints of outreach: message templates (read by all, written by admins)."""
+"""HTTP endpoints of outreach: message templates (read by all, written by admins), a patient's
+texts, the inbox of replies and the review list of texts that need a person."""
 
 from __future__ import annotations
 
@@ -6,12 +7,24 @@ import uuid
 
 from flask.views import MethodView
 
-from backend.auth.access import Scope, allow, signed_in
+from backend.auth.access import Scope, allow, current_user, signed_in
 from backend.auth.models import Role
+from backend.cases.scopes import PATIENTS
 from backend.openapi import Blueprint, problem
-from backend.outreach import templates
+from backend.outreach import service, templates
 from backend.outreach.models import MessageTemplate
-from backend.outreach.schemas import TemplateCreateSchema, TemplatePageSchema, TemplateSchema, TemplateUpdateSchema
+from backend.outreach.schemas import (
+    InboxQuerySchema,
+    MessageCreateSchema,
+    MessagePageSchema,
+    MessageSchema,
+    ReviewQuerySchema,
+    TemplateCreateSchema,
+    TemplatePageSchema,
+    TemplateSchema,
+    TemplateUpdateSchema,
+)
+from backend.schemas import PageQuerySchema
 
 blp = Blueprint("outreach", __name__, url_prefix="/api/v1", description="Texting patients.")
 
@@ -45,3 +58,57 @@ class TemplateDetail(MethodView):
     def patch(self, body, template_id: uuid.UUID):
         """Change a template (admin); checked by the privacy rules"""
         return templates.update(template=TEMPLATES.load_or_404(template_id), changes=body)
+
+
+@blp.route("/patients/<uuid:patient_id>/messages")
+class PatientMessages(MethodView):
+    @allow(Role.COACH, Role.CLINIC_STAFF)
+    @blp.arguments(PageQuerySchema, location="query")
+    @blp.response(200, MessagePageSchema)
+    def get(self, query, patient_id: uuid.UUID):
+        """The patient's texts, both directions, newest first, with their statuses"""
+        items, next_cursor = service.thread(patient=PATIENTS.load_or_404(patient_id), **query)
+        return {"items": items, "next_cursor": next_cursor}
+
+    @allow(Role.COACH, Role.CLINIC_STAFF)
+    @blp.arguments(MessageCreateSchema)
+    @blp.response(202, MessageSchema, description="Queued; the dispatcher sends it within seconds (or at `send_at`).")
+    @problem(blp, 409, "`sms-not-permitted`: the patient is not opted in, or has no phone that takes texts.")
+    @problem(blp, 422, "`message-privacy` (with `words`) when the text would reveal the service and "
+                       "`confirm_privacy` is not set; `validation-error` otherwise.")
+    def post(self, body, patient_id: uuid.UUID):
+        """Text the patient: free text or a template, now or at `send_at`"""
+        return service.compose(patient=PATIENTS.load_or_404(patient_id), fields=body, actor=current_user())
+
+
+@blp.route("/inbox")
+class Inbox(MethodView):
+    @allow(Role.COACH, Role.CLINIC_STAFF)
+    @blp.arguments(InboxQuerySchema, location="query")
+    @blp.response(200, MessagePageSchema)
+    def get(self, query):
+        """Replies from your patients (clinic staff: all, and unknown numbers), newest first"""
+        items, next_cursor = service.inbox(user=current_user(), unread=query.get("unread"), cursor=query["cursor"],
+                                           limit=query["limit"])
+        return {"items": items, "next_cursor": next_cursor}
+
+
+@blp.route("/inbox/<uuid:message_id>/read")
+class InboxRead(MethodView):
+    @allow(Role.COACH, Role.CLINIC_STAFF)
+    @blp.response(200, MessageSchema)
+    def post(self, message_id: uuid.UUID):
+        """Mark a reply read (again is harmless)"""
+        return service.mark_read(message=service.INBOX.load_or_404(message_id), user=current_user())
+
+
+@blp.route("/messages")
+class MessagesForReview(MethodView):
+    @allow(Role.CLINIC_STAFF)
+    @blp.arguments(ReviewQuerySchema, location="query")
+    @blp.response(200, MessagePageSchema)
+    def get(self, query):
+        """Texts that need a person: outcome `unknown` (never retried automatically), `failed`, `blocked`"""
+        items, next_cursor = service.needing_review(status=query.get("status"), cursor=query["cursor"],
+                                                    limit=query["limit"])
+        return {"items": items, "next_cursor": next_cursor}

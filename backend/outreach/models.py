@@ -1,8 +1,18 @@
-"""Message templates (the outbox, messages and webhooks join with the rest of outreach)."""
+"""Message templates and messages: the outbox (outbound texts waiting, sent or stopped) and the
+replies that come back, in one table, so a patient's thread is one ordered query.
+
+A message's life (api.md): `queued` → `sending` (claimed by a dispatcher, committed before the
+request leaves) → `sent` (Twilio accepted it) → `delivered` / `undelivered` / `failed` (status
+callbacks). A queued text may end `cancelled` (its plan no longer holds) or `blocked` (a rule
+refused it: not opted in, no valid phone, too late to be useful); a text whose fate is not known
+after the request left is `unknown` and is never retried automatically. Replies are `received`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
+import uuid
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -20,3 +30,103 @@ class MessageTemplate(UUIDPrimaryKey, db.Model):
     body: Mapped[str] = mapped_column(sa.String(600))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class MessageStatus(enum.StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    BLOCKED = "blocked"
+    UNKNOWN = "unknown"
+    RECEIVED = "received"
+
+
+class MessageKind(enum.StrEnum):
+    CHECK_IN = "check_in"
+    APPOINTMENT_REMINDER = "appointment_reminder"
+    #: A coach's (or clinic staff's) one-off text.
+    STAFF = "staff"
+    #: The answer to STOP, START or HELP, given in the webhook's TwiML.
+    AUTO_REPLY = "auto_reply"
+    #: Sent by the patient (or by a number that matches no single patient).
+    REPLY = "reply"
+
+
+#: Planned by Bridgeline itself: quiet hours and the rate limit apply, opting out cancels them.
+AUTOMATIC_KINDS = (MessageKind.CHECK_IN, MessageKind.APPOINTMENT_REMINDER)
+#: Statuses that mean the text went (or may have gone) to the phone: they count for the rate limit.
+WENT_OUT = (MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.UNDELIVERED,
+            MessageStatus.UNKNOWN)
+
+
+def _enum(cls: type[enum.Enum], name: str) -> sa.Enum:
+    return sa.Enum(cls, name=name, native_enum=False, create_constraint=True, length=20,
+                   values_callable=lambda members: [m.value for m in members])
+
+
+def _where(condition: str) -> dict:
+    """A partial index condition for both dialects."""
+    return {"sqlite_where": sa.text(condition), "postgresql_where": sa.text(condition)}
+
+
+class Message(UUIDPrimaryKey, db.Model):
+    __tablename__ = "messages"
+    __table_args__ = (
+        # The dispatcher's claim: only queued rows, however long the history grows.
+        sa.Index("ix_messages_queued_due", "due_at", "id", **_where("status = 'queued'")),
+        # The restart sweep for rows left in `sending`.
+        sa.Index("ix_messages_sending_claimed", "claimed_at", **_where("status = 'sending'")),
+        # A patient's thread, and the rate limit's look-back.
+        sa.Index("ix_messages_patient_created", "patient_id", "created_at", "id"),
+        sa.Index("ix_messages_patient_claimed", "patient_id", "claimed_at"),
+        # Unread replies, for the inbox and the caseload's counts.
+        sa.Index("ix_messages_unread_replies", "patient_id", **_where("direction = 'inbound' AND read_at IS NULL")),
+        sa.Index("ix_messages_inbound_created", "direction", "created_at", "id"),
+        sa.Index("ix_messages_status_created", "status", "created_at", "id"),
+        sa.Index("ix_messages_appointment_id", "appointment_id"),
+        sa.Index("ix_messages_episode_id", "episode_id"),
+        # One planned text per plan (a check-in day, a reminder of one appointment time), however
+        # often the plan is made; a cancelled plan may be made again.
+        sa.Index("uq_messages_plan_key", "plan_key", unique=True, **_where("status <> 'cancelled'")),
+    )
+
+    #: None for a reply from a number that matches no single patient (the clinic inbox).
+    patient_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("patients.id"))
+    episode_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("episodes.id"))
+    appointment_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("appointments.id"))
+    template_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("message_templates.id"))
+    #: outbound or inbound
+    direction: Mapped[str] = mapped_column(sa.String(10))
+    kind: Mapped[MessageKind] = mapped_column(_enum(MessageKind, "message_kind"))
+    body: Mapped[str] = mapped_column(sa.Text)
+    #: E.164: the recipient (set when the text is claimed) or the sender of a reply.
+    phone: Mapped[str | None] = mapped_column(sa.String(20))
+    status: Mapped[MessageStatus] = mapped_column(_enum(MessageStatus, "message_status"))
+    #: Why the status is what it is, in plain words (deferred by quiet hours, blocked because…).
+    status_reason: Mapped[str | None] = mapped_column(sa.String(300))
+    #: For automatic texts, e.g. `check_in:<episode>:day3`; unique among live messages.
+    plan_key: Mapped[str | None] = mapped_column(sa.String(120))
+    #: When the text was planned or asked to go.
+    send_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: When a queued text may next go (moves on deferral and retry); None once it left the queue.
+    due_at: Mapped[dt.datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    claimed_at: Mapped[dt.datetime | None]
+    sent_at: Mapped[dt.datetime | None]
+    status_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: Twilio's error code when it refused or failed the text.
+    error_code: Mapped[int | None]
+    twilio_sid: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+    read_at: Mapped[dt.datetime | None]
+    read_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @property
+    def automatic(self) -> bool:
+        return self.kind in AUTOMATIC_KINDS

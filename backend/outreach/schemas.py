@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from backend.cases.schemas import Text
-from backend.schemas import InputSchema, OutputSchema, Timestamp, page_of
+from backend.schemas import InputSchema, OutputSchema, PageQuerySchema, Timestamp, page_of
 
 
 class TemplateCreateSchema(InputSchema):
@@ -48,3 +48,75 @@ class TemplateSchema(OutputSchema):
 
 
 TemplatePageSchema = page_of(TemplateSchema, "TemplatePageSchema")
+
+
+MESSAGE_STATUSES = ["queued", "sending", "sent", "delivered", "undelivered", "failed", "cancelled", "blocked",
+                    "unknown", "received"]
+
+
+class MessageCreateSchema(InputSchema):
+    body = Text(validate=validate.Length(min=1, max=1600), metadata={
+        "description": "Free text; checked by the privacy rules (422 `message-privacy` unless `confirm_privacy`)."})
+    template_id = fields.UUID(metadata={"description": "Instead of `body`: a message template."})
+    variables = fields.Dict(keys=fields.String(validate=validate.Length(max=40)),
+                            values=Text(validate=validate.Length(min=1, max=100)), metadata={
+        "description": "Values of the template's placeholders; first_name, coach_name, callback_phone and the "
+                       "next appointment's date and time are filled in when not given."})
+    send_at = Timestamp(metadata={"description": "When to send (default now; at most 90 days ahead)."})
+    confirm_privacy = fields.Boolean(load_default=False, metadata={
+        "description": "Send even though the privacy check found revealing words."})
+
+    @validates_schema
+    def _body_or_template(self, data, **kwargs):
+        if ("body" in data) == ("template_id" in data):
+            raise ValidationError({"_schema": ["Give either `body` or `template_id`."]})
+        if "variables" in data and "template_id" not in data:
+            raise ValidationError({"variables": ["Only with `template_id`."]})
+
+
+class MessageSchema(OutputSchema):
+    id = fields.UUID(required=True)
+    patient_id = fields.UUID(allow_none=True, required=True, metadata={
+        "description": "None for a reply from a number that matches no single patient."})
+    episode_id = fields.UUID(allow_none=True, required=True)
+    direction = fields.String(required=True, validate=validate.OneOf(["outbound", "inbound"]))
+    kind = fields.String(required=True, validate=validate.OneOf(
+        ["check_in", "appointment_reminder", "staff", "auto_reply", "reply"]))
+    body = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(MESSAGE_STATUSES))
+    status_reason = fields.String(allow_none=True, required=True, metadata={
+        "description": "Why: deferred by quiet hours or the rate limit, blocked, failed with Twilio's error…"})
+    segments = fields.Method("_segments", required=True)
+    send_at = Timestamp(required=True, metadata={"description": "When it was planned or asked to go."})
+    due_at = Timestamp(allow_none=True, required=True, metadata={"description": "When a queued text goes next."})
+    sent_at = Timestamp(allow_none=True, required=True)
+    status_at = Timestamp(required=True)
+    error_code = fields.Integer(allow_none=True, required=True)
+    appointment_id = fields.UUID(allow_none=True, required=True)
+    template_id = fields.UUID(allow_none=True, required=True)
+    from_phone = fields.Method("_from_phone", required=True, allow_none=True, metadata={
+        "description": "The sender's number (replies only), to place replies from unknown numbers."})
+    created_at = Timestamp(required=True)
+    created_by_id = fields.UUID(allow_none=True, required=True)
+    read_at = Timestamp(allow_none=True, required=True)
+    read_by_id = fields.UUID(allow_none=True, required=True)
+
+    def _segments(self, message) -> int:
+        from backend.outreach import segments
+
+        return segments.count(message.body)
+
+    def _from_phone(self, message) -> str | None:
+        return message.phone if message.direction == "inbound" else None
+
+
+MessagePageSchema = page_of(MessageSchema, "MessagePageSchema")
+
+
+class InboxQuerySchema(PageQuerySchema):
+    unread = fields.Boolean(metadata={"description": "true: unread replies only; false: read ones only."})
+
+
+class ReviewQuerySchema(PageQuerySchema):
+    status = fields.String(validate=validate.OneOf(["unknown", "failed", "blocked"]), metadata={
+        "description": "One of the statuses that need a person (default: all three)."})

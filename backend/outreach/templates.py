@@ -8,7 +8,9 @@ realistic values.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -28,13 +30,32 @@ PLACEHOLDERS = {
     "callback_phone": "(617) 555-0100",
 }
 MAX_SEGMENTS = 2
+#: The automatic texts' bodies, unless an admin saves a template with the kind's name
+#: (`check_in`, `appointment_reminder`), which then replaces it.
+AUTOMATIC_BODIES = {
+    "check_in": "Hi {first_name}, it's {coach_name} checking in. How are you doing? "
+                "Text back or call {callback_phone}.",
+    "appointment_reminder": "Hi {first_name}, a reminder of your appointment on {appointment_date} at "
+                            "{appointment_time}. Questions? Call {callback_phone}.",
+}
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_BODIES = "bridgeline.automatic_bodies"
 
 
 def render(body: str, values: dict[str, str]) -> str:
     """The automatic text: placeholders filled, the opt-out hint appended."""
     text = _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), body).strip()
     return f"{text} {OPT_OUT_HINT}"
+
+
+def placeholders(body: str) -> set[str]:
+    return set(_PLACEHOLDER.findall(body))
+
+
+def appointment_values(starts_at: dt.datetime, timezone: str) -> dict[str, str]:
+    """{appointment_date} and {appointment_time} in the patient's time zone ("Tue Nov 24", "9:30 AM")."""
+    local = starts_at.astimezone(ZoneInfo(timezone))
+    return {"appointment_date": f"{local:%a %b} {local.day}", "appointment_time": f"{local:%I:%M %p}".lstrip("0")}
 
 
 def check(body: str) -> dict:
@@ -62,6 +83,7 @@ def create(*, name: str, body: str) -> MessageTemplate:
     if db.session.scalar(sa.select(MessageTemplate.id).where(MessageTemplate.name == name)) is not None:
         raise Problem(409, f"A template named {name!r} exists.", errors={"name": ["Already taken."]})
     template = MessageTemplate(name=name, body=body)
+    db.session.info.pop(_BODIES, None)
     db.session.add(template)
     db.session.flush()
     audit.record("template.create", resource_type="message_template", resource_id=template.id)
@@ -76,10 +98,21 @@ def update(*, template: MessageTemplate, changes: dict) -> MessageTemplate:
         raise Problem(409, f"A template named {changes['name']!r} exists.", errors={"name": ["Already taken."]})
     for field, value in changes.items():
         setattr(template, field, value)
+    db.session.info.pop(_BODIES, None)
     db.session.flush()
     audit.record("template.update", resource_type="message_template", resource_id=template.id,
                  details={"fields": sorted(changes)})
     return template
+
+
+def automatic_body(kind: str) -> str:
+    """The body of an automatic text of `kind`: the admin's template of that name, or the default.
+    Looked up once per database session (a request, a job run), and again after an edit."""
+    cache = db.session.info.setdefault(_BODIES, {})
+    if kind not in cache:
+        saved = db.session.scalar(sa.select(MessageTemplate.body).where(MessageTemplate.name == kind))
+        cache[kind] = saved if saved is not None else AUTOMATIC_BODIES[kind]
+    return cache[kind]
 
 
 def list_all() -> list[MessageTemplate]:

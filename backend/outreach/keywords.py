@@ -1,0 +1,60 @@
+"""What a reply asks for: to stop texts, to start them again, help — or nothing (a reply for the
+coach).
+
+privacy.md: STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPTOUT in any case with any
+surrounding spaces or punctuation opt out at once, and so does any reasonable plain-language
+request ("please stop texting me", "don't text me"); START, YES, UNSTOP opt back in; HELP and
+INFO get a short reply.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import unicodedata
+
+
+class Intent(enum.StrEnum):
+    OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
+    HELP = "help"
+
+
+OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
+OPT_IN_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
+HELP_KEYWORDS = frozenset({"HELP", "INFO"})
+
+_TEXTING = r"(?:text|txt|message|msg|sms|contact|send|bother)\w*"
+#: Plain-language requests to stop, matched on lower-case text without apostrophes.
+_PLAIN_OPT_OUT = re.compile("|".join((
+    rf"\b(?:stop|quit|cease|end)\s+(?:getting\s+|receiving\s+)?(?:all\s+|the\s+|these\s+|your\s+)?{_TEXTING}",
+    rf"\b(?:dont|do\s+not|never|pls\s+dont|please\s+dont)\s+{_TEXTING}",
+    rf"\bno\s+more\s+{_TEXTING}",
+    r"\b(?:unsubscribe|opt\s*-?\s*out|optout)\b",
+    r"\b(?:take|remove)\s+me\s+off\b",
+    r"\bremove\s+(?:me|my\s+(?:number|phone))\b",
+    r"\blose\s+(?:my|this)\s+number\b",
+    r"\bleave\s+me\s+alone\b",
+    r"\bwrong\s+(?:number|person)\b",
+    r"\bstop\s+(?:it|now|please)\b",
+    r"^\s*(?:please\s+)?stop\b",
+)))
+
+
+def _plain(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower().replace("'", "").replace("’", "")
+
+
+def intent(body: str) -> tuple[Intent | None, bool]:
+    """The reply's intent, and whether it was a bare keyword (True) rather than a sentence."""
+    keyword = re.sub(r"[^A-Za-z]", "", body).upper()
+    if keyword in OPT_OUT_KEYWORDS:
+        return Intent.OPT_OUT, True
+    if keyword in OPT_IN_KEYWORDS:
+        return Intent.OPT_IN, True
+    if keyword in HELP_KEYWORDS:
+        return Intent.HELP, True
+    if _PLAIN_OPT_OUT.search(_plain(body)):
+        return Intent.OPT_OUT, False
+    return None, False
