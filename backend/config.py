@@ -90,7 +90,8 @@ class Config:
         self.SMS_MAX_ATTEMPTS = _int("SMS_MAX_ATTEMPTS", 5)
         self.SMS_RETRY_BASE_SECONDS = _int("SMS_RETRY_BASE_SECONDS", 30)
         #: A row still `sending` this long after its claim belongs to a dispatcher that stopped.
-        self.SMS_SENDING_STALE_SECONDS = _int("SMS_SENDING_STALE_SECONDS", 120)
+        #: Must exceed the longest a batch can take to send (checked in `validate`).
+        self.SMS_SENDING_STALE_SECONDS = _int("SMS_SENDING_STALE_SECONDS", 600)
 
         # Sessions and sign-in (privacy.md "Access").
         self.SESSION_IDLE_TIMEOUT_STAFF_SECONDS = _int("SESSION_IDLE_TIMEOUT_STAFF_SECONDS", 30 * 60)
@@ -137,6 +138,15 @@ class Config:
             raise RuntimeError("SMS_SEND_WINDOW_START must come before SMS_SEND_WINDOW_END")
         if self.SMS_MAX_AUTOMATIC_PER_DAY < 1 or self.SMS_MAX_AUTOMATIC_PER_WEEK < 1:
             raise RuntimeError("SMS_MAX_AUTOMATIC_PER_DAY and SMS_MAX_AUTOMATIC_PER_WEEK must be at least 1")
+        # A batch sends SMS_SEND_CONCURRENCY at a time, each request taking up to the timeout to
+        # connect and again to answer: rows of a slow batch must not look abandoned.
+        rounds = -(-self.SMS_DISPATCH_BATCH // max(1, self.SMS_SEND_CONCURRENCY))
+        slowest_batch = rounds * 2 * self.SMS_SEND_TIMEOUT_SECONDS
+        if self.SMS_SENDING_STALE_SECONDS <= slowest_batch:
+            raise RuntimeError(f"SMS_SENDING_STALE_SECONDS must exceed {slowest_batch} s, the longest a batch of "
+                               "SMS_DISPATCH_BATCH texts can take at SMS_SEND_CONCURRENCY and SMS_SEND_TIMEOUT_SECONDS")
+        if self.SMS_SEND_CONCURRENCY < 1 or self.SMS_DISPATCH_BATCH < 1:
+            raise RuntimeError("SMS_SEND_CONCURRENCY and SMS_DISPATCH_BATCH must be at least 1")
         if self.SMS_BACKEND == "twilio" and not (
                 self.TWILIO_ACCOUNT_SID and self.TWILIO_AUTH_TOKEN
                 and (self.TWILIO_MESSAGING_SERVICE_SID or self.TWILIO_FROM_NUMBER)):

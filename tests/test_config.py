@@ -59,3 +59,20 @@ def test_production_serves_only_https_and_says_so(production_env, tmp_path):
 
 def test_no_response_may_be_cached(client):
     assert client.get("/health").headers["Cache-Control"] == "no-store"
+
+
+def test_texting_settings_that_could_misfire_refuse_to_start(monkeypatch):
+    monkeypatch.setenv("SMS_SEND_TIMEOUT_SECONDS", "60")  # a slow batch would outlive the stale limit
+    with pytest.raises(RuntimeError, match="SMS_SENDING_STALE_SECONDS"):
+        Config().validate()
+    monkeypatch.delenv("SMS_SEND_TIMEOUT_SECONDS")
+    monkeypatch.setenv("SMS_SEND_WINDOW_START", "21:00")
+    with pytest.raises(RuntimeError, match="SMS_SEND_WINDOW_START"):
+        Config().validate()
+    monkeypatch.delenv("SMS_SEND_WINDOW_START")
+    monkeypatch.setenv("SMS_BACKEND", "twilio")  # without credentials
+    with pytest.raises(RuntimeError, match="TWILIO_ACCOUNT_SID"):
+        Config().validate()
+    monkeypatch.setenv("SMS_CHECK_IN_DAYS", "1,three")
+    with pytest.raises(RuntimeError, match="SMS_CHECK_IN_DAYS"):
+        Config()

@@ -15,8 +15,10 @@ One pass (`dispatch_once`), run by the clock every `SMS_DISPATCH_SECONDS` and by
    request leaves.
 3. **Send** each claimed text outside any transaction, then record the outcome in a transaction
    of its own: `sent` with the SID; `queued` again with a backoff after a `Retry` (until
-   `SMS_MAX_ATTEMPTS`, then `failed`); `failed` on a refusal (21610 also opts the patient out,
-   21211/21614 flag the phone); `unknown` when the request may have left.
+   `SMS_MAX_ATTEMPTS`, then `failed`); `queued` again in 5 minutes, without using an attempt,
+   when Twilio refuses the account itself (401/403/404: the settings, not the text); `failed`
+   on a refusal (21610 also opts the patient out, 21211/21614 flag the phone); `unknown` when
+   the request may have left.
 
 A crash anywhere leaves either a `queued` row (nothing was sent) or a `sending` row (the sweep
 makes it `unknown`): no text is ever sent twice by the dispatcher.
@@ -45,6 +47,8 @@ from backend.outreach.models import AUTOMATIC_KINDS, WENT_OUT, Message, MessageK
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = dt.timedelta(hours=1)
+#: How long texts wait after Twilio refused the account's credentials (without using attempts).
+MISCONFIGURED_WAIT = dt.timedelta(minutes=5)
 
 
 @dataclasses.dataclass
@@ -117,10 +121,8 @@ def sweep_stuck(*, now: dt.datetime) -> int:
 
 def claim_due(*, now: dt.datetime, limit: int, tally: Tally) -> list[_Claim]:
     """Decide every due row of one batch; move the sendable ones to `sending`."""
-    stmt = (sa.select(Message, Patient.phone, Patient.phone_invalid_at, Patient.sms_status, Patient.timezone,
-                      Episode.status.label("episode_status"), Appointment.status.label("appointment_status"),
+    stmt = (sa.select(Message, Episode.status.label("episode_status"), Appointment.status.label("appointment_status"),
                       Appointment.starts_at.label("appointment_starts_at"))
-            .outerjoin(Patient, Patient.id == Message.patient_id)
             .outerjoin(Episode, Episode.id == Message.episode_id)
             .outerjoin(Appointment, Appointment.id == Message.appointment_id)
             .where(Message.status == MessageStatus.QUEUED, Message.due_at <= now)
@@ -130,12 +132,16 @@ def claim_due(*, now: dt.datetime, limit: int, tally: Tally) -> list[_Claim]:
     rows = db.session.execute(stmt).all()
     if not rows:
         return []
+    patients = _lock_patients({row.Message.patient_id for row in rows if row.Message.patient_id is not None})
     policy = rules.Policy.from_config(current_app.config)
     earlier = _automatic_sends({row.Message.patient_id for row in rows if row.Message.automatic}, now)
     to_claim: dict[uuid.UUID, _Claim] = {}
     for row in rows:
         message = row.Message
-        refusal = _refusal(row, now)
+        patient = patients.get(message.patient_id)
+        if patient is None and message.patient_id is not None:
+            continue  # another dispatcher, or an opt-out, holds this patient: the next pass decides
+        refusal = _refusal(row, patient, now)
         if refusal is not None:
             status, reason = refusal
             _settle(message, status, reason, now)
@@ -145,7 +151,7 @@ def claim_due(*, now: dt.datetime, limit: int, tally: Tally) -> list[_Claim]:
                 tally.cancelled += 1
             continue
         if message.automatic:
-            zone = ZoneInfo(row.timezone)
+            zone = ZoneInfo(patient.timezone)
             at, reason = rules.earliest_send(now, zone, policy, earlier[message.patient_id])
             if at > now:
                 if row.appointment_starts_at is not None and at >= row.appointment_starts_at:
@@ -157,7 +163,7 @@ def claim_due(*, now: dt.datetime, limit: int, tally: Tally) -> list[_Claim]:
                     tally.deferred += 1
                 continue
             earlier[message.patient_id].append(now)
-        to_claim[message.id] = _Claim(message.id, row.phone, message.body, message.attempts + 1)
+        to_claim[message.id] = _Claim(message.id, patient.phone, message.body, message.attempts + 1)
     db.session.flush()
     if not to_claim:
         return []
@@ -170,13 +176,31 @@ def claim_due(*, now: dt.datetime, limit: int, tally: Tally) -> list[_Claim]:
     return [claim for message_id, claim in to_claim.items() if message_id in claimed]
 
 
-def _refusal(row, now: dt.datetime) -> tuple[MessageStatus, str] | None:
+def _lock_patients(patient_ids: set[uuid.UUID]) -> dict[uuid.UUID, sa.Row]:
+    """The batch's patients as they are now, locked until the claim commits.
+
+    The rate limit and the consent check are per patient, not per message: two dispatchers
+    must not each claim one of a patient's texts at once, nor claim one while an opt-out
+    commits. On PostgreSQL a patient another transaction holds is skipped (SKIP LOCKED, so
+    nothing ever waits here and no deadlock can form with an opt-out, which locks the patient
+    and then the messages); on SQLite the claim's transaction already holds the write lock.
+    """
+    if not patient_ids:
+        return {}
+    stmt = (sa.select(Patient.id, Patient.phone, Patient.phone_invalid_at, Patient.sms_status, Patient.timezone)
+            .where(Patient.id.in_(patient_ids)).order_by(Patient.id))
+    if db.engine.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return {row.id: row for row in db.session.execute(stmt)}
+
+
+def _refusal(row, patient, now: dt.datetime) -> tuple[MessageStatus, str] | None:
     message = row.Message
-    if message.patient_id is None or row.sms_status != SmsStatus.OPTED_IN:
+    if patient is None or patient.sms_status != SmsStatus.OPTED_IN:
         return MessageStatus.BLOCKED, "not sent: the patient is not opted in to texts"
-    if not row.phone:
+    if not patient.phone:
         return MessageStatus.BLOCKED, "not sent: no phone number on file"
-    if row.phone_invalid_at is not None:
+    if patient.phone_invalid_at is not None:
         return MessageStatus.BLOCKED, "not sent: the phone number was refused as invalid; update it"
     if message.automatic and row.episode_status not in (None, EpisodeStatus.OPEN):
         return MessageStatus.CANCELLED, "cancelled: the episode closed"
@@ -209,6 +233,12 @@ def _record_outcome(claim: _Claim, future: Future, config, tally: Tally, clock) 
         sid = future.result()
     except sms.Retry as exc:
         _record_retry(claim, str(exc), config, tally, clock())
+    except sms.Misconfigured as exc:
+        now = clock()
+        _record(claim.id, now, status=MessageStatus.QUEUED, due_at=now + MISCONFIGURED_WAIT,
+                attempts=claim.attempts - 1, status_reason=f"waiting: {exc}")
+        tally.retrying += 1
+        log.error("twilio refused the account settings; texts wait", extra={"message_id": str(claim.id)})
     except sms.Refused as exc:
         _record_refusal(claim, exc, tally, clock())
     except sms.Unknown as exc:

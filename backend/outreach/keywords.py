@@ -24,13 +24,15 @@ OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END",
 OPT_IN_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
 HELP_KEYWORDS = frozenset({"HELP", "INFO"})
 
-_TEXTING = r"(?:text|txt|message|msg|sms|contact|send|bother)\w*"
+_TEXTING = r"(?:text|txt|messag|msg|sms|contact|send|bother)\w*"
+#: Words that may stand between "don't" and "text": "don't ever text me", "do not want any more messages".
+_BETWEEN = r"(?:(?:ever|want|wanna|need|like|to|get|getting|receive|any|more|these|those|your|the|such|me)\s+){0,4}"
 #: Plain-language requests to stop, matched on lower-case text without apostrophes.
 _PLAIN_OPT_OUT = re.compile("|".join((
     rf"\b(?:stop|quit|cease|end)\s+(?:getting\s+|receiving\s+)?(?:all\s+|the\s+|these\s+|your\s+)?{_TEXTING}",
-    rf"\b(?:dont|do\s+not|never|pls\s+dont|please\s+dont)\s+{_TEXTING}",
+    rf"\b(?:dont|do\s+not|never)\s+{_BETWEEN}{_TEXTING}",
     rf"\bno\s+more\s+{_TEXTING}",
-    r"\b(?:unsubscribe|opt\s*-?\s*out|optout)\b",
+    r"\b(?:unsubscribe|opt\s*-?\s*out|optout|opt\s+me\s+out)\b",
     r"\b(?:take|remove)\s+me\s+off\b",
     r"\bremove\s+(?:me|my\s+(?:number|phone))\b",
     r"\blose\s+(?:my|this)\s+number\b",
@@ -38,6 +40,7 @@ _PLAIN_OPT_OUT = re.compile("|".join((
     r"\bwrong\s+(?:number|person)\b",
     r"\bstop\s+(?:it|now|please)\b",
     r"^\s*(?:please\s+)?stop\b",
+    r"(?:^|[,.;:!]|\b(?:thanks|thank\s+you|please|pls|just|now|ok|okay))\s*stop\s*[.!]*\s*$",
 )))
 
 

@@ -63,6 +63,11 @@ WENT_OUT = (MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.DELIVERED, 
             MessageStatus.UNKNOWN)
 
 
+#: Texts a person should look at: they may or may not have reached the patient, or were stopped.
+NEEDS_REVIEW = "status IN ('unknown', 'failed', 'blocked')"
+INBOUND = "direction = 'inbound'"
+
+
 def _enum(cls: type[enum.Enum], name: str) -> sa.Enum:
     return sa.Enum(cls, name=name, native_enum=False, create_constraint=True, length=20,
                    values_callable=lambda members: [m.value for m in members])
@@ -75,23 +80,29 @@ def _where(condition: str) -> dict:
 
 class Message(UUIDPrimaryKey, db.Model):
     __tablename__ = "messages"
+    # Every index is paid for by each planned text and each status change, so those that serve
+    # only some rows are partial: a queued check-in touches five indexes, not twelve.
     __table_args__ = (
         # The dispatcher's claim: only queued rows, however long the history grows.
         sa.Index("ix_messages_queued_due", "due_at", "id", **_where("status = 'queued'")),
-        # The restart sweep for rows left in `sending`.
+        # The sweep for rows left in `sending`.
         sa.Index("ix_messages_sending_claimed", "claimed_at", **_where("status = 'sending'")),
-        # A patient's thread, and the rate limit's look-back.
+        # A patient's thread.
         sa.Index("ix_messages_patient_created", "patient_id", "created_at", "id"),
-        sa.Index("ix_messages_patient_claimed", "patient_id", "claimed_at"),
-        # Unread replies, for the inbox and the caseload's counts.
+        # The rate limit's look-back: texts that went out.
+        sa.Index("ix_messages_patient_claimed", "patient_id", "claimed_at", **_where("claimed_at IS NOT NULL")),
+        # Replies: the inbox, and the caseload's unread counts.
+        sa.Index("ix_messages_inbound_created", "created_at", "id", **_where(INBOUND)),
         sa.Index("ix_messages_unread_replies", "patient_id", **_where("direction = 'inbound' AND read_at IS NULL")),
-        sa.Index("ix_messages_inbound_created", "direction", "created_at", "id"),
-        sa.Index("ix_messages_status_created", "status", "created_at", "id"),
-        sa.Index("ix_messages_appointment_id", "appointment_id"),
+        # The review list of texts that need a person.
+        sa.Index("ix_messages_review_created", "created_at", "id", **_where(NEEDS_REVIEW)),
+        sa.Index("ix_messages_appointment_id", "appointment_id", **_where("appointment_id IS NOT NULL")),
         sa.Index("ix_messages_episode_id", "episode_id"),
         # One planned text per plan (a check-in day, a reminder of one appointment time), however
         # often the plan is made; a cancelled plan may be made again.
         sa.Index("uq_messages_plan_key", "plan_key", unique=True, **_where("status <> 'cancelled'")),
+        # Idempotency of webhooks and callbacks.
+        sa.Index("uq_messages_twilio_sid", "twilio_sid", unique=True, **_where("twilio_sid IS NOT NULL")),
     )
 
     #: None for a reply from a number that matches no single patient (the clinic inbox).
@@ -120,7 +131,7 @@ class Message(UUIDPrimaryKey, db.Model):
     status_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     #: Twilio's error code when it refused or failed the text.
     error_code: Mapped[int | None]
-    twilio_sid: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    twilio_sid: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
     read_at: Mapped[dt.datetime | None]

@@ -24,17 +24,15 @@ from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
 from backend.outreach import privacy, templates
-from backend.outreach.models import Message, MessageKind, MessageStatus, MessageTemplate
+from backend.outreach.models import INBOUND, NEEDS_REVIEW, Message, MessageKind, MessageStatus, MessageTemplate
 from backend.pagination import keyset_page
 
 #: How far ahead a coach may schedule a text.
 MAX_SCHEDULE_AHEAD = dt.timedelta(days=90)
-#: Statuses a person should look at: the text may or may not have reached the patient.
-NEEDS_REVIEW = (MessageStatus.UNKNOWN, MessageStatus.FAILED, MessageStatus.BLOCKED)
 
 
 def _inbox_visible_to(user: User) -> sa.ColumnElement[bool]:
-    inbound = Message.direction == "inbound"
+    inbound = sa.text(INBOUND)  # as the inbox's partial index says it
     if user.role == Role.CLINIC_STAFF:
         return inbound
     if user.role == Role.COACH:
@@ -146,8 +144,9 @@ def mark_read(*, message: Message, user: User) -> Message:
 def needing_review(*, status: str | None, cursor: str | None, limit: int) -> tuple[list[Message], str | None]:
     """Outbound texts a person should look at: `unknown` (may or may not have gone), `failed`,
     `blocked` — newest first."""
-    statuses = [MessageStatus(status)] if status else list(NEEDS_REVIEW)
-    stmt = sa.select(Message).where(Message.direction == "outbound", Message.status.in_(statuses))
+    stmt = sa.select(Message).where(sa.text(NEEDS_REVIEW), Message.direction == "outbound")
+    if status:
+        stmt = stmt.where(Message.status == MessageStatus(status))
     rows, next_cursor = keyset_page(stmt, keys=[Message.created_at, Message.id], cursor=cursor, limit=limit,
                                     descending=True, session=db.session)
     audit.record("messages.review", patient_ids={m.patient_id for m in rows if m.patient_id},

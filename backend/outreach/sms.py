@@ -6,9 +6,10 @@ default) sends nothing: it logs a line with the message id and segment count —
 or the text — and reports the message sent.
 
 Every outcome is one of: accepted (a SID), `Retry` (nothing reached Twilio, or Twilio asked us to
-slow down: safe to try again), `Refused` (Twilio answered no, with its error code) or
-`Unknown` (the request may have left: a timeout, a dropped connection, a 5xx — never retried
-automatically, so nobody is texted twice).
+slow down: safe to try again), `Misconfigured` (Twilio refused our credentials or account: the
+text waits for the settings to be fixed), `Refused` (Twilio answered no for this text, with its
+error code) or `Unknown` (the request may have left: a timeout, a dropped connection, a 5xx —
+never retried automatically, so nobody is texted twice).
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ log = logging.getLogger(__name__)
 
 class Retry(Exception):
     """Not sent; safe to try again later."""
+
+
+class Misconfigured(Exception):
+    """Twilio refused Bridgeline itself (credentials, account, URL): nothing was sent, and no
+    text is to blame — it waits, without using up its attempts, until the settings are fixed."""
 
 
 class Refused(Exception):
@@ -72,6 +78,9 @@ class TwilioSender:
                 raise Retry("Twilio asked to slow down (HTTP 429)") from exc
             if exc.status >= 500:
                 raise Unknown(f"Twilio answered HTTP {exc.status}") from exc
+            if exc.status in (401, 403, 404):
+                raise Misconfigured(f"Twilio refused the credentials, account or URL (HTTP {exc.status}, "
+                                    f"error {exc.code}); check the TWILIO_* settings") from exc
             raise Refused(exc.code, f"Twilio refused the text (HTTP {exc.status}, error {exc.code})") from exc
         except requests.exceptions.ConnectTimeout as exc:
             raise Retry("Twilio could not be reached (connect timeout)") from exc

@@ -40,6 +40,11 @@ AUTOMATIC_BODIES = {
 }
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _BODIES = "bridgeline.automatic_bodies"
+#: What each automatic text knows when it is planned (a check-in has no appointment).
+AUTOMATIC_PLACEHOLDERS = {
+    "check_in": {"first_name", "coach_name", "callback_phone"},
+    "appointment_reminder": {"first_name", "coach_name", "callback_phone", "appointment_date", "appointment_time"},
+}
 
 
 def render(body: str, values: dict[str, str]) -> str:
@@ -78,8 +83,18 @@ def check(body: str) -> dict:
     return {"encoding": segments.encoding(sample), "segments": count, "sample": sample}
 
 
+def _check_automatic(name: str, body: str) -> None:
+    """A template named after an automatic text replaces it: it may use only what that text knows."""
+    allowed = AUTOMATIC_PLACEHOLDERS.get(name)
+    extra = sorted(placeholders(body) - allowed) if allowed is not None else []
+    if extra:
+        raise Problem(422, f"The {name} text is planned without: {', '.join(extra)}.",
+                      errors={"body": [f"{name} can use only: {', '.join(sorted(allowed))}."]})
+
+
 def create(*, name: str, body: str) -> MessageTemplate:
     check(body)
+    _check_automatic(name, body)
     if db.session.scalar(sa.select(MessageTemplate.id).where(MessageTemplate.name == name)) is not None:
         raise Problem(409, f"A template named {name!r} exists.", errors={"name": ["Already taken."]})
     template = MessageTemplate(name=name, body=body)
@@ -93,6 +108,7 @@ def create(*, name: str, body: str) -> MessageTemplate:
 def update(*, template: MessageTemplate, changes: dict) -> MessageTemplate:
     if "body" in changes:
         check(changes["body"])
+    _check_automatic(changes.get("name", template.name), changes.get("body", template.body))
     if changes.get("name") not in (None, template.name) and db.session.scalar(
             sa.select(MessageTemplate.id).where(MessageTemplate.name == changes["name"])) is not None:
         raise Problem(409, f"A template named {changes['name']!r} exists.", errors={"name": ["Already taken."]})

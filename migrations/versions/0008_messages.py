@@ -1,8 +1,8 @@
-"""messages
+"""messages: the outbox and replies; patients' phone flag
 
 Revision ID: 0008
 Revises: 0007
-Create Date: 2026-11-21 15:18:43.026900
+Create Date: 2026-11-21 16:11:24.803217
 
 """
 from alembic import op
@@ -50,20 +50,20 @@ def upgrade():
     sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_messages_patient_id_patients')),
     sa.ForeignKeyConstraint(['read_by_id'], ['users.id'], name=op.f('fk_messages_read_by_id_users')),
     sa.ForeignKeyConstraint(['template_id'], ['message_templates.id'], name=op.f('fk_messages_template_id_message_templates')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_messages')),
-    sa.UniqueConstraint('twilio_sid', name=op.f('uq_messages_twilio_sid'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_messages'))
     )
     with op.batch_alter_table('messages', schema=None) as batch_op:
-        batch_op.create_index('ix_messages_appointment_id', ['appointment_id'], unique=False)
+        batch_op.create_index('ix_messages_appointment_id', ['appointment_id'], unique=False, sqlite_where=sa.text('appointment_id IS NOT NULL'), postgresql_where=sa.text('appointment_id IS NOT NULL'))
         batch_op.create_index('ix_messages_episode_id', ['episode_id'], unique=False)
-        batch_op.create_index('ix_messages_inbound_created', ['direction', 'created_at', 'id'], unique=False)
-        batch_op.create_index('ix_messages_patient_claimed', ['patient_id', 'claimed_at'], unique=False)
+        batch_op.create_index('ix_messages_inbound_created', ['created_at', 'id'], unique=False, sqlite_where=sa.text("direction = 'inbound'"), postgresql_where=sa.text("direction = 'inbound'"))
+        batch_op.create_index('ix_messages_patient_claimed', ['patient_id', 'claimed_at'], unique=False, sqlite_where=sa.text('claimed_at IS NOT NULL'), postgresql_where=sa.text('claimed_at IS NOT NULL'))
         batch_op.create_index('ix_messages_patient_created', ['patient_id', 'created_at', 'id'], unique=False)
         batch_op.create_index('ix_messages_queued_due', ['due_at', 'id'], unique=False, sqlite_where=sa.text("status = 'queued'"), postgresql_where=sa.text("status = 'queued'"))
+        batch_op.create_index('ix_messages_review_created', ['created_at', 'id'], unique=False, sqlite_where=sa.text("status IN ('unknown', 'failed', 'blocked')"), postgresql_where=sa.text("status IN ('unknown', 'failed', 'blocked')"))
         batch_op.create_index('ix_messages_sending_claimed', ['claimed_at'], unique=False, sqlite_where=sa.text("status = 'sending'"), postgresql_where=sa.text("status = 'sending'"))
-        batch_op.create_index('ix_messages_status_created', ['status', 'created_at', 'id'], unique=False)
         batch_op.create_index('ix_messages_unread_replies', ['patient_id'], unique=False, sqlite_where=sa.text("direction = 'inbound' AND read_at IS NULL"), postgresql_where=sa.text("direction = 'inbound' AND read_at IS NULL"))
         batch_op.create_index('uq_messages_plan_key', ['plan_key'], unique=True, sqlite_where=sa.text("status <> 'cancelled'"), postgresql_where=sa.text("status <> 'cancelled'"))
+        batch_op.create_index('uq_messages_twilio_sid', ['twilio_sid'], unique=True, sqlite_where=sa.text('twilio_sid IS NOT NULL'), postgresql_where=sa.text('twilio_sid IS NOT NULL'))
 
     with op.batch_alter_table('patients', schema=None) as batch_op:
         batch_op.add_column(sa.Column('phone_invalid_at', sa.DateTime(timezone=True), nullable=True))
@@ -79,16 +79,17 @@ def downgrade():
         batch_op.drop_column('phone_invalid_at')
 
     with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.drop_index('uq_messages_twilio_sid', sqlite_where=sa.text('twilio_sid IS NOT NULL'), postgresql_where=sa.text('twilio_sid IS NOT NULL'))
         batch_op.drop_index('uq_messages_plan_key', sqlite_where=sa.text("status <> 'cancelled'"), postgresql_where=sa.text("status <> 'cancelled'"))
         batch_op.drop_index('ix_messages_unread_replies', sqlite_where=sa.text("direction = 'inbound' AND read_at IS NULL"), postgresql_where=sa.text("direction = 'inbound' AND read_at IS NULL"))
-        batch_op.drop_index('ix_messages_status_created')
         batch_op.drop_index('ix_messages_sending_claimed', sqlite_where=sa.text("status = 'sending'"), postgresql_where=sa.text("status = 'sending'"))
+        batch_op.drop_index('ix_messages_review_created', sqlite_where=sa.text("status IN ('unknown', 'failed', 'blocked')"), postgresql_where=sa.text("status IN ('unknown', 'failed', 'blocked')"))
         batch_op.drop_index('ix_messages_queued_due', sqlite_where=sa.text("status = 'queued'"), postgresql_where=sa.text("status = 'queued'"))
         batch_op.drop_index('ix_messages_patient_created')
-        batch_op.drop_index('ix_messages_patient_claimed')
-        batch_op.drop_index('ix_messages_inbound_created')
+        batch_op.drop_index('ix_messages_patient_claimed', sqlite_where=sa.text('claimed_at IS NOT NULL'), postgresql_where=sa.text('claimed_at IS NOT NULL'))
+        batch_op.drop_index('ix_messages_inbound_created', sqlite_where=sa.text("direction = 'inbound'"), postgresql_where=sa.text("direction = 'inbound'"))
         batch_op.drop_index('ix_messages_episode_id')
-        batch_op.drop_index('ix_messages_appointment_id')
+        batch_op.drop_index('ix_messages_appointment_id', sqlite_where=sa.text('appointment_id IS NOT NULL'), postgresql_where=sa.text('appointment_id IS NOT NULL'))
 
     op.drop_table('messages')
     # ### end Alembic commands ###

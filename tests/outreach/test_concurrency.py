@@ -67,3 +67,43 @@ def test_two_dispatchers_over_a_thousand_due_texts_send_each_exactly_once(live_a
     with live_app.app_context():
         statuses = Counter(db.session.scalars(sa.select(Message.status)))
     assert statuses == {"sent": TEXTS}
+
+
+def test_a_second_dispatcher_never_claims_a_patients_text_while_the_first_holds_the_patient(live_app):
+    """The rate limit is per patient: while one dispatcher's claim is uncommitted, another must
+    neither claim the same patient's next automatic text nor miss the first one's claim."""
+    noon = utcnow().replace(hour=12, minute=0)  # inside the send window (the patient lives in UTC)
+    with live_app.app_context():
+        patient = Patient(given_name="P", family_name="Q", birth_date=dt.date(1990, 1, 1), phone="+16175550101",
+                          timezone="UTC", sms_status=SmsStatus.OPTED_IN)
+        db.session.add(patient)
+        db.session.flush()
+        for day in (1, 3):
+            db.session.add(Message(patient_id=patient.id, direction="outbound", kind="check_in", body=f"day {day}",
+                                   status="queued", plan_key=f"check_in:test:day{day}", send_at=noon,
+                                   due_at=noon - dt.timedelta(minutes=day)))
+        db.session.commit()
+
+    first = live_app.app_context()
+    first.push()
+    try:
+        assert len(dispatcher.claim_due(now=noon, limit=1, tally=dispatcher.Tally())) == 1
+        second_claims = []
+
+        def second():
+            with live_app.app_context():
+                second_claims.append(dispatcher.claim_due(now=noon, limit=10, tally=dispatcher.Tally()))
+                db.session.commit()
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join(timeout=0.5)  # PostgreSQL skips the held patient at once; SQLite waits for the lock
+        db.session.commit()
+    finally:
+        first.pop()
+    thread.join()
+
+    assert second_claims == [[]]
+    with live_app.app_context():
+        statuses = Counter(db.session.scalars(sa.select(Message.status)))
+    assert statuses == {"sending": 1, "queued": 1}

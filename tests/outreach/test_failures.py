@@ -121,7 +121,7 @@ def test_a_text_whose_fate_is_unknown_is_never_retried_and_is_listed_for_staff(
     assert [m["id"] for m in listed] == [text["id"]]
 
 
-def test_a_crash_between_send_and_commit_never_sends_a_second_text(ctx, twilio, queue_text, monkeypatch):
+def test_a_crash_between_send_and_commit_never_sends_a_second_text(ctx, app, twilio, queue_text, monkeypatch):
     _, text = queue_text()
 
     def crash(*args, **kwargs):
@@ -134,9 +134,9 @@ def test_a_crash_between_send_and_commit_never_sends_a_second_text(ctx, twilio, 
     db.session.rollback()
     assert len(twilio.received) == 1 and message(text).status == "sending"
 
-    now = utcnow()
-    assert dispatch(now + MINUTE).claimed == 0  # another dispatcher's text in flight: left alone
-    assert dispatch(now + 3 * MINUTE).unknown == 1  # stale after a restart: unknown
+    now, stale = utcnow(), dt.timedelta(seconds=app.config["SMS_SENDING_STALE_SECONDS"])
+    assert dispatch(now + MINUTE).claimed == 0  # maybe another dispatcher's text in flight: left alone
+    assert dispatch(now + stale + MINUTE).unknown == 1  # abandoned (the dispatcher restarted): unknown
     assert message(text).status == "unknown" and "stopped while sending" in message(text).status_reason
     assert dispatch(now + dt.timedelta(days=1)).claimed == 0
     assert len(twilio.received) == 1
@@ -153,3 +153,30 @@ def test_news_from_twilio_resolves_an_unknown_text(ctx, twilio, queue_text, clie
     assert response.status_code == 200
     row = message(text)
     assert (row.status, row.twilio_sid) == ("delivered", "SM" + "1" * 32)
+
+
+def test_texting_logs_ids_never_numbers_names_or_words(ctx, app, twilio, queue_text, client, json_log, monkeypatch):
+    from tests.outreach.conftest import inbound
+
+    _, sent = queue_text(given_name="Zebulon", family_name="Quimby")
+    twilio.answer(Drop())
+    dispatch()  # an unknown outcome logs a warning
+    monkeypatch.setitem(app.config, "SMS_BACKEND", "console")
+    queue_text(phone="617-555-0188")
+    dispatch()  # the console backend logs each text
+    inbound(client, "Zebulon here, call me at 555 0199", sid="SM" + "9" * 32)
+    text = json_log.text()
+    assert sent["id"] in text and "sms sent (console backend)" in text
+    for secret in ("Zebulon", "Quimby", "5550134", "5550188", "555 0199", "Call me?", "call me at"):
+        assert secret not in text, secret
+
+
+@pytest.mark.parametrize("status, code", [(401, 20003), (404, 20404)])
+def test_refused_credentials_hold_texts_without_using_their_attempts(ctx, twilio, queue_text, status, code):
+    _, text = queue_text()
+    twilio.answer(Error(status, code))
+    now = utcnow()
+    assert dispatch(now).retrying == 1
+    row = message(text)
+    assert (row.status, row.attempts) == ("queued", 0) and "TWILIO_" in row.status_reason
+    assert dispatch(row.due_at).sent == 1

@@ -15,7 +15,10 @@ def test_every_opt_out_keyword_in_any_case_and_punctuation_opts_out(body):
 
 @pytest.mark.parametrize("body", ["please stop texting me", "Stop sending me messages", "don't text me",
                                   "Do not message me again", "no more texts please", "I want to stop getting texts",
-                                  "take me off your list", "leave me alone", "wrong number", "Please stop"])
+                                  "take me off your list", "leave me alone", "wrong number", "Please stop",
+                                  "Can you stop messaging me", "pls stop messaging me", "I don't want these texts",
+                                  "I do not want any more messages", "don't ever text me again", "opt me out",
+                                  "No thanks, stop", "ok stop"])
 def test_plain_language_requests_to_stop_opt_out(body):
     assert intent(body) == (Intent.OPT_OUT, False)
 
@@ -27,6 +30,8 @@ def test_start_yes_unstop_opt_in_and_help_info_ask_for_help(body, expected):
 
 
 @pytest.mark.parametrize("body", ["I'm ok, thanks", "Can we meet at the library?", "yes I can come at 3",
-                                  "I'll stop by tomorrow", "Helpful, thanks", "the bus didn't stop"])
+                                  "I'll stop by tomorrow", "Helpful, thanks", "the bus didn't stop",
+                                  "don't forget to text me the address", "don't worry, text me later",
+                                  "the messages are helpful", "I couldn't stop"])
 def test_ordinary_replies_are_for_the_coach(body):
     assert intent(body) == (None, False)

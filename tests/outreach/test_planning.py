@@ -145,3 +145,17 @@ def test_the_window_follows_the_patients_clock_across_daylight_saving():
     moved, _ = earliest_send(at(8, 7, 30, month=3), BOSTON, POLICY, [])
     assert moved.astimezone(BOSTON).time() == dt.time(8) and moved.utcoffset() == dt.timedelta(0)
     assert moved == dt.datetime(2026, 3, 8, 12, 0, tzinfo=dt.timezone.utc)
+
+
+def test_a_batch_of_plans_is_written_together_when_it_ends(ctx, patient_texting):
+    from backend.cases.models import Episode
+
+    _, episode = patient_texting(discharged_at=(utcnow() - dt.timedelta(hours=1)).isoformat())
+    planning.cancel_queued(Message.episode_id == uuid.UUID(episode["id"]), reason="a test")
+    record = db.session.get(Episode, uuid.UUID(episode["id"]))
+    with planning.batch():
+        planning.plan_check_ins(record)
+        with planning.batch():  # nested: still the one batch
+            planning.plan_check_ins(record)
+        assert queued(episode) == []
+    assert len(queued(episode)) == 5

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+
 import pytest
+import sqlalchemy as sa
 
 from backend.auth.models import Role
+from backend.database import utcnow
+from backend.extensions import db
+from backend.outreach.models import Message
 
 
 def test_a_template_is_saved_with_its_sample_encoding_and_segments(admin, make_client):
@@ -41,3 +48,17 @@ def test_only_admins_write_templates_and_edits_are_checked_too(admin, make_clien
     assert admin.patch(url, json={"body": "Your Narcan kit is ready"}).get_json()["type"] == "message-privacy"
     assert admin.patch(url, json={"body": "See you at {appointment_time}"}).status_code == 200
     assert coach.patch(url, json={"body": "x"}).status_code == 403
+
+
+def test_a_template_named_after_an_automatic_text_replaces_it_and_may_use_only_what_it_knows(
+        admin, ctx, patient_texting):
+    ride = admin.post("/api/v1/message-templates", json={
+        "name": "Ride", "body": "Hi {first_name}, your ride is at {appointment_time}."}).get_json()
+    renamed = admin.patch(f"/api/v1/message-templates/{ride['id']}", json={"name": "check_in"})
+    assert renamed.status_code == 422 and "appointment_time" in renamed.get_json()["detail"]
+    assert admin.post("/api/v1/message-templates", json={
+        "name": "check_in", "body": "Hey {first_name}, thinking of you."}).status_code == 201
+
+    _, episode = patient_texting(discharged_at=(utcnow() - dt.timedelta(hours=1)).isoformat())
+    bodies = set(db.session.scalars(sa.select(Message.body).where(Message.episode_id == uuid.UUID(episode["id"]))))
+    assert bodies == {"Hey Alex, thinking of you. Reply STOP to opt out."}

@@ -161,3 +161,19 @@ def test_an_undelivered_callback_for_a_landline_flags_the_phone(ctx, twilio, cli
     db.session.refresh(row)
     assert (row.status, row.error_code) == ("undelivered", 30006)
     assert clinic.get(f"/api/v1/patients/{patient['id']}").get_json()["phone_invalid_at"] is not None
+
+
+def test_texts_join_the_episode_timeline_without_their_words(ctx, client, coach, nurse, discharged):
+    patient, episode = discharged
+    coach.post(f"/api/v1/patients/{patient['id']}/messages", json={"body": "Hi there, free today?"})
+    dispatch()
+    inbound(client, "yes after 3", sid=sid())
+
+    items = coach.get(f"/api/v1/episodes/{episode['id']}/timeline").get_json()["items"]
+    texts = [item for item in items if item["kind"].startswith("text_")]
+    assert [item["kind"] for item in texts] == ["text_sent", "text_received"]
+    assert texts[0]["detail"] == {"kind": "staff", "status": "sent"} and texts[1]["detail"] == {"read": False}
+    assert "free today" not in str(items) and "after 3" not in str(items)
+    nurse_view = nurse.get(f"/api/v1/episodes/{episode['id']}/timeline")  # the nurse who opened it
+    assert nurse_view.status_code == 200
+    assert [i for i in nurse_view.get_json()["items"] if i["kind"].startswith("text_")] == []
