@@ -9,6 +9,7 @@ transaction of their own. Services only ever `flush()`.
 
 from __future__ import annotations
 
+import gzip
 import io
 import logging
 import re
@@ -145,6 +146,27 @@ def _require_https() -> None:
         raise Problem(403, "Use HTTPS.")
 
 
+#: JSON bodies at least this long are gzipped for clients that accept it (a phone on a slow
+#: network gains most on caseloads, timelines and syncs; tiny bodies would only grow).
+GZIP_MIN_BYTES = 512
+_COMPRESSIBLE = {"application/json", "application/problem+json"}
+#: Answers that carry a fresh secret are never compressed (no BREACH-style length oracle on it).
+_NEVER_COMPRESSED = ("/api/v1/auth/tokens",)
+
+
+def _compress(response) -> None:
+    if response.mimetype not in _COMPRESSIBLE or response.direct_passthrough or response.is_streamed \
+            or "Content-Encoding" in response.headers or request.path in _NEVER_COMPRESSED:
+        return
+    response.vary.add("Accept-Encoding")
+    if request.method == "HEAD" or request.accept_encodings.quality("gzip") <= 0:
+        return
+    body = response.get_data()
+    if len(body) >= GZIP_MIN_BYTES:
+        response.set_data(gzip.compress(body, compresslevel=6))
+        response.headers["Content-Encoding"] = "gzip"
+
+
 def _finish(response):
     response.headers["X-Request-Id"] = g.get("request_id", "")
     # Responses carry tokens and patient data: no cache (phone, proxy) may keep them.
@@ -154,6 +176,7 @@ def _finish(response):
     if response.status_code == 204 or (not response.is_streamed and not response.direct_passthrough
                                        and response.get_data() == b""):
         response.headers.pop("Content-Type", None)
+    _compress(response)
     started = g.get("started")
     user = g.get("user")
     log.info(
