@@ -20,7 +20,11 @@ PROBLEM_MIMETYPE = "application/problem+json"
 
 
 class ProblemSchema(ma.Schema):
-    """An error (RFC 9457 problem details)."""
+    """An error (RFC 9457 problem details). Extension members named below come with the
+    problem types that use them; others may be added (RFC 9457 §3.2): ignore what you do not know."""
+
+    class Meta:
+        unknown = ma.INCLUDE  # documented as open: additional members are allowed
 
     type = ma.fields.String(required=True, metadata={"description": "Problem type slug, e.g. `validation-error`."})
     title = ma.fields.String(required=True)
@@ -30,8 +34,16 @@ class ProblemSchema(ma.Schema):
     errors = ma.fields.Dict(
         keys=ma.fields.String(),
         values=ma.fields.List(ma.fields.String()),
-        metadata={"description": "Validation messages by field (`validation-error` only)."},
+        metadata={"description": "Messages by field (`validation-error`, `message-privacy`)."},
     )
+    words = ma.fields.List(ma.fields.String(), metadata={
+        "description": "`message-privacy`: the words that would reveal the service."})
+    existing_id = ma.fields.String(allow_none=True, metadata={
+        "description": "409 on a duplicate: the record that already exists."})
+    status_now = ma.fields.String(metadata={"description": "`invalid-transition`: the record's current status."})
+    sms_status = ma.fields.String(metadata={"description": "`sms-not-permitted`: the patient's SMS status."})
+    current = ma.fields.Dict(metadata={
+        "description": "412 `precondition-failed`: the record as it is now (its ETag is in the header)."})
 
 
 class Blueprint(flask_smorest.Blueprint):

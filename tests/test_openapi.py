@@ -51,3 +51,11 @@ def test_every_operation_documents_its_request_and_response_schemas(anonymous):
             if "x-roles" not in operation and operation.get("security") != []:
                 gaps.append(f"{method} {path}: no x-roles")
     assert gaps == []
+
+
+def test_problems_document_their_extension_members_and_allow_more(client):
+    """RFC 9457 problems carry extension members (`current` on a 412, `status_now` on an
+    invalid transition…): the contract must not forbid them, or strict clients reject real answers."""
+    problem = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]["Problem"]
+    assert problem.get("additionalProperties", True) is not False
+    assert {"current", "status_now", "words", "existing_id", "sms_status", "errors"} <= set(problem["properties"])

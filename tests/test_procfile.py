@@ -129,6 +129,9 @@ def test_errors_over_http_are_problem_json_never_html(released):
                            headers={"Content-Type": "text/plain"}), 415, "unsupported-media-type"),
             (requests.get(f"{base}/api/v1/nothing-here", timeout=10), 404, "not-found"),
             (requests.delete(f"{base}/ready", timeout=10), 405, "method-not-allowed"),
+            # A 6 KB query (a long cursor in 4-byte characters) reaches the app, not gunicorn's HTML 414.
+            (requests.get(f"{base}/api/v1/patients?cursor=" + "%F0%A5%84%BB" * 500, timeout=10), 401,
+             "unauthorized"),
             (requests.post(f"{base}/api/v1/auth/tokens", json={"username": "a", "password": "b", "x": 1},
                            timeout=10), 422, "validation-error"),
         ]
