@@ -6,8 +6,9 @@ One pass (`dispatch_once`), run by the clock every `SMS_DISPATCH_SECONDS` and by
 1. **Sweep**: a row still `sending` `SMS_SENDING_STALE_SECONDS` after its claim belongs to a
    dispatcher that stopped between sending and recording; it becomes `unknown` (listed for staff,
    never retried: the text may have gone).
-2. **Claim**, in one short transaction: pick due `queued` rows (on PostgreSQL `FOR UPDATE SKIP
-   LOCKED`, so a second dispatcher takes other rows), apply the rules — not opted in or no usable
+2. **Claim**, in one short transaction: pick due `queued` rows and lock their patients (on
+   PostgreSQL `FOR UPDATE SKIP LOCKED`, so a second dispatcher takes other rows and other
+   patients: consent and the rate limit are decided per patient, once), apply the rules — not opted in or no usable
    phone → `blocked`; episode closed or appointment gone → `cancelled`; automatic texts outside
    the send window or over the rate limit → stay `queued` with a later `due_at` and the reason —
    and move the rest to `sending` with a compare-and-set UPDATE (`… WHERE status = 'queued'`),
