@@ -34,7 +34,7 @@ from backend.auth import service as auth_service  # noqa: E402
 from backend.auth.models import Role  # noqa: E402
 from backend.cases.models import Appointment, Encounter, Episode, Patient, Task  # noqa: E402
 from backend.config import Config  # noqa: E402
-from backend.extensions import db  # noqa: E402
+from benchmarks.common import analyze, insert_rows  # noqa: E402
 
 PASSWORD = "benchmark passphrase"
 COACHES = 100
@@ -56,7 +56,7 @@ def seed(app, *, patients: int, episodes: int, encounters: int, rng: random.Rand
                          "birth_date": dt.date(1960 + i % 40, 1 + i % 12, 1 + i % 28), "timezone": "America/New_York",
                          "language": "en", "sms_status": "unknown", "registered_by_id": nurse_id,
                          "version": 1, "created_at": now, "updated_at": now} for i in range(patients)]
-        _insert(Patient, patient_rows)
+        insert_rows(Patient, patient_rows)
 
         # One open episode per patient at most: the first `open_count` patients have one,
         # 60 of them with the target coach; every other episode is closed.
@@ -75,7 +75,7 @@ def seed(app, *, patients: int, episodes: int, encounters: int, rng: random.Rand
                 "closed_at": None if is_open else arrived + dt.timedelta(days=20),
                 "close_reason": None if is_open else "engaged_in_care", "naloxone_given": False, "moud": "none",
                 "recent_overdose": False, "version": 1, "updated_at": now})
-        _insert(Episode, episode_rows)
+        insert_rows(Episode, episode_rows)
 
         encounter_rows, task_rows, appointment_rows = [], [], []
         for i in range(encounters):
@@ -87,9 +87,9 @@ def seed(app, *, patients: int, episodes: int, encounters: int, rng: random.Rand
                 "occurred_at": episode["arrived_at"] + dt.timedelta(hours=rng.randrange(6, 24 * 30)),
                 "created_at": now})
             if len(encounter_rows) >= 20_000:
-                _insert(Encounter, encounter_rows)
+                insert_rows(Encounter, encounter_rows)
                 encounter_rows = []
-        _insert(Encounter, encounter_rows)
+        insert_rows(Encounter, encounter_rows)
         for episode in episode_rows[:open_count]:
             for hours in (-6, 30):
                 task_rows.append({"id": uuid.uuid4(), "episode_id": episode["id"], "title": "Follow up",
@@ -99,21 +99,10 @@ def seed(app, *, patients: int, episodes: int, encounters: int, rng: random.Rand
                                      "starts_at": now + dt.timedelta(hours=rng.randrange(-72, 72)),
                                      "status": rng.choice(["scheduled", "missed", "attended"]),
                                      "version": 1, "created_at": now, "updated_at": now})
-        _insert(Task, task_rows)
-        _insert(Appointment, appointment_rows)
-        db.session.commit()
-        if db.engine.dialect.name == "postgresql":
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-                connection.exec_driver_sql("ANALYZE")
-        else:
-            db.session.execute(sa.text("ANALYZE"))
-            db.session.commit()
+        insert_rows(Task, task_rows)
+        insert_rows(Appointment, appointment_rows)
+        analyze()
     return "bench.coach0"
-
-
-def _insert(model, rows) -> None:
-    if rows:
-        db.session.execute(sa.insert(model), rows)
 
 
 def measure(app, username: str, *, requests: int) -> dict:

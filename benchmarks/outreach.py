@@ -46,6 +46,7 @@ from backend.config import Config  # noqa: E402
 from backend.extensions import db  # noqa: E402
 from backend.outreach import dispatcher, planning  # noqa: E402
 from backend.outreach.models import Message  # noqa: E402
+from benchmarks.common import analyze, insert_rows  # noqa: E402
 
 STATUSES = ["delivered"] * 7 + ["sent", "undelivered", "cancelled"]
 KINDS = ["check_in", "appointment_reminder", "staff", "reply"]
@@ -71,9 +72,9 @@ def seed_people(app, patients: int) -> list[uuid.UUID]:
                          "birth_date": dt.date(1970 + i % 30, 1 + i % 12, 1 + i % 28), "phone": f"+1617{i:07d}",
                          "timezone": "America/New_York", "language": "en", "sms_status": "opted_in",
                          "version": 1, "created_at": now, "updated_at": now} for i in range(patients)]
-        _insert(Patient, patient_rows)
+        insert_rows(Patient, patient_rows)
         episode_ids = [uuid.uuid4() for _ in range(patients)]
-        _insert(Episode, [{"id": episode_id, "patient_id": patient["id"], "status": "open",
+        insert_rows(Episode, [{"id": episode_id, "patient_id": patient["id"], "status": "open",
                            "level": "transition_clinic", "presenting_reason": "overdose",
                            "arrived_at": now - dt.timedelta(hours=8), "opened_at": now - dt.timedelta(hours=8),
                            "coach_id": coach.id, "discharged_at": now - dt.timedelta(hours=1),
@@ -113,22 +114,16 @@ def seed_outbox(app, *, history: int, due: int, rng: random.Random) -> None:
                          "send_at": at, "attempts": 1, "claimed_at": None if inbound else at, "sent_at": at,
                          "status_at": at, "created_at": at, "updated_at": at, "read_at": at if inbound else None})
             if len(rows) == 20_000:
-                _insert(Message, rows)
+                insert_rows(Message, rows)
                 rows = []
-        _insert(Message, rows)
-        _insert(Message, [{"id": uuid.uuid4(), "patient_id": patients[i % len(patients)][0],
+        insert_rows(Message, rows)
+        insert_rows(Message, [{"id": uuid.uuid4(), "patient_id": patients[i % len(patients)][0],
                            "episode_id": patients[i % len(patients)][1], "direction": "outbound", "kind": "check_in",
                            "body": "Hi, it's Maria checking in. How are you doing? Reply STOP to opt out.",
                            "status": "queued", "send_at": now, "due_at": now - dt.timedelta(seconds=i % 600),
                            "attempts": 0, "status_at": now, "created_at": now, "updated_at": now}
                           for i in range(due)])
-        db.session.commit()
-        if db.engine.dialect.name == "postgresql":
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-                connection.exec_driver_sql("ANALYZE")
-        else:
-            db.session.execute(sa.text("ANALYZE"))
-            db.session.commit()
+        analyze()
 
 
 def send(app, due: int) -> dict:
@@ -166,11 +161,6 @@ def send(app, due: int) -> dict:
             "claim_ms_per_100_median": round(statistics.median(ordered), 1),
             "claim_ms_per_100_p95": round(ordered[int(len(ordered) * 0.95)], 1),
             "claim_ms_per_100_max": round(ordered[-1], 1), "claim_ms_first_pass": round(passes[0], 1)}
-
-
-def _insert(model, rows) -> None:
-    if rows:
-        db.session.execute(sa.insert(model), rows)
 
 
 def run(database_url: str, *, scale: float) -> dict:
