@@ -64,9 +64,10 @@ def _register_blueprints(app) -> None:
     from backend.outreach import planning as outreach_planning
     from backend.outreach.api import blp as outreach_blp
     from backend.outreach.webhooks import blp as webhooks_blp
+    from backend.sync.api import blp as sync_blp
 
     for blp in (ops_blp, auth_blp, audit_blp, cases_blp, activities_blp, caseload_blp, handoffs_blp, consents_blp,
-                outreach_blp):
+                outreach_blp, sync_blp):
         api.register_blueprint(blp)
     app.register_blueprint(webhooks_blp)  # for Twilio, not in the phone app's contract
     handoffs_service.connect_signals()

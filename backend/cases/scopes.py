@@ -16,13 +16,16 @@ from backend.auth.models import Role, User
 from backend.cases.models import HOSPITAL_LEVELS, Appointment, Encounter, Episode, Patient, Task
 
 
-def episode_visible_to(user: User) -> sa.ColumnElement[bool]:
+def episode_visible_to(user: User, *, coach_id=Episode.coach_id, level=Episode.level,
+                       opened_by_id=Episode.opened_by_id) -> sa.ColumnElement[bool]:
+    """Whether `user` sees an episode; the column arguments let a caller ask the same of other
+    columns (an aliased episode, or the values an episode had before a change)."""
     if user.role == Role.CLINIC_STAFF:
         return sa.true()
     if user.role == Role.COACH:
-        return Episode.coach_id == user.id
+        return coach_id == user.id
     if user.role == Role.ED_NURSE:
-        return sa.or_(Episode.level.in_(HOSPITAL_LEVELS), Episode.opened_by_id == user.id)
+        return sa.or_(level.in_(HOSPITAL_LEVELS), opened_by_id == user.id)
     return sa.false()
 
 

@@ -6,6 +6,7 @@ a SQLite file in a temporary directory. Never point it at a database whose data 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 
@@ -18,11 +19,11 @@ def database_url(tmp_path_factory) -> str:
     return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
 
 
-@pytest.fixture
-def fresh_database_url(database_url, tmp_path):
-    """An empty database of the same kind as the suite's, dropped afterwards."""
+@contextlib.contextmanager
+def fresh_database(database_url: str, directory):
+    """The URL of an empty database of the same kind as `database_url`, dropped afterwards."""
     if not database_url.startswith("postgresql"):
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        yield f"sqlite:///{directory / 'fresh.db'}"
         return
     name = f"bridgeline_fresh_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
@@ -34,3 +35,10 @@ def fresh_database_url(database_url, tmp_path):
         with admin.connect() as connection:
             connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@pytest.fixture
+def fresh_database_url(database_url, tmp_path):
+    """An empty database of the same kind as the suite's, dropped afterwards."""
+    with fresh_database(database_url, tmp_path) as url:
+        yield url

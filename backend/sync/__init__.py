@@ -1,0 +1,2 @@
+"""The phone's offline copy: a change feed of everything a coach's phone keeps, and the sync
+that serves it (api.md "Sync")."""

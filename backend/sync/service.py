@@ -1,0 +1,244 @@
+"""The phone's sync: everything in the caller's scope that changed since their cursor.
+
+What a phone keeps is the caller's *open* episodes (cases.scopes: a coach's own, an ED nurse's
+hospital-level and self-opened ones, every one for clinic staff), with their patients and, for
+the roles that work them, their encounters, tasks, appointments and texts; handoffs for every
+clinical role. Admins keep nothing.
+
+- **First sync** (no cursor): the whole current scope, a page of episodes at a time, each with
+  all its records. The feed position taken before the first page is carried in the cursor, so
+  what changes while the pages are read comes with the next sync.
+- **Incremental sync**: feed rows (`backend.sync.models`) after the cursor, in feed order. A
+  record changed in an episode the caller sees now is sent in its current state; an episode that
+  entered the caller's scope (a new episode, a reassignment) is sent whole; an episode that left
+  it (reassigned, closed, moved beyond the hospital) comes back in `removed` with every record
+  the phone holds of it. Scope is judged by the records' state now, so `changes` and `removed`
+  never name the same record.
+
+Reads the cases, handoffs and outreach models directly: the sync is one read of everything a
+phone holds, bounded to a fixed number of queries per page, which calls per record to the
+domain services could not be.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections import defaultdict
+
+import sqlalchemy as sa
+from marshmallow import Schema
+
+from backend.audit import service as audit
+from backend.auth.models import Role, User
+from backend.cases.models import Appointment, Encounter, Episode, EpisodeStatus, Patient, Task
+from backend.cases.schemas import AppointmentSchema, EncounterSchema, EpisodeSchema, PatientSchema, TaskSchema
+from backend.cases.scopes import episode_visible_to
+from backend.errors import Problem
+from backend.extensions import db
+from backend.handoffs.models import Handoff
+from backend.handoffs.schemas import HandoffSchema
+from backend.outreach.models import Message
+from backend.outreach.schemas import MessageSchema
+from backend.pagination import decode_cursor, encode_cursor
+from backend.sync.models import Change, txid_horizon
+
+#: Feed rows read per incremental page.
+FEED_PAGE = 500
+#: Episodes sent whole per page (a first sync's page, or episodes that entered the scope).
+EPISODES_PAGE = 50
+
+_CLINICAL = frozenset({Role.COACH, Role.ED_NURSE, Role.CLINIC_STAFF})
+_WORKERS = frozenset({Role.COACH, Role.CLINIC_STAFF})
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    """A kind of record a phone keeps."""
+
+    #: The feed's and `removed`'s name for it.
+    name: str
+    #: Its list in `changes`.
+    key: str
+    model: type
+    schema: type[Schema]
+    #: The roles whose phones keep it (the roles its own endpoints answer).
+    roles: frozenset[Role]
+
+
+KINDS = (
+    Kind("patient", "patients", Patient, PatientSchema, _CLINICAL),
+    Kind("episode", "episodes", Episode, EpisodeSchema, _CLINICAL),
+    Kind("encounter", "encounters", Encounter, EncounterSchema, _WORKERS),
+    Kind("task", "tasks", Task, TaskSchema, _WORKERS),
+    Kind("appointment", "appointments", Appointment, AppointmentSchema, _WORKERS),
+    Kind("handoff", "handoffs", Handoff, HandoffSchema, _CLINICAL),
+    Kind("message", "messages", Message, MessageSchema, _WORKERS),
+)
+#: Kinds that belong to an episode (`episode_id`).
+_PARTS = tuple(kind for kind in KINDS if kind.name not in ("patient", "episode"))
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class Position:
+    """A place in the feed: every row at or before it has been read (or never will be written)."""
+
+    txid: int
+    seq: int
+
+
+@dataclasses.dataclass
+class Page:
+    cursor: str
+    has_more: bool
+    changes: dict[str, list]
+    removed: list[dict]
+
+
+def sync(*, user: User, cursor: str | None) -> Page:
+    """One page of the caller's sync (api.md `GET /api/v1/sync`)."""
+    kinds = [kind for kind in KINDS if user.role in kind.roles]
+    if cursor is None:
+        return _first_sync_page(user, kinds, start=_read_up_to(_horizon(), Position(0, 0)), after=None)
+    txid, seq, after = decode_cursor(cursor, [int, int, str])
+    position = Position(txid, seq)
+    if after:
+        return _first_sync_page(user, kinds, start=position, after=_episode_id(after))
+    return _changes_page(user, kinds, position)
+
+
+def _episode_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:  # signed by us, so only a key change or a bug gets here
+        raise Problem(422, "The cursor is not one this server issued.", errors={"cursor": ["Invalid cursor."]}) from exc
+
+
+def _encode(position: Position, after: uuid.UUID | None = None) -> str:
+    return encode_cursor([position.txid, position.seq, str(after) if after else ""])
+
+
+def _horizon() -> int:
+    return db.session.scalar(sa.select(txid_horizon()))
+
+
+def _read_up_to(horizon: int, floor: Position) -> Position:
+    """The last feed row below `horizon` (all written by finished transactions), or `floor`."""
+    last = db.session.execute(sa.select(Change.txid, Change.seq).where(Change.txid < horizon)
+                              .order_by(Change.txid.desc(), Change.seq.desc()).limit(1)).first()
+    return max(floor, Position(*last)) if last else floor
+
+
+def _phone_scope(user: User, episode=Episode) -> sa.ColumnElement[bool]:
+    return sa.and_(episode.status == EpisodeStatus.OPEN, episode_visible_to(
+        user, coach_id=episode.coach_id, level=episode.level, opened_by_id=episode.opened_by_id))
+
+
+# --- first sync ------------------------------------------------------------------------------
+
+def _first_sync_page(user: User, kinds: list[Kind], *, start: Position, after: uuid.UUID | None) -> Page:
+    if not kinds:
+        return Page(_encode(start), False, _empty(), [])
+    stmt = sa.select(Episode.id, Episode.patient_id).where(_phone_scope(user)).order_by(Episode.id)
+    if after is not None:
+        stmt = stmt.where(Episode.id > after)
+    rows = db.session.execute(stmt.limit(EPISODES_PAGE + 1)).all()
+    has_more = len(rows) > EPISODES_PAGE
+    rows = rows[:EPISODES_PAGE]
+    episodes = {episode_id: patient_id for episode_id, patient_id in rows}
+    changes = _load(kinds, whole=episodes, changed={})
+    cursor = _encode(start, rows[-1].id) if has_more else _encode(start)
+    return Page(cursor, has_more, changes, [])
+
+
+# --- incremental sync ------------------------------------------------------------------------
+
+def _changes_page(user: User, kinds: list[Kind], position: Position) -> Page:
+    horizon = _horizon()
+    rows = db.session.execute(_feed(user, kinds, position, horizon).limit(FEED_PAGE + 1)).all()
+    changed: dict[str, dict[uuid.UUID, uuid.UUID]] = defaultdict(dict)  # kind → record → patient
+    whole: dict[uuid.UUID, uuid.UUID] = {}  # episodes sent with all their records → patient
+    gone: set[uuid.UUID] = set()
+    has_more, last = len(rows) > FEED_PAGE, position
+    for row in rows[:FEED_PAGE]:
+        if not row.now_in:
+            gone.add(row.episode_id)
+        elif row.entity == "episode" and not row.was_in:
+            if row.episode_id not in whole and len(whole) == EPISODES_PAGE:
+                has_more = True
+                break
+            whole[row.episode_id] = row.patient_id
+        else:
+            changed[row.entity][row.entity_id] = row.patient_id
+        last = Position(row.txid, row.seq)
+    next_position = last if has_more else _read_up_to(horizon, last)
+    changes = _load(kinds, whole=whole, changed=changed) if whole or changed else _empty()
+    removed = _removed(user, kinds, gone) if gone else []
+    return Page(_encode(next_position), has_more, changes, removed)
+
+
+def _feed(user: User, kinds: list[Kind], position: Position, horizon: int) -> sa.Select:
+    """Feed rows after `position` that matter to `user`: those of episodes in their scope now,
+    and an episode's updates that took it out of their scope."""
+    current = sa.orm.aliased(Episode, name="current")
+    patients_open_episode = (sa.select(Episode.id)
+                             .where(Episode.patient_id == Change.patient_id, Episode.status == EpisodeStatus.OPEN)
+                             .scalar_subquery())
+    now_in = _phone_scope(user, current)
+    was_in = sa.and_(Change.entity == "episode", Change.was_status == EpisodeStatus.OPEN, episode_visible_to(
+        user, coach_id=Change.was_coach_id, level=Change.was_level, opened_by_id=current.opened_by_id))
+    return (sa.select(Change.txid, Change.seq, Change.entity, Change.entity_id,
+                      current.id.label("episode_id"), current.patient_id,
+                      sa.case((now_in, True), else_=False).label("now_in"),
+                      sa.case((was_in, True), else_=False).label("was_in"))
+            .join(current, current.id == sa.func.coalesce(Change.episode_id, patients_open_episode))
+            .where(sa.tuple_(Change.txid, Change.seq) > sa.tuple_(sa.literal(position.txid, sa.BigInteger),
+                                                                  sa.literal(position.seq, sa.BigInteger)),
+                   Change.txid < horizon,
+                   Change.entity.in_([kind.name for kind in kinds]),
+                   sa.or_(now_in, was_in))
+            .order_by(Change.txid, Change.seq))
+
+
+def _removed(user: User, kinds: list[Kind], episodes: set[uuid.UUID]) -> list[dict]:
+    """What the phone holds of `episodes`, which left the caller's scope: the episodes, their
+    records, and their patients unless another episode keeps the patient in scope."""
+    names = {kind.name for kind in kinds}
+    other = sa.orm.aliased(Episode)
+    parts = [sa.select(sa.literal("episode"), Episode.id).where(Episode.id.in_(episodes)),
+             sa.select(sa.literal("patient"), Episode.patient_id).where(
+                 Episode.id.in_(episodes),
+                 ~sa.exists().where(other.patient_id == Episode.patient_id, _phone_scope(user, other)))]
+    parts += [sa.select(sa.literal(kind.name), kind.model.id).where(kind.model.episode_id.in_(episodes))
+              for kind in _PARTS if kind.name in names]
+    return [{"type": kind, "id": record_id} for kind, record_id in db.session.execute(sa.union_all(*parts))]
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+def _empty() -> dict[str, list]:
+    return {kind.key: [] for kind in KINDS}
+
+
+def _load(kinds: list[Kind], *, whole: dict[uuid.UUID, uuid.UUID],
+          changed: dict[str, dict[uuid.UUID, uuid.UUID]]) -> dict[str, list]:
+    """The current state of the changed records and of the episodes sent whole; one query per
+    kind. Audited as one read, with every patient it shows."""
+    changes = _empty()
+    patients = set(whole.values())
+    for kind in kinds:
+        ids = changed.get(kind.name, {})
+        patients.update(ids.values())
+        if kind.name == "patient":
+            condition = Patient.id.in_(set(ids) | set(whole.values()))
+        elif kind.name == "episode":
+            condition = Episode.id.in_(set(ids) | set(whole))
+        else:
+            condition = sa.or_(kind.model.id.in_(ids), kind.model.episode_id.in_(whole))
+        if ids or whole:
+            changes[kind.key] = db.session.scalars(sa.select(kind.model).where(condition)
+                                                   .order_by(kind.model.id)).all()
+    records = sum(len(items) for items in changes.values())
+    audit.record("sync.read", resource_type="sync", patient_ids=patients,
+                 details={"records": records, "episodes_whole": len(whole)})
+    return changes
