@@ -166,6 +166,11 @@ def json_log():
         root.removeHandler(capture.handler)
 
 
+def pytest_addoption(parser):
+    parser.addoption("--update-examples", action="store_true",
+                     help="re-record the answers in mobile_api_spec/examples.json (tests/test_examples.py)")
+
+
 def pytest_report_header(config):
     url = os.environ.get("TEST_DATABASE_URL")
     return f"database: {'PostgreSQL (TEST_DATABASE_URL)' if url else 'SQLite (temporary file)'}"
