@@ -183,9 +183,10 @@ class Replay:
         """Equal but for ids (mapped consistently) and timestamps (any)."""
         if _VOLATILE.sub("", documented) != _VOLATILE.sub("", actual):
             return False
-        marks = list(zip(_VOLATILE.finditer(documented), _VOLATILE.finditer(actual)))
-        if len(marks) != len(_VOLATILE.findall(documented)) or len(marks) != len(_VOLATILE.findall(actual)):
+        documented_marks, actual_marks = list(_VOLATILE.finditer(documented)), list(_VOLATILE.finditer(actual))
+        if len(documented_marks) != len(actual_marks):
             return False
+        marks = zip(documented_marks, actual_marks, strict=True)
         return all(bool(d.group(1)) == bool(a.group(1)) and (not d.group(1) or self._same_id(d.group(1), a.group(1)))
                    for d, a in marks)
 
