@@ -70,6 +70,8 @@ class Replay:
 
     def __init__(self, app, spec: dict) -> None:
         self.app = app
+        #: "now" in the requests: one instant per replay, so a retried request is the same request.
+        self.now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
         self.answers: dict[str, dict] = {}
         self.ids: dict[str, str] = {}  # documented id → this run's id
         self.tokens: dict[str, str] = {}
@@ -103,12 +105,12 @@ class Replay:
             sign, amount, unit = relative.groups()
             delta = dt.timedelta(**{{"m": "minutes", "h": "hours", "d": "days"}[unit]: int(amount)}) if sign else \
                 dt.timedelta()
-            moment = dt.datetime.now(dt.timezone.utc) + (delta if sign != "-" else -delta)
-            return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+            moment = self.now + (delta if sign != "-" else -delta)
+            return moment.isoformat().replace("+00:00", "Z")
         local = _LOCAL_DAY.fullmatch(reference)
         if local:
             days, hour, minute = (int(part) for part in local.groups())
-            day = dt.datetime.now(_ZONE).date() + dt.timedelta(days=days)
+            day = self.now.astimezone(_ZONE).date() + dt.timedelta(days=days)
             moment = dt.datetime.combine(day, dt.time(hour, minute), tzinfo=_ZONE).astimezone(dt.timezone.utc)
             return moment.isoformat().replace("+00:00", "Z")
         if ":" in reference:
