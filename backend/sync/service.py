@@ -23,6 +23,7 @@ domain services could not be.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import uuid
 from collections import defaultdict
 
@@ -34,6 +35,7 @@ from backend.auth.models import Role, User
 from backend.cases.models import Appointment, Encounter, Episode, EpisodeStatus, Patient, Task
 from backend.cases.schemas import AppointmentSchema, EncounterSchema, EpisodeSchema, PatientSchema, TaskSchema
 from backend.cases.scopes import episode_visible_to
+from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
 from backend.handoffs.models import Handoff
@@ -47,6 +49,9 @@ from backend.sync.models import Change, txid_horizon
 FEED_PAGE = 500
 #: Episodes sent whole per page (a first sync's page, or episodes that entered the scope).
 EPISODES_PAGE = 50
+#: How long the feed keeps a change. A cursor older than this, less a day's margin for a
+#: transaction still running when its position was read, could miss purged changes.
+KEEP_CHANGES = dt.timedelta(days=30)
 
 _CLINICAL = frozenset({Role.COACH, Role.ED_NURSE, Role.CLINIC_STAFF})
 _WORKERS = frozenset({Role.COACH, Role.CLINIC_STAFF})
@@ -81,10 +86,12 @@ _PARTS = tuple(kind for kind in KINDS if kind.name not in ("patient", "episode")
 
 @dataclasses.dataclass(frozen=True, order=True)
 class Position:
-    """A place in the feed: every row at or before it has been read (or never will be written)."""
+    """A place in the feed: every row at or before it has been read (or never will be written),
+    as of `read_at`."""
 
     txid: int
     seq: int
+    read_at: dt.datetime = dataclasses.field(compare=False, default_factory=utcnow)
 
 
 @dataclasses.dataclass
@@ -100,22 +107,23 @@ def sync(*, user: User, cursor: str | None) -> Page:
     kinds = [kind for kind in KINDS if user.role in kind.roles]
     if cursor is None:
         return _first_sync_page(user, kinds, start=_read_up_to(_horizon(), Position(0, 0)), after=None)
-    txid, seq, after = decode_cursor(cursor, [int, int, str])
-    position = Position(txid, seq)
-    if after:
-        return _first_sync_page(user, kinds, start=position, after=_episode_id(after))
+    txid, seq, after, read_at = decode_cursor(cursor, [int, int, str, int])
+    try:
+        position = Position(txid, seq, dt.datetime.fromtimestamp(read_at, dt.timezone.utc))
+        after_episode = uuid.UUID(after) if after else None
+    except (ValueError, OverflowError, OSError) as exc:  # signed by us: only a key change or a bug gets here
+        raise Problem(422, "The cursor is not one this server issued.", errors={"cursor": ["Invalid cursor."]}) from exc
+    if position.read_at < utcnow() - KEEP_CHANGES + dt.timedelta(days=1):
+        raise Problem(409, "This cursor is older than the changes the server keeps: send your pending writes, "
+                           "delete the local copy and sync again without a cursor.", type="conflict",
+                      errors={"cursor": ["Too old: start again with a first sync."]})
+    if after_episode is not None:
+        return _first_sync_page(user, kinds, start=position, after=after_episode)
     return _changes_page(user, kinds, position)
 
 
-def _episode_id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError as exc:  # signed by us, so only a key change or a bug gets here
-        raise Problem(422, "The cursor is not one this server issued.", errors={"cursor": ["Invalid cursor."]}) from exc
-
-
 def _encode(position: Position, after: uuid.UUID | None = None) -> str:
-    return encode_cursor([position.txid, position.seq, str(after) if after else ""])
+    return encode_cursor([position.txid, position.seq, str(after) if after else "", int(position.read_at.timestamp())])
 
 
 def _horizon() -> int:
@@ -126,7 +134,8 @@ def _read_up_to(horizon: int, floor: Position) -> Position:
     """The last feed row below `horizon` (all written by finished transactions), or `floor`."""
     last = db.session.execute(sa.select(Change.txid, Change.seq).where(Change.txid < horizon)
                               .order_by(Change.txid.desc(), Change.seq.desc()).limit(1)).first()
-    return max(floor, Position(*last)) if last else floor
+    top = max(floor, Position(*last)) if last else floor
+    return Position(top.txid, top.seq)  # complete as of now
 
 
 def _phone_scope(user: User, episode=Episode) -> sa.ColumnElement[bool]:
@@ -171,7 +180,9 @@ def _changes_page(user: User, kinds: list[Kind], position: Position) -> Page:
         else:
             changed[row.entity][row.entity_id] = row.patient_id
         last = Position(row.txid, row.seq)
-    next_position = last if has_more else _read_up_to(horizon, last)
+    # A page that stops early is no fresher than the cursor it started from: the rows after it
+    # are as old as they were, so the cursor's age (and its expiry) carries over.
+    next_position = Position(last.txid, last.seq, position.read_at) if has_more else _read_up_to(horizon, last)
     changes = _load(kinds, whole=whole, changed=changed) if whole or changed else _empty()
     removed = _removed(user, kinds, gone) if gone else []
     return Page(_encode(next_position), has_more, changes, removed)
@@ -242,3 +253,9 @@ def _load(kinds: list[Kind], *, whole: dict[uuid.UUID, uuid.UUID],
     audit.record("sync.read", resource_type="sync", patient_ids=patients,
                  details={"records": records, "episodes_whole": len(whole)})
     return changes
+
+
+def purge_changes(*, now: dt.datetime | None = None) -> int:
+    """Forget feed rows older than KEEP_CHANGES; cursors that old are refused (409)."""
+    cutoff = (now or utcnow()) - KEEP_CHANGES
+    return db.session.execute(sa.delete(Change).where(Change.changed_at < cutoff)).rowcount

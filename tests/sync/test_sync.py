@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -13,7 +14,9 @@ from backend import unit_of_work
 from backend.auth.models import Role
 from backend.extensions import db
 from backend.outreach import dispatcher
+from backend.pagination import decode_cursor, encode_cursor
 from backend.sync import service
+from backend.sync.models import Change
 from tests.cases.conftest import ago, ahead
 
 TYPES = {"patients": "patient", "episodes": "episode", "encounters": "encounter", "tasks": "task",
@@ -328,3 +331,33 @@ def test_a_change_committed_late_is_delivered_by_the_next_sync_never_skipped(app
     phone.sync()
     assert phone.records[("task", first["task"])]["title"] == "written first, committed last"
     assert phone.records[("task", second["task"])]["title"] == "written last, committed first"
+
+
+def test_a_cursor_older_than_the_kept_changes_asks_the_phone_to_start_again(app, coach, open_episode):
+    open_episode(coach=coach)
+    phone = Phone(coach)
+    phone.sync()
+    with app.test_request_context():
+        txid, seq, after, _ = decode_cursor(phone.cursor, [int, int, str, int])
+        stale = dt.datetime.now(dt.timezone.utc) - service.KEEP_CHANGES + dt.timedelta(hours=23)
+        old_cursor = encode_cursor([txid, seq, after, int(stale.timestamp())])
+    response = coach.get("/api/v1/sync", query_string={"cursor": old_cursor})
+    assert response.status_code == 409 and response.get_json()["type"] == "conflict"
+    assert "without a cursor" in response.get_json()["detail"]
+    assert coach.get("/api/v1/sync", query_string={"cursor": phone.cursor}).status_code == 200
+
+
+def test_the_feed_forgets_changes_older_than_it_keeps_and_only_those(app, coach, open_episode):
+    episode = open_episode(coach=coach)
+    with app.app_context():
+        def rows():
+            return db.session.scalar(sa.select(sa.func.count()).select_from(Change)
+                                     .where(Change.episode_id == uuid.UUID(episode["id"])))
+        kept = rows()
+        assert kept > 0
+        service.purge_changes(now=dt.datetime.now(dt.timezone.utc) + service.KEEP_CHANGES - dt.timedelta(hours=1))
+        unit_of_work.complete()
+        assert rows() == kept
+        service.purge_changes(now=dt.datetime.now(dt.timezone.utc) + service.KEEP_CHANGES + dt.timedelta(hours=1))
+        unit_of_work.complete()
+        assert rows() == 0
