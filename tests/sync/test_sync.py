@@ -361,3 +361,29 @@ def test_the_feed_forgets_changes_older_than_it_keeps_and_only_those(app, coach,
         service.purge_changes(now=dt.datetime.now(dt.timezone.utc) + service.KEEP_CHANGES + dt.timedelta(hours=1))
         unit_of_work.complete()
         assert rows() == 0
+
+
+def test_every_table_a_phone_keeps_feeds_the_sync(app):
+    """A SQLite batch migration rebuilds a table without its triggers: this catches one that was
+    not given them back."""
+    expected = {"sync_feed_patients_update", "sync_feed_handoff_events_insert"} | {
+        f"sync_feed_{table}_{operation}" for table in ("episodes", "encounters", "tasks", "appointments", "handoffs",
+                                                       "messages") for operation in ("insert", "update")}
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            names = db.session.scalars(sa.text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")).all()
+        else:
+            names = db.session.scalars(sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger'")).all()
+    assert expected <= set(names)
+
+
+def test_a_patients_new_phone_number_reaches_the_coachs_phone(coach, clinic, open_episode):
+    episode = open_episode(coach=coach)
+    phone = Phone(coach)
+    phone.sync()
+    url = f"/api/v1/patients/{episode['patient_id']}"
+    etag = clinic.get(url).headers["ETag"]
+    assert clinic.patch(url, json={"phone": "617-555-0188"}, headers={"If-Match": etag}).status_code == 200
+    pages = phone.sync()
+    assert changed_ids(pages, "patients") == {episode["patient_id"]}
+    assert phone.records[("patient", episode["patient_id"])]["phone"] == "+16175550188"
