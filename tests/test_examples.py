@@ -16,15 +16,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from flask_migrate import upgrade
 from twilio.request_validator import RequestValidator
 
-from backend import create_app
 from backend.auth.models import Role
-from backend.config import TestConfig
-from backend.extensions import db
 from tests.support import make_user
-from tests.support.databases import fresh_database
+from tests.support.databases import committing_app
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "mobile_api_spec" / "examples.json"
 OPENAPI = EXAMPLES.with_name("openapi.json")
@@ -49,14 +45,8 @@ _ZONE = ZoneInfo("America/New_York")
 @pytest.fixture(scope="module")
 def app(database_url, tmp_path_factory):
     """A server of its own whose commits are real (the sync examples need finished transactions)."""
-    with fresh_database(database_url, tmp_path_factory.mktemp("examples")) as url:
-        app = create_app(TestConfig(url))
-        app.config["TWILIO_AUTH_TOKEN"] = TWILIO_AUTH_TOKEN
-        with app.app_context():
-            upgrade()
+    with committing_app(database_url, tmp_path_factory.mktemp("examples"), TWILIO_AUTH_TOKEN=TWILIO_AUTH_TOKEN) as app:
         yield app
-        with app.app_context():
-            db.engine.dispose()
 
 
 @pytest.fixture(autouse=True)

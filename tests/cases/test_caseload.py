@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 
 import sqlalchemy as sa
@@ -10,6 +9,7 @@ import sqlalchemy as sa
 from backend.auth.models import Role
 from backend.extensions import db
 from tests.cases.conftest import ago
+from tests.support import counted_statements
 
 
 def contact(coach, episode, **when):
@@ -113,21 +113,6 @@ def test_the_review_counts_each_coach_and_lists_who_is_slipping(clinic, coach, n
     assert [e["episode_id"] for e in at_risk["not_contacted_24h_after_discharge"]["items"]] == [due["id"]]
     assert [e["episode_id"] for e in at_risk["no_clinic_visit_72h"]["items"]] == [due["id"]]
     assert coach.get("/api/v1/caseloads").status_code == 403
-
-
-@contextlib.contextmanager
-def counted_statements(engine):
-    """The SQL statements the block sends, first line of each."""
-    statements: list[str] = []
-
-    def count_one(_conn, _cursor, statement, *_args):
-        statements.append(statement.strip().split("\n")[0][:100])
-
-    sa.event.listen(engine, "before_cursor_execute", count_one)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count_one)
 
 
 def _seed(app, coach_id, n):

@@ -1,12 +1,16 @@
-"""Helpers for tests: users made through the service, and a JSON client that signs in."""
+"""Helpers for tests: users made through the service, a JSON client that signs in, log capture and
+statement counting."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
 import logging
 import uuid
+
+import sqlalchemy as sa
 
 from backend import unit_of_work
 from backend.auth import service as auth_service
@@ -83,3 +87,18 @@ class JsonLogCapture:
 
     def lines(self) -> list[dict]:
         return [json.loads(line) for line in self.text().splitlines() if line.strip()]
+
+
+@contextlib.contextmanager
+def counted_statements(engine):
+    """The SQL statements the block sends, first line of each."""
+    statements: list[str] = []
+
+    def count_one(_conn, _cursor, statement, *_args):
+        statements.append(statement.strip().split("\n")[0][:100])
+
+    sa.event.listen(engine, "before_cursor_execute", count_one)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count_one)

@@ -42,3 +42,23 @@ def fresh_database_url(database_url, tmp_path):
     """An empty database of the same kind as the suite's, dropped afterwards."""
     with fresh_database(database_url, tmp_path) as url:
         yield url
+
+
+@contextlib.contextmanager
+def committing_app(database_url: str, directory, **config):
+    """An app on a fresh migrated database whose commits are real (for tests that need
+    finished transactions, such as the sync's), disposed of afterwards."""
+    from flask_migrate import upgrade
+
+    from backend import create_app
+    from backend.config import TestConfig
+    from backend.extensions import db
+
+    with fresh_database(database_url, directory) as url:
+        app = create_app(TestConfig(url))
+        app.config.update(config)
+        with app.app_context():
+            upgrade()
+        yield app
+        with app.app_context():
+            db.engine.dispose()

@@ -9,25 +9,16 @@ app commit; each test makes its own users, so tests stay apart by scope.
 from __future__ import annotations
 
 import pytest
-from flask_migrate import upgrade
 
-from backend import create_app
-from backend.config import TestConfig
-from backend.extensions import db
 from tests.cases.conftest import clinic, nurse, open_episode, register  # noqa: F401 - shared fixtures
 from tests.handoffs.conftest import send  # noqa: F401 - shared fixture
-from tests.support.databases import fresh_database
+from tests.support.databases import committing_app
 
 
 @pytest.fixture(scope="module")
 def app(database_url, tmp_path_factory):
-    with fresh_database(database_url, tmp_path_factory.mktemp("sync")) as url:
-        app = create_app(TestConfig(url))
-        with app.app_context():
-            upgrade()
+    with committing_app(database_url, tmp_path_factory.mktemp("sync")) as app:
         yield app
-        with app.app_context():
-            db.engine.dispose()
 
 
 @pytest.fixture(autouse=True)

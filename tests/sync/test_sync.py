@@ -3,7 +3,6 @@ and a cursor that a late commit cannot get behind."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import uuid
 
@@ -18,6 +17,7 @@ from backend.pagination import decode_cursor, encode_cursor
 from backend.sync import service
 from backend.sync.models import Change
 from tests.cases.conftest import ago, ahead
+from tests.support import counted_statements
 
 TYPES = {"patients": "patient", "episodes": "episode", "encounters": "encounter", "tasks": "task",
          "appointments": "appointment", "handoffs": "handoff", "messages": "message"}
@@ -273,20 +273,6 @@ def test_a_phone_that_syncs_along_holds_exactly_what_a_first_sync_would_give(
     assert phone.records == fresh.records
     assert moved["id"] not in phone.ids("episode") and back["id"] in phone.ids("episode")
     assert kept["patient_id"] in phone.ids("patient")
-
-
-@contextlib.contextmanager
-def counted_statements(engine):
-    statements: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args):
-        statements.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
 
 
 def test_the_queries_a_sync_costs_do_not_grow_with_the_caseload(app, make_client, worked_episode):
