@@ -203,19 +203,25 @@ def _feed(user: User, kinds: list[Kind], position: Position, horizon: int) -> sa
                       sa.case((now_in, True), else_=False).label("now_in"),
                       sa.case((was_in, True), else_=False).label("was_in"))
             .join(current, current.id == sa.func.coalesce(Change.episode_id, patients_open_episode))
-            .where(_after(position), Change.txid < horizon,
+            .where(*_after(position, horizon),
                    Change.entity.in_([kind.name for kind in kinds]),
                    sa.or_(now_in, was_in))
-            .order_by(Change.txid, Change.seq))
+            .order_by(*_feed_order()))
 
 
-def _after(position: Position) -> sa.ColumnElement[bool]:
+def _after(position: Position, horizon: int) -> list[sa.ColumnElement[bool]]:
+    """Feed rows after `position` written by finished transactions."""
     if db.engine.dialect.name == "sqlite":
-        # txid is always 0 there, and SQLite's planner would scan the whole feed for the row
-        # comparison below instead of seeking to `seq`.
-        return Change.seq > position.seq
-    return sa.tuple_(Change.txid, Change.seq) > sa.tuple_(sa.literal(position.txid, sa.BigInteger),
-                                                          sa.literal(position.seq, sa.BigInteger))
+        # txid is always 0 there; bounding or ordering by it makes SQLite's planner walk the
+        # whole (txid, seq) index instead of seeking to `seq` in the rowid.
+        return [Change.seq > position.seq]
+    return [sa.tuple_(Change.txid, Change.seq) > sa.tuple_(sa.literal(position.txid, sa.BigInteger),
+                                                           sa.literal(position.seq, sa.BigInteger)),
+            Change.txid < horizon]
+
+
+def _feed_order() -> list:
+    return [Change.seq] if db.engine.dialect.name == "sqlite" else [Change.txid, Change.seq]
 
 
 def _removed(user: User, kinds: list[Kind], episodes: set[uuid.UUID]) -> list[dict]:
