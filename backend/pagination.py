@@ -44,8 +44,12 @@ def decode_cursor(cursor: str, types: Sequence[type]) -> list:
             raise ValueError
         return [_parse(value, kind) for value, kind in zip(raw, types, strict=True)]
     except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
-        raise Problem(422, "The cursor is not one this server issued.",
-                      errors={"cursor": ["Invalid cursor."]}) from exc
+        raise invalid_cursor() from exc
+
+
+def invalid_cursor() -> Problem:
+    """The answer to a cursor this server did not issue (or no longer can read)."""
+    return Problem(422, "The cursor is not one this server issued.", errors={"cursor": ["Invalid cursor."]})
 
 
 def _parse(value, kind: type):
