@@ -29,14 +29,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import sqlalchemy as sa  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 
-from backend import create_app, unit_of_work  # noqa: E402
-from backend.auth import service as auth_service  # noqa: E402
-from backend.auth.models import Role  # noqa: E402
+from backend import create_app  # noqa: E402
 from backend.cases.models import Appointment, Encounter, Episode, Patient, Task  # noqa: E402
 from backend.config import Config  # noqa: E402
-from benchmarks.common import analyze, insert_rows  # noqa: E402
+from benchmarks.common import PASSWORD, analyze, insert_rows, make_staff  # noqa: E402
 
-PASSWORD = "benchmark passphrase"
 COACHES = 100
 TARGET_OPEN = 60
 
@@ -45,11 +42,7 @@ def seed(app, *, patients: int, episodes: int, encounters: int, rng: random.Rand
     """Fill the database; return the username of the coach with 60 open episodes."""
     now = dt.datetime.now(dt.timezone.utc)
     with app.app_context():
-        nurse = auth_service.create_user(username="bench.nurse", display_name="Nurse", role=Role.ED_NURSE,
-                                         password=PASSWORD)
-        coaches = [auth_service.create_user(username=f"bench.coach{i}", display_name=f"Coach {i}",
-                                            role=Role.COACH, password=PASSWORD) for i in range(COACHES)]
-        unit_of_work.complete()
+        nurse, coaches = make_staff(COACHES)
         coach_ids, nurse_id = [c.id for c in coaches], nurse.id
 
         patient_rows = [{"id": uuid.uuid4(), "given_name": f"G{i}", "family_name": f"F{i}", "mrn": f"B{i}",

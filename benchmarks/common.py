@@ -4,7 +4,23 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from backend import unit_of_work
+from backend.auth import service as auth_service
+from backend.auth.models import Role
 from backend.extensions import db
+
+#: Every benchmark user's password.
+PASSWORD = "benchmark passphrase"
+
+
+def make_staff(coaches: int):
+    """An ED nurse `bench.nurse` and coaches `bench.coach0…`, committed; (nurse, [coaches])."""
+    nurse = auth_service.create_user(username="bench.nurse", display_name="Nurse", role=Role.ED_NURSE,
+                                     password=PASSWORD)
+    staff = [auth_service.create_user(username=f"bench.coach{i}", display_name=f"Coach {i}", role=Role.COACH,
+                                      password=PASSWORD) for i in range(coaches)]
+    unit_of_work.complete()
+    return nurse, staff
 
 
 def insert_rows(model, rows: list[dict]) -> None:

@@ -32,18 +32,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import sqlalchemy as sa  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 
-from backend import create_app, unit_of_work  # noqa: E402
-from backend.auth import service as auth_service  # noqa: E402
-from backend.auth.models import Role  # noqa: E402
+from backend import create_app  # noqa: E402
 from backend.cases.models import Appointment, Encounter, Episode, Patient, Task  # noqa: E402
 from backend.config import Config  # noqa: E402
 from backend.extensions import db  # noqa: E402
 from backend.handoffs.models import Handoff, HandoffEvent  # noqa: E402
 from backend.outreach.models import Message  # noqa: E402
 from backend.sync.models import Change  # noqa: E402
-from benchmarks.common import analyze, insert_rows  # noqa: E402
+from benchmarks.common import PASSWORD, analyze, insert_rows, make_staff  # noqa: E402
 
-PASSWORD = "benchmark passphrase"
 COACHES = 100
 SUMMARY = {"moud": "buprenorphine", "last_dose_at": None, "naloxone_given": True, "risks": "Lives alone",
            "plan": "Buprenorphine 16 mg daily; clinic within 72 h", "goals": "Back to work", "note": None}
@@ -135,11 +132,7 @@ class Seed:
 def seed(app, *, scale: float, rng: random.Random) -> tuple[str, str]:
     """Fill the database; the usernames of the coach with 60 episodes and the one with 6."""
     with app.app_context():
-        nurse = auth_service.create_user(username="bench.nurse", display_name="Nurse", role=Role.ED_NURSE,
-                                         password=PASSWORD)
-        coaches = [auth_service.create_user(username=f"bench.coach{i}", display_name=f"Coach {i}",
-                                            role=Role.COACH, password=PASSWORD) for i in range(COACHES)]
-        unit_of_work.complete()
+        nurse, coaches = make_staff(COACHES)
         rows = Seed(nurse.id, rng)
         for coach, episodes in ((coaches[0], 60), (coaches[1], 6)):
             for _ in range(episodes):
