@@ -178,7 +178,7 @@ def _finish(response):
         response.headers.pop("Content-Type", None)
     _compress(response)
     started = g.get("started")
-    user = g.get("user")
+    user_id = g.get("user_id")
     log.info(
         "request",
         extra={
@@ -188,7 +188,7 @@ def _finish(response):
             "endpoint": request.endpoint,
             "status": response.status_code,
             "duration_ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
-            "user_id": str(user.id) if user is not None else None,
+            "user_id": str(user_id) if user_id is not None else None,
         },
     )
     return response

@@ -119,6 +119,10 @@ class Seed:
                       status_at=at, created_at=at, updated_at=at, read_at=at if inbound else None)
 
     def _add(self, model, **row) -> None:
+        # Timestamps stamped at different moments differ in their microseconds, which compress
+        # far worse than the shared ones of `now + whole days`.
+        row = {name: value.replace(microsecond=self.rng.randrange(1_000_000)) if isinstance(value, dt.datetime)
+               else value for name, value in row.items()}
         self.rows[model].append(row)
         if len(self.rows[model]) >= 5_000:
             self.flush()

@@ -20,3 +20,14 @@ def test_query_strings_and_passwords_never_reach_the_log(app, anonymous, json_lo
     text = json_log.text()
     assert "hunter2-wrong" not in text and user.password not in text and anonymous.token not in text
     assert "Jane" not in text
+
+
+def test_a_signed_in_request_is_logged_with_the_users_id_and_an_anonymous_one_without(app, anonymous, json_log):
+    user = make_user(app)
+    anonymous.get("/health")
+    anonymous.sign_in(user.username, user.password)
+    anonymous.get("/api/v1/me")
+    health, me = [line for line in json_log.lines() if line["msg"] == "request" and line["path"] in ("/health",
+                                                                                                    "/api/v1/me")]
+    assert health["user_id"] is None
+    assert me["user_id"] == str(user.id)

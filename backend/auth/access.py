@@ -87,6 +87,8 @@ def enforce() -> None:
         return
     session = _authenticate()
     g.device_session, g.user = session, session.user
+    # Plain, for the request log: reading g.user after the commit would reload it from the database.
+    g.user_id = session.user.id
     if session.user.role not in rule:
         raise Problem(403, f"The {session.user.role} role may not take this action.")
 

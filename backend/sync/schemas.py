@@ -15,7 +15,8 @@ class SyncQuerySchema(InputSchema):
 
 ChangesSchema = type("ChangesSchema", (OutputSchema,), {
     kind.key: fields.List(fields.Nested(kind.schema), required=True, metadata={
-        "description": f"{kind.key.capitalize()} created or changed, in their current state."})
+        "description": f"{kind.key.capitalize()} created or changed, in their current state (for an episode "
+                       "sent whole: its working set, see the guide)."})
     for kind in KINDS})
 
 

@@ -6,11 +6,19 @@ the roles that work them, their encounters, tasks, appointments and texts; hando
 clinical role. Admins keep nothing.
 
 - **First sync** (no cursor): the whole current scope, a page of episodes at a time, each with
-  all its records. The feed position taken before the first page is carried in the cursor, so
-  what changes while the pages are read comes with the next sync.
+  its working set (below). The feed position taken before the first page is carried in the
+  cursor, so what changes while the pages are read comes with the next sync.
+- **Working set.** An episode is sent with its patient, its handoffs, and of its other records
+  those still to act on or touched in the last RECENT_HISTORY: open tasks, appointments from a
+  week ago on, unread replies, and encounters, tasks, appointments and texts of the past week.
+  Older history is read online (the episode's timeline, the patient's thread), as CommCare
+  restores open cases without their old forms and the Community Health Toolkit purges old
+  reports from phones: a month of every text and visit would triple a first sync for records
+  a coach in the field rarely opens. Once on the phone, a record gets its changes until its
+  episode leaves the scope.
 - **Incremental sync**: feed rows (`backend.sync.models`) after the cursor, in feed order. A
   record changed in an episode the caller sees now is sent in its current state; an episode that
-  entered the caller's scope (a new episode, a reassignment) is sent whole; an episode that left
+  entered the caller's scope (a new episode, a reassignment) is sent with its working set; one that left
   it (reassigned, closed, moved beyond the hospital) comes back in `removed` with every record
   the phone holds of it. Scope is judged by the records' state now, so `changes` and `removed`
   never name the same record.
@@ -26,13 +34,14 @@ import dataclasses
 import datetime as dt
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from marshmallow import Schema
 
 from backend.audit import service as audit
 from backend.auth.models import Role, User
-from backend.cases.models import Appointment, Encounter, Episode, EpisodeStatus, Patient, Task
+from backend.cases.models import Appointment, Encounter, Episode, EpisodeStatus, Patient, Task, TaskStatus
 from backend.cases.schemas import AppointmentSchema, EncounterSchema, EpisodeSchema, PatientSchema, TaskSchema
 from backend.cases.scopes import episode_visible_to
 from backend.database import utcnow
@@ -49,6 +58,8 @@ from backend.sync.models import Change, txid_horizon
 FEED_PAGE = 500
 #: Episodes sent whole per page (a first sync's page, or episodes that entered the scope).
 EPISODES_PAGE = 50
+#: How far back an episode's history is sent to a phone (see "Working set").
+RECENT_HISTORY = dt.timedelta(days=7)
 #: How long the feed keeps a change. A cursor older than this, less a day's margin for a
 #: transaction still running when its position was read, could miss purged changes.
 KEEP_CHANGES = dt.timedelta(days=30)
@@ -69,16 +80,24 @@ class Kind:
     schema: type[Schema]
     #: The roles whose phones keep it (the roles its own endpoints answer).
     roles: frozenset[Role]
+    #: For records of an episode: which of them belong to its working set, given the cutoff of
+    #: RECENT_HISTORY. None: all of them.
+    working_set: Callable[[dt.datetime], sa.ColumnElement[bool]] | None = None
 
 
 KINDS = (
     Kind("patient", "patients", Patient, PatientSchema, _CLINICAL),
     Kind("episode", "episodes", Episode, EpisodeSchema, _CLINICAL),
-    Kind("encounter", "encounters", Encounter, EncounterSchema, _WORKERS),
-    Kind("task", "tasks", Task, TaskSchema, _WORKERS),
-    Kind("appointment", "appointments", Appointment, AppointmentSchema, _WORKERS),
+    Kind("encounter", "encounters", Encounter, EncounterSchema, _WORKERS,
+         lambda cutoff: sa.or_(Encounter.occurred_at >= cutoff, Encounter.created_at >= cutoff)),
+    Kind("task", "tasks", Task, TaskSchema, _WORKERS,
+         lambda cutoff: sa.or_(Task.status == TaskStatus.OPEN, Task.updated_at >= cutoff)),
+    Kind("appointment", "appointments", Appointment, AppointmentSchema, _WORKERS,
+         lambda cutoff: sa.or_(Appointment.starts_at >= cutoff, Appointment.updated_at >= cutoff)),
     Kind("handoff", "handoffs", Handoff, HandoffSchema, _CLINICAL),
-    Kind("message", "messages", Message, MessageSchema, _WORKERS),
+    Kind("message", "messages", Message, MessageSchema, _WORKERS,
+         lambda cutoff: sa.or_(Message.send_at >= cutoff, Message.updated_at >= cutoff,
+                               sa.and_(Message.direction == "inbound", Message.read_at.is_(None)))),
 )
 #: Episodes as they are now, beside the feed row or the episode being asked about. Built once:
 #: a fresh alias per request costs about 1 ms of Python.
@@ -110,7 +129,8 @@ def sync(*, user: User, cursor: str | None) -> Page:
     """One page of the caller's sync (api.md `GET /api/v1/sync`)."""
     kinds = [kind for kind in KINDS if user.role in kind.roles]
     if cursor is None:
-        return _first_sync_page(user, kinds, start=_read_up_to(_horizon(), Position(0, 0)), after=None)
+        _, start = _horizon_and_top(Position(0, 0))
+        return _first_sync_page(user, kinds, start=start, after=None)
     txid, seq, after, read_at = decode_cursor(cursor, [int, int, str, int])
     try:
         position = Position(txid, seq, dt.datetime.fromtimestamp(read_at, dt.timezone.utc))
@@ -130,16 +150,17 @@ def _encode(position: Position, after: uuid.UUID | None = None) -> str:
     return encode_cursor([position.txid, position.seq, str(after) if after else "", int(position.read_at.timestamp())])
 
 
-def _horizon() -> int:
-    return db.session.scalar(sa.select(txid_horizon()))
-
-
-def _read_up_to(horizon: int, floor: Position) -> Position:
-    """The last feed row below `horizon` (all written by finished transactions), or `floor`."""
-    last = db.session.execute(sa.select(Change.txid, Change.seq).where(Change.txid < horizon)
-                              .order_by(Change.txid.desc(), Change.seq.desc()).limit(1)).first()
-    top = max(floor, Position(*last)) if last else floor
-    return Position(top.txid, top.seq)  # complete as of now
+def _horizon_and_top(floor: Position) -> tuple[int, Position]:
+    """The transaction horizon (every feed row below it was written by a finished transaction)
+    and the last feed row below it, or `floor`: one round trip. The top may be read before the
+    rows up to it, as rows below the horizon no longer change."""
+    horizon = sa.select(txid_horizon().label("horizon")).subquery()  # one statement, one snapshot
+    last = (sa.select(Change.txid, Change.seq).where(Change.txid < txid_horizon())
+            .order_by(Change.txid.desc(), Change.seq.desc()).limit(1).subquery())
+    row = db.session.execute(sa.select(horizon.c.horizon, last.c.txid, last.c.seq)
+                             .select_from(horizon).outerjoin(last, sa.true())).one()
+    top = max(floor, Position(row.txid, row.seq)) if row.txid is not None else floor
+    return row.horizon, Position(top.txid, top.seq)  # complete as of now
 
 
 def _phone_scope(user: User, episode=Episode) -> sa.ColumnElement[bool]:
@@ -167,7 +188,7 @@ def _first_sync_page(user: User, kinds: list[Kind], *, start: Position, after: u
 # --- incremental sync ------------------------------------------------------------------------
 
 def _changes_page(user: User, kinds: list[Kind], position: Position) -> Page:
-    horizon = _horizon()
+    horizon, top = _horizon_and_top(position)
     rows = db.session.execute(_feed(user, kinds, position, horizon).limit(FEED_PAGE + 1)).all()
     changed: dict[str, dict[uuid.UUID, uuid.UUID]] = defaultdict(dict)  # kind → record → patient
     whole: dict[uuid.UUID, uuid.UUID] = {}  # episodes sent with all their records → patient
@@ -186,7 +207,7 @@ def _changes_page(user: User, kinds: list[Kind], position: Position) -> Page:
         last = Position(row.txid, row.seq)
     # A page that stops early is no fresher than the cursor it started from: the rows after it
     # are as old as they were, so the cursor's age (and its expiry) carries over.
-    next_position = Position(last.txid, last.seq, position.read_at) if has_more else _read_up_to(horizon, last)
+    next_position = Position(last.txid, last.seq, position.read_at) if has_more else max(top, last)
     changes = _load(kinds, whole=whole, changed=changed) if whole or changed else _empty()
     removed = _removed(user, kinds, gone) if gone else []
     return Page(_encode(next_position), has_more, changes, removed)
@@ -250,9 +271,10 @@ def _empty() -> dict[str, list]:
 
 def _load(kinds: list[Kind], *, whole: dict[uuid.UUID, uuid.UUID],
           changed: dict[str, dict[uuid.UUID, uuid.UUID]]) -> dict[str, list]:
-    """The current state of the changed records and of the episodes sent whole; one query per
-    kind. Audited as one read, with every patient it shows."""
+    """The current state of the changed records and of the working sets of the episodes sent
+    whole; one query per kind. Audited as one read, with every patient it shows."""
     changes = _empty()
+    cutoff = utcnow() - RECENT_HISTORY
     patients = set(whole.values())
     for kind in kinds:
         ids = changed.get(kind.name, {})
@@ -262,7 +284,10 @@ def _load(kinds: list[Kind], *, whole: dict[uuid.UUID, uuid.UUID],
         elif kind.name == "episode":
             condition = Episode.id.in_(set(ids) | set(whole))
         else:
-            condition = sa.or_(kind.model.id.in_(ids), kind.model.episode_id.in_(whole))
+            in_working_set = kind.model.episode_id.in_(whole)
+            if kind.working_set is not None:
+                in_working_set = sa.and_(in_working_set, kind.working_set(cutoff))
+            condition = sa.or_(kind.model.id.in_(ids), in_working_set)
         if ids or whole:
             changes[kind.key] = db.session.scalars(sa.select(kind.model).where(condition)
                                                    .order_by(kind.model.id)).all()

@@ -11,8 +11,10 @@ import sqlalchemy as sa
 
 from backend import unit_of_work
 from backend.auth.models import Role
+from backend.cases.models import Appointment, Encounter, Task
 from backend.extensions import db
 from backend.outreach import dispatcher
+from backend.outreach.models import Message
 from backend.pagination import decode_cursor, encode_cursor
 from backend.sync import service
 from backend.sync.models import Change
@@ -108,6 +110,58 @@ def test_a_first_sync_holds_the_coachs_open_episodes_with_all_their_records_and_
             if kind not in ("patient", "episode")} == {episode["id"]}
     assert others["id"] not in phone.ids("episode") and closed["id"] not in phone.ids("episode")
     assert phone.records[("episode", episode["id"])]["coach_id"] == str(coach.user.id)
+
+
+def test_a_first_sync_sends_the_work_ahead_and_the_past_week_and_leaves_older_history_online(
+        app, coach, clinic, open_episode):
+    episode = open_episode(coach=coach)
+    url = f"/api/v1/episodes/{episode['id']}"
+    clinic.put(f"/api/v1/patients/{episode['patient_id']}/sms-consent", json={"status": "opted_in",
+                                                                              "method": "verbal"})
+
+    def made(response):
+        assert response.status_code in (201, 202), response.get_json()
+        return response.get_json()["id"]
+
+    recent_visit = made(coach.post(f"{url}/encounters", json={"kind": "phone", "occurred_at": ago(days=6)}))
+    old_visit = made(coach.post(f"{url}/encounters", json={"kind": "phone", "occurred_at": ago(days=9)}))
+    overdue_task = made(coach.post(f"{url}/tasks", json={"title": "Call back", "due_at": ago(days=20)}))
+    old_done_task = made(coach.post(f"{url}/tasks", json={"title": "Find a bed", "due_at": ago(days=12)}))
+    assert coach.patch(f"/api/v1/tasks/{old_done_task}", json={"status": "done"},
+                       headers={"If-Match": '"1"'}).status_code == 200
+    next_visit = made(coach.post(f"{url}/appointments", json={"kind": "transition_clinic",
+                                                              "starts_at": ahead(days=3)}))
+    old_visit_booked = made(coach.post(f"{url}/appointments", json={"kind": "transition_clinic",
+                                                                    "starts_at": ago(days=10)}))
+    old_text = made(coach.post(f"/api/v1/patients/{episode['patient_id']}/messages", json={"body": "Hi there"}))
+    old_reply, unread_reply = uuid.uuid4(), uuid.uuid4()
+    eight_days_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=8)
+    with app.app_context():  # history written a while ago: backdate what the API stamped now
+        for model, record_id in ((Encounter, old_visit), (Task, old_done_task), (Appointment, old_visit_booked),
+                                 (Message, old_text)):
+            columns = {"created_at": eight_days_ago} | (
+                {"updated_at": eight_days_ago} if hasattr(model, "updated_at") else {}) | (
+                {"send_at": eight_days_ago} if model is Message else {})
+            db.session.execute(sa.update(model).where(model.id == uuid.UUID(record_id)).values(**columns))
+        for message_id, read_at in ((old_reply, eight_days_ago), (unread_reply, None)):
+            db.session.add(Message(id=message_id, patient_id=uuid.UUID(episode["patient_id"]),
+                                   episode_id=uuid.UUID(episode["id"]), direction="inbound", kind="reply",
+                                   body="ok", status="received", send_at=eight_days_ago, status_at=eight_days_ago,
+                                   created_at=eight_days_ago, updated_at=eight_days_ago, read_at=read_at))
+        unit_of_work.complete()
+
+    phone = Phone(coach)
+    phone.sync()
+
+    assert phone.ids("encounter") == {recent_visit}
+    assert phone.ids("task") == {overdue_task}
+    assert phone.ids("appointment") == {next_visit}
+    assert str(unread_reply) in phone.ids("message")  # besides the texts opting in planned
+    assert not {old_text, str(old_reply)} & phone.ids("message")
+    online = {item["id"] for path in (f"{url}/encounters", f"{url}/tasks", f"{url}/appointments",
+                                      f"/api/v1/patients/{episode['patient_id']}/messages")
+              for item in coach.get(path).get_json()["items"]}
+    assert {old_visit, old_done_task, old_visit_booked, old_text, str(old_reply)} <= online
 
 
 def test_an_incremental_sync_sends_what_changed_and_nothing_else(coach, worked_episode):
