@@ -34,6 +34,10 @@ def create_app(config: Config | None = None) -> web.BridgelineFlask:
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'bridgeline.db'}"
     # Parameters stay out of error messages (and so out of logs): they hold patient data.
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"], "hide_parameters": True}
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # No JIT: its compile time (seconds) is spent on plans whose row estimates run high, as the
+        # outcomes report's joins of aggregates do, and short OLTP queries never gain from it.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"] = {"options": "-c jit=off"}
     if app.config["TRUSTED_PROXY_COUNT"]:
         n = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
@@ -64,10 +68,11 @@ def _register_blueprints(app) -> None:
     from backend.outreach import planning as outreach_planning
     from backend.outreach.api import blp as outreach_blp
     from backend.outreach.webhooks import blp as webhooks_blp
+    from backend.reports.api import blp as reports_blp
     from backend.sync.api import blp as sync_blp
 
     for blp in (ops_blp, auth_blp, audit_blp, cases_blp, activities_blp, caseload_blp, handoffs_blp, consents_blp,
-                outreach_blp, sync_blp):
+                outreach_blp, sync_blp, reports_blp):
         api.register_blueprint(blp)
     app.register_blueprint(webhooks_blp)  # for Twilio, not in the phone app's contract
     handoffs_service.connect_signals()

@@ -13,6 +13,7 @@ import sqlite3
 import uuid
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
 
 NAMING_CONVENTION = {
@@ -53,6 +54,26 @@ class UTCDateTime(sa.TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.timezone.utc)
         return value.astimezone(dt.timezone.utc)
+
+
+class epoch_ms(sa.sql.functions.FunctionElement):  # noqa: N801 (an SQL function)
+    """A timestamp as whole milliseconds since 1970 (an integer), for exact arithmetic on
+    instants in SQL on both databases: SQLite keeps timestamps as text, and its date functions
+    work to the millisecond."""
+
+    type = sa.BigInteger()
+    inherit_cache = True
+
+
+@compiles(epoch_ms)
+def _epoch_ms_sqlite(element, compiler, **kw):
+    # julianday() resolves to ~50 µs, so rounding to the millisecond is exact.
+    return f"CAST(round((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400000.0) AS INTEGER)"
+
+
+@compiles(epoch_ms, "postgresql")
+def _epoch_ms_postgresql(element, compiler, **kw):
+    return f"CAST(round(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) * 1000) AS BIGINT)"
 
 
 class Base(DeclarativeBase):

@@ -37,3 +37,13 @@ def analyze() -> None:
     else:
         db.session.execute(sa.text("ANALYZE"))
         db.session.commit()
+
+
+class Statements:
+    """Counts SQL statements: `sa.event.listen(engine, "before_cursor_execute", counter)`."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, *_args) -> None:
+        self.count += 1

@@ -39,7 +39,7 @@ from backend.extensions import db  # noqa: E402
 from backend.handoffs.models import Handoff, HandoffEvent  # noqa: E402
 from backend.outreach.models import Message  # noqa: E402
 from backend.sync.models import Change  # noqa: E402
-from benchmarks.common import PASSWORD, analyze, insert_rows, make_staff  # noqa: E402
+from benchmarks.common import PASSWORD, Statements, analyze, insert_rows, make_staff  # noqa: E402
 
 COACHES = 100
 SUMMARY = {"moud": "buprenorphine", "last_dose_at": None, "naloxone_given": True, "risks": "Lives alone",
@@ -150,14 +150,6 @@ def seed(app, *, scale: float, rng: random.Random) -> tuple[str, str]:
                                                                             .select_from(model))
                                     for model in (Episode, Encounter, Message, Change)}), flush=True)
     return "bench.coach0", "bench.coach1"
-
-
-class Statements:
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, *_args) -> None:
-        self.count += 1
 
 
 def measure(app, username: str, *, repeats: int) -> dict:

@@ -32,13 +32,15 @@ OPAQUE = {"token", "cursor", "next_cursor", "request_id", "hash", "prev_hash"}
 TWILIO_AUTH_TOKEN = "examples-twilio-auth-token"
 
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-_MOMENT = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?"
+_MOMENT = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?"  # or a date
 _SPOKEN = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} \d{1,2}|\d{1,2}:\d{2} [AP]M"  # in texts to patients
 _VOLATILE = re.compile(f"({_UUID})|{_MOMENT}|{_SPOKEN}")
 _REFERENCE = re.compile(r"\$\{([^}]+)\}")
 _RELATIVE = re.compile(r"now(?:([+-])(\d+)([mhd]))?")
 #: A local time of day some days from today, where the rules care (quiet hours, reminders).
 _LOCAL_DAY = re.compile(r"day([+-]\d+) (\d{2}):(\d{2})")
+#: A date some days from today in America/New_York (report periods).
+_LOCAL_DATE = re.compile(r"date([+-]\d+)")
 _ZONE = ZoneInfo("America/New_York")
 
 
@@ -103,6 +105,9 @@ class Replay:
             day = self.now.astimezone(_ZONE).date() + dt.timedelta(days=days)
             moment = dt.datetime.combine(day, dt.time(hour, minute), tzinfo=_ZONE).astimezone(dt.timezone.utc)
             return moment.isoformat().replace("+00:00", "Z")
+        local_date = _LOCAL_DATE.fullmatch(reference)
+        if local_date:
+            return (self.now.astimezone(_ZONE).date() + dt.timedelta(days=int(local_date.group(1)))).isoformat()
         if ":" in reference:
             name, header = reference.split(":", 1)
             return self.answers[name]["headers"][header]

@@ -103,6 +103,8 @@ class Episode(UUIDPrimaryKey, Versioned, db.Model):
         sa.Index("ix_episodes_opened_at_id", "opened_at", "id"),
         sa.Index("ix_episodes_level_status", "level", "status"),
         sa.Index("ix_episodes_opened_by_id", "opened_by_id"),
+        # The outcomes report's cohort: episodes discharged in a period.
+        sa.Index("ix_episodes_discharged_at", "discharged_at"),
     )
 
     patient_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("patients.id"), index=True)

@@ -1,0 +1,1 @@
+"""Program reports: the outcomes clinic leadership is judged by."""

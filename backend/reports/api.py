@@ -1,0 +1,37 @@
+"""HTTP endpoint of the outcomes report (JSON, or CSV for spreadsheets)."""
+
+from __future__ import annotations
+
+from flask import Response, request
+from flask.views import MethodView
+
+from backend.auth.access import allow
+from backend.auth.models import Role
+from backend.openapi import Blueprint
+from backend.reports import service
+from backend.reports.schemas import OutcomesQuerySchema, OutcomesSchema
+
+blp = Blueprint("reports", __name__, url_prefix="/api/v1", description="Program reports.")
+
+CSV = "text/csv"
+#: The 200 answer in both forms: given explicitly, the content replaces what @blp.response says.
+_BOTH_FORMS = {"description": "The report.", "content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/Outcomes"}},
+    CSV: {"schema": {"type": "string"}, "example": "measure,population,numerator,denominator,pending,rate,…"}}}
+
+
+@blp.route("/reports/outcomes")
+class Outcomes(MethodView):
+    @allow(Role.CLINIC_STAFF)
+    @blp.arguments(OutcomesQuerySchema, location="query")
+    @blp.response(200, OutcomesSchema)
+    @blp.doc(responses={"200": _BOTH_FORMS})
+    def get(self, query):
+        """The program measures for the episodes discharged in a period (`Accept: text/csv` for CSV)"""
+        report = service.outcomes(start=query["from_"], end=query["to"], coach_id=query.get("coach_id"),
+                                  presenting_reason=query.get("presenting_reason"))
+        if request.accept_mimetypes.best_match(["application/json", CSV]) == CSV:
+            name = f"outcomes_{report['from'].isoformat()}_{report['to'].isoformat()}.csv"
+            return Response(service.as_csv(report), mimetype=CSV,
+                            headers={"Content-Disposition": f'attachment; filename="{name}"'})
+        return report

@@ -1,0 +1,189 @@
+"""Benchmark: `GET /api/v1/reports/outcomes` over 60,000 discharged episodes.
+
+Seeds a fresh database with 60,000 ED episodes discharged in the first half of 2026 and 10,000
+discharged before it, each with a history like the program's: three encounters (one reached,
+mostly), two appointments (attended, mostly), a handoff or two with their events, five texts.
+Then, in process: the report for the half year (all 60,000 episodes) and for one day of it —
+time and SQL statements (the counts must not differ).
+
+    .venv/bin/python benchmarks/outcomes.py                          # SQLite in a temporary file
+    .venv/bin/python benchmarks/outcomes.py --database-url postgresql+psycopg://…/empty_db
+
+The PostgreSQL database must be empty: the benchmark migrates it and fills it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+import zoneinfo
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import sqlalchemy as sa  # noqa: E402
+from flask_migrate import upgrade  # noqa: E402
+
+from backend import create_app, unit_of_work  # noqa: E402
+from backend.auth import service as auth_service  # noqa: E402
+from backend.auth.models import Role  # noqa: E402
+from backend.cases.models import Appointment, Encounter, Episode, LevelPeriod, Patient  # noqa: E402
+from backend.config import Config  # noqa: E402
+from backend.extensions import db  # noqa: E402
+from backend.handoffs.models import Handoff, HandoffEvent  # noqa: E402
+from backend.outreach.models import Message  # noqa: E402
+from benchmarks.common import PASSWORD, Statements, analyze, insert_rows, make_staff  # noqa: E402
+
+IN_PERIOD, BEFORE = 60_000, 10_000
+PERIOD = (dt.date(2026, 1, 1), dt.date(2026, 6, 30))
+UTC = dt.timezone.utc
+H, D = dt.timedelta(hours=1), dt.timedelta(days=1)
+
+
+class Seed:
+    def __init__(self, nurse_id: uuid.UUID, coaches: list[uuid.UUID], rng: random.Random) -> None:
+        self.nurse_id, self.coaches, self.rng = nurse_id, coaches, rng
+        self.rows: dict[type, list[dict]] = {model: [] for model in (Patient, Episode, LevelPeriod, Encounter,
+                                                                     Appointment, Handoff, HandoffEvent, Message)}
+        self.count = 0
+
+    def episode(self, discharged: dt.datetime) -> None:
+        self.count += 1
+        rng, n = self.rng, self.count
+        patient_id, episode_id, coach_id = uuid.uuid4(), uuid.uuid4(), rng.choice(self.coaches)
+        arrived = discharged - rng.randrange(2, 20) * H
+        opted_out = rng.random() < 0.05
+        self._add(Patient, id=patient_id, given_name=f"Given{n}", family_name=f"Family{n}", mrn=f"O{n}",
+                  birth_date=dt.date(1970 + n % 30, 1 + n % 12, 1), phone=f"+1617555{n % 10_000:04d}",
+                  timezone="America/New_York", language="en", sms_status="opted_out" if opted_out else "opted_in",
+                  sms_status_at=discharged + 3 * D if opted_out else arrived, registered_by_id=self.nurse_id,
+                  version=1, created_at=arrived, updated_at=arrived)
+        self._add(Episode, id=episode_id, patient_id=patient_id, status="closed", level="transition_clinic",
+                  presenting_reason=rng.choice(["overdose", "withdrawal", "other"]), arrived_at=arrived,
+                  opened_at=arrived, opened_by_id=self.nurse_id, coach_id=coach_id, discharged_at=discharged,
+                  closed_at=discharged + 40 * D, close_reason="engaged_in_care", naloxone_given=True,
+                  moud="buprenorphine", recent_overdose=False, version=3, updated_at=discharged)
+        self._add(LevelPeriod, episode_id=episode_id, level="emergency_department", started_at=arrived,
+                  ended_at=discharged)
+        for _ in range(3):
+            self._add(Encounter, id=uuid.uuid4(), episode_id=episode_id, author_id=coach_id,
+                      kind=rng.choice(["phone", "in_person", "sms", "attempt"]),
+                      outcome="reached" if rng.random() < 0.5 else "no_answer",
+                      occurred_at=discharged + rng.randrange(1, 24 * 20) * H, created_at=discharged)
+        first = discharged + rng.randrange(24, 24 * 10) * H
+        for at in (first, first + rng.randrange(7, 70) * D):
+            self._add(Appointment, id=uuid.uuid4(), episode_id=episode_id, kind="transition_clinic", starts_at=at,
+                      status="attended" if rng.random() < 0.6 else "missed", status_changed_at=at,
+                      created_by_id=coach_id, created_at=discharged, version=2, updated_at=at)
+        for to_level in ["transition_clinic"] + (["community_program"] if rng.random() < 0.5 else []):
+            handoff_id, sent = uuid.uuid4(), discharged - H
+            accepted = sent + rng.randrange(1, 48) * H
+            arrived_at = accepted + rng.randrange(1, 20) * D if rng.random() < 0.6 else None
+            self._add(Handoff, id=handoff_id, episode_id=episode_id, from_level="emergency_department",
+                      to_level=to_level, method=rng.choice(["warm_in_person", "warm_phone", "referral"]),
+                      summary={"moud": "buprenorphine", "naloxone_given": True},
+                      status="completed" if arrived_at else "accepted", accept_by=sent + 24 * H,
+                      arrive_by=sent + 72 * H, arrived_at=arrived_at, created_by_id=self.nurse_id, created_at=sent,
+                      version=2, updated_at=accepted)
+            events = [("sent", sent), ("accepted", accepted)] + ([("completed", arrived_at)] if arrived_at else [])
+            for seq, (status, at) in enumerate(events, start=1):
+                self._add(HandoffEvent, id=uuid.uuid4(), handoff_id=handoff_id, seq=seq, status=status, at=at,
+                          by_id=self.nurse_id, note=None, kind="transition")
+        for day in (1, 3, 7, 14, 30):
+            at = discharged + day * D
+            self._add(Message, id=uuid.uuid4(), patient_id=patient_id, episode_id=episode_id, direction="outbound",
+                      kind="check_in", body="Hi, checking in. How are you doing?", phone="+16175550100",
+                      status=rng.choice(["delivered"] * 8 + ["undelivered", "failed"]), send_at=at, sent_at=at,
+                      status_at=at, attempts=1, created_at=at, updated_at=at)
+
+    def _add(self, model, **row) -> None:
+        self.rows[model].append(row)
+        if len(self.rows[model]) >= 5_000:
+            self.flush()
+
+    def flush(self) -> None:
+        for model, rows in self.rows.items():  # in dependency order
+            insert_rows(model, rows)
+            rows.clear()
+
+
+def seed(app, rng: random.Random) -> None:
+    with app.app_context():
+        nurse, coaches = make_staff(40)
+        auth_service.create_user(username="bench.clinic", display_name="Clinic", role=Role.CLINIC_STAFF,
+                                 password=PASSWORD)
+        unit_of_work.complete()
+        rows = Seed(nurse.id, [coach.id for coach in coaches], rng)
+        zone = zoneinfo.ZoneInfo("America/New_York")
+        start, end = (dt.datetime.combine(day, dt.time(), zone).astimezone(UTC)
+                      for day in (PERIOD[0], PERIOD[1] + D))
+        for _ in range(IN_PERIOD):
+            rows.episode(start + dt.timedelta(seconds=rng.randrange(int((end - start).total_seconds()))))
+        for _ in range(BEFORE):
+            rows.episode(start - dt.timedelta(seconds=rng.randrange(1, 60 * 86_400)))
+        rows.flush()
+        analyze()
+        print("seeded", json.dumps({model.__tablename__: db.session.scalar(
+            sa.select(sa.func.count()).select_from(model)) for model in (Episode, Encounter, Appointment, Message)}),
+            flush=True)
+
+
+def measure(app, *, repeats: int) -> dict:
+    client = app.test_client()
+    token = client.post("/api/v1/auth/tokens", json={"username": "bench.clinic", "password": PASSWORD,
+                                                     "device_name": "bench"}).get_json()["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    with app.app_context():
+        engine = db.engine
+    def report(query: dict) -> dict:
+        response = client.get("/api/v1/reports/outcomes", headers=headers, query_string=query)
+        assert response.status_code == 200, response.data[:300]
+        return response.get_json()
+
+    statements = Statements()
+    results = {}
+    for name, (start, end) in {"half_year": PERIOD, "one_day": (dt.date(2026, 3, 2), dt.date(2026, 3, 2))}.items():
+        query = {"from": start.isoformat(), "to": end.isoformat()}
+        report(query)  # warms caches, and touches the device session if it is due (2 statements more)
+        statements.count = 0
+        sa.event.listen(engine, "before_cursor_execute", statements)
+        report(query)
+        sa.event.remove(engine, "before_cursor_execute", statements)
+        timings = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            body = report(query)
+            timings.append((time.perf_counter() - started) * 1000)
+        results[name] = {"episodes": body["cohort"]["episodes"], "median_ms": round(statistics.median(timings)),
+                         "max_ms": round(max(timings)), "statements": statements.count}
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", help="an EMPTY PostgreSQL database (default: SQLite in a temp dir)")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    url = args.database_url or f"sqlite:///{tempfile.mkdtemp()}/bench-outcomes.db"
+    os.environ.update({"DATABASE_URL": url, "ARGON2_TIME_COST": "1", "ARGON2_MEMORY_COST_KIB": "64",
+                       "LOG_LEVEL": "WARNING"})
+    app = create_app(Config())
+    with app.app_context():
+        upgrade()
+    started = time.perf_counter()
+    seed(app, random.Random(11))
+    print("seed_seconds", round(time.perf_counter() - started, 1), flush=True)
+    results = {"database": "postgresql" if args.database_url else "sqlite", **measure(app, repeats=args.repeats)}
+    print(json.dumps(results, indent=1))
+    print("targets: the half year's report (60,000 episodes) < 2 s; statements equal for the half year and one day")
+
+
+if __name__ == "__main__":
+    main()
