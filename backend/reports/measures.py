@@ -118,8 +118,9 @@ def facts(cohort: sa.Select, now_ms: int) -> dict[str, sa.CTE]:
         .join(episodes, episodes.c.id == Message.episode_id)
         .where(Message.direction == "outbound", Message.sent_at.is_not(None),
                Message.status.not_in([MessageStatus.CANCELLED, MessageStatus.BLOCKED])), "cohort_texts")
-    handoffs = _materialized(sa.select(Handoff).join(episodes, episodes.c.id == Handoff.episode_id),
-                             "cohort_handoffs")
+    handoffs = _materialized(sa.select(Handoff.id, Handoff.episode_id, Handoff.method, Handoff.to_level,
+                                       Handoff.status, Handoff.accept_by, Handoff.arrive_by, Handoff.arrived_at)
+                             .join(episodes, episodes.c.id == Handoff.episode_id), "cohort_handoffs")
     return {"episodes": _episode_facts(episodes, texts, handoffs, now),
             "handoffs": _handoff_facts(handoffs, now),
             "texts": _materialized(sa.select(now, texts.c.status, epoch_ms(texts.c.sent_at).label("sent")),
