@@ -73,7 +73,8 @@ def _epoch_ms_sqlite(element, compiler, **kw):
 
 @compiles(epoch_ms, "postgresql")
 def _epoch_ms_postgresql(element, compiler, **kw):
-    return f"CAST(round(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) * 1000) AS BIGINT)"
+    # date_part() is float8 arithmetic (EXTRACT is numeric, several times slower); exact to the µs.
+    return f"CAST(round(date_part('epoch', {compiler.process(element.clauses, **kw)}) * 1000) AS BIGINT)"
 
 
 class Base(DeclarativeBase):

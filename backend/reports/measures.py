@@ -25,6 +25,7 @@ population however many episodes it covers. Its definition is its function's doc
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import inspect
 from collections.abc import Callable
 
@@ -92,7 +93,7 @@ def within(now, start, window: int, event) -> sa.ColumnElement:
 
 # --- the facts -------------------------------------------------------------------------------
 
-def facts(cohort: sa.Select, now_ms: int) -> dict[str, sa.CTE]:
+def facts(cohort: sa.Select, now: dt.datetime) -> dict[str, sa.CTE]:
     """The facts of each population of `cohort` (a select of episode ids), as CTEs of one
     statement; instants in ms, `now` on every row.
 
@@ -107,23 +108,28 @@ def facts(cohort: sa.Select, now_ms: int) -> dict[str, sa.CTE]:
     - opted_out: when the patient opted out of texts, if that is their status now.
 
     Handoffs: method, to_level, status, accept_by, arrive_by, accepted (the first acceptance),
-    arrived. Texts: those that left Bridgeline (cancelled and blocked ones never did): status,
-    sent.
+    arrived. Texts (those that left Bridgeline; cancelled and blocked ones never did), counted by
+    episode, status and whether they were sent within DELIVERY_REPORT_WAIT of `now` (`recent`):
+    `weight` is how many texts a row stands for.
     """
-    now = sa.literal(now_ms, sa.BigInteger).label("now")
+    now_ms = round(now.timestamp() * 1000)
+    at_now = sa.literal(now_ms, sa.BigInteger).label("now")
     episodes = _materialized(sa.select(Episode.id, Episode.discharged_at, Episode.patient_id)
                              .where(Episode.id.in_(cohort)), "cohort_episodes")
+    recent = sa.case((Message.sent_at > now - dt.timedelta(milliseconds=DELIVERY_REPORT_WAIT), True), else_=False)
     texts = _materialized(
-        sa.select(Message.episode_id, Message.status, Message.sent_at)
+        sa.select(Message.episode_id, Message.status, recent.label("recent"), sa.func.count().label("weight"),
+                  sa.func.min(Message.sent_at).label("first_sent"))
         .join(episodes, episodes.c.id == Message.episode_id)
         .where(Message.direction == "outbound", Message.sent_at.is_not(None),
-               Message.status.not_in([MessageStatus.CANCELLED, MessageStatus.BLOCKED])), "cohort_texts")
+               Message.status.not_in([MessageStatus.CANCELLED, MessageStatus.BLOCKED]))
+        .group_by(Message.episode_id, Message.status, recent), "cohort_texts")
     handoffs = _materialized(sa.select(Handoff.id, Handoff.episode_id, Handoff.method, Handoff.to_level,
                                        Handoff.status, Handoff.accept_by, Handoff.arrive_by, Handoff.arrived_at)
                              .join(episodes, episodes.c.id == Handoff.episode_id), "cohort_handoffs")
-    return {"episodes": _episode_facts(episodes, texts, handoffs, now),
-            "handoffs": _handoff_facts(handoffs, now),
-            "texts": _materialized(sa.select(now, texts.c.status, epoch_ms(texts.c.sent_at).label("sent")),
+    return {"episodes": _episode_facts(episodes, texts, handoffs, at_now),
+            "handoffs": _handoff_facts(handoffs, at_now),
+            "texts": _materialized(sa.select(at_now, texts.c.status, texts.c.recent, texts.c.weight),
                                    "text_facts")}
 
 
@@ -158,7 +164,7 @@ def _episode_facts(episodes: sa.CTE, texts: sa.CTE, handoffs: sa.CTE, now) -> sa
     arrivals = (sa.select(handoffs.c.episode_id, sa.func.min(handoffs.c.arrived_at).label("arrival"))
                 .where(handoffs.c.to_level == "community_program")
                 .group_by(handoffs.c.episode_id).subquery("arrivals"))
-    first_texts = (sa.select(texts.c.episode_id, sa.func.min(texts.c.sent_at).label("first_text"))
+    first_texts = (sa.select(texts.c.episode_id, sa.func.min(texts.c.first_sent).label("first_text"))
                    .group_by(texts.c.episode_id).subquery("first_texts"))
     follow_up = _earliest(epoch_ms(contacts.c.contact), visits.c.visit)
     return _materialized(
@@ -342,9 +348,9 @@ def texts_delivered(t) -> sa.ColumnElement:
     is a text with no delivery report 24 h after it was sent; before then it is pending.
     Cancelled and blocked texts never left and are not counted.
     Source: product.md (SMS delivery rate)."""
-    return sa.case((t.status == MessageStatus.DELIVERED, MET),
-                   (sa.or_(t.status.in_([MessageStatus.UNDELIVERED, MessageStatus.FAILED]),
-                           t.now >= t.sent + DELIVERY_REPORT_WAIT), MISSED), else_=PENDING)
+    failed = t.status.in_([MessageStatus.UNDELIVERED, MessageStatus.FAILED])
+    return sa.case((t.status == MessageStatus.DELIVERED, MET), (sa.or_(failed, t.recent.is_(False)), MISSED),
+                   else_=PENDING)
 
 
 @_measure("opted_out", population="episodes", window="from the first text to the report")

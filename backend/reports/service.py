@@ -32,7 +32,11 @@ def outcomes(*, start: dt.date, end: dt.date, coach_id: uuid.UUID | None = None,
     now = now or utcnow()
     zone = zoneinfo.ZoneInfo(current_app.config["DEFAULT_TIMEZONE"])
     cohort = _cohort(_midnight(start, zone), _midnight(end + dt.timedelta(days=1), zone), coach_id, presenting_reason)
-    figures = _tally(facts(cohort, round(now.timestamp() * 1000)))
+    if db.engine.dialect.name == "postgresql":
+        # Its sorts and hashes run over every episode, text and handoff of the period: in memory,
+        # not spilled to disk at the 4 MB default (about 10% of the report's time).
+        db.session.execute(sa.text("SET LOCAL work_mem = '32MB'"))
+    figures = _tally(facts(cohort, now))
     episodes = figures.pop("episodes")
     measures = {key: {**figures[key], "unit": measure.unit, "population": measure.population,
                       "window": measure.window, "definition": measure.definition, "source": measure.source}
@@ -69,11 +73,14 @@ def _tally(populations: dict[str, sa.CTE]) -> dict:
     aggregates = []
     for population, facts_ in populations.items():
         measures = [measure for measure in MEASURES.values() if measure.population == population]
-        columns = [measure.classify(facts_.c).label(measure.key) for measure in measures]
+        # A row may stand for several members (texts are counted by episode and status).
+        weight = facts_.c.weight if "weight" in facts_.c else sa.literal(1, sa.Integer)
+        columns = [weight.label("weight"), *(measure.classify(facts_.c).label(measure.key) for measure in measures)]
         columns += [sa.case((measure.classify(facts_.c) == MET, measure.value(facts_.c)))
                     .label(f"{measure.key}__value") for measure in measures if measure.value is not None]
         classified = sa.select(*columns).cte(f"classified_{population}").prefix_with("MATERIALIZED")
-        counts = [sa.func.coalesce(sa.func.sum(sa.case((classified.c[measure.key] == status, 1), else_=0)), 0)
+        counts = [sa.func.coalesce(sa.func.sum(sa.case((classified.c[measure.key] == status, classified.c.weight),
+                                                       else_=0)), 0)
                   .label(f"{measure.key}__{status}") for measure in measures for status in (MET, MISSED, PENDING)]
         counts += [_median(classified.c[f"{measure.key}__value"]).label(f"{measure.key}__median")
                    for measure in measures if measure.value is not None]
