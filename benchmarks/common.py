@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+import os
+import tempfile
 
-from backend import unit_of_work
+import sqlalchemy as sa
+from flask_migrate import upgrade
+
+from backend import create_app, unit_of_work
 from backend.auth import service as auth_service
 from backend.auth.models import Role
+from backend.config import Config
 from backend.extensions import db
 
 #: Every benchmark user's password.
@@ -47,3 +52,15 @@ class Statements:
 
     def __call__(self, *_args) -> None:
         self.count += 1
+
+
+def migrated_app(database_url: str | None, sqlite_name: str):
+    """The app on `database_url` (an empty PostgreSQL database), or on a new SQLite file in a
+    temporary directory; migrated, with cheap password hashing and quiet logs."""
+    url = database_url or f"sqlite:///{tempfile.mkdtemp()}/{sqlite_name}"
+    os.environ.update({"DATABASE_URL": url, "ARGON2_TIME_COST": "1", "ARGON2_MEMORY_COST_KIB": "64",
+                       "LOG_LEVEL": "WARNING"})
+    app = create_app(Config())
+    with app.app_context():
+        upgrade()
+    return app

@@ -7,6 +7,7 @@ Then, in process: the report for the half year (all 60,000 episodes) and for one
 time and SQL statements (the counts must not differ).
 
     .venv/bin/python benchmarks/outcomes.py                          # SQLite in a temporary file
+    .venv/bin/python benchmarks/outcomes.py --scale 0.01             # a quick look
     .venv/bin/python benchmarks/outcomes.py --database-url postgresql+psycopg://…/empty_db
 
 The PostgreSQL database must be empty: the benchmark migrates it and fills it.
@@ -21,7 +22,6 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 import zoneinfo
@@ -29,17 +29,15 @@ import zoneinfo
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import sqlalchemy as sa  # noqa: E402
-from flask_migrate import upgrade  # noqa: E402
 
-from backend import create_app, unit_of_work  # noqa: E402
+from backend import unit_of_work  # noqa: E402
 from backend.auth import service as auth_service  # noqa: E402
 from backend.auth.models import Role  # noqa: E402
 from backend.cases.models import Appointment, Encounter, Episode, LevelPeriod, Patient  # noqa: E402
-from backend.config import Config  # noqa: E402
 from backend.extensions import db  # noqa: E402
 from backend.handoffs.models import Handoff, HandoffEvent  # noqa: E402
 from backend.outreach.models import Message  # noqa: E402
-from benchmarks.common import PASSWORD, Statements, analyze, insert_rows, make_staff  # noqa: E402
+from benchmarks.common import PASSWORD, Statements, analyze, insert_rows, make_staff, migrated_app  # noqa: E402
 
 IN_PERIOD, BEFORE = 60_000, 10_000
 PERIOD = (dt.date(2026, 1, 1), dt.date(2026, 6, 30))
@@ -114,7 +112,7 @@ class Seed:
             rows.clear()
 
 
-def seed(app, rng: random.Random) -> None:
+def seed(app, rng: random.Random, scale: float) -> None:
     with app.app_context():
         nurse, coaches = make_staff(40)
         auth_service.create_user(username="bench.clinic", display_name="Clinic", role=Role.CLINIC_STAFF,
@@ -124,9 +122,9 @@ def seed(app, rng: random.Random) -> None:
         zone = zoneinfo.ZoneInfo("America/New_York")
         start, end = (dt.datetime.combine(day, dt.time(), zone).astimezone(UTC)
                       for day in (PERIOD[0], PERIOD[1] + D))
-        for _ in range(IN_PERIOD):
+        for _ in range(int(IN_PERIOD * scale)):
             rows.episode(start + dt.timedelta(seconds=rng.randrange(int((end - start).total_seconds()))))
-        for _ in range(BEFORE):
+        for _ in range(int(BEFORE * scale)):
             rows.episode(start - dt.timedelta(seconds=rng.randrange(1, 60 * 86_400)))
         rows.flush()
         analyze()
@@ -169,16 +167,12 @@ def measure(app, *, repeats: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", help="an EMPTY PostgreSQL database (default: SQLite in a temp dir)")
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the 60,000 and 10,000 episodes")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    url = args.database_url or f"sqlite:///{tempfile.mkdtemp()}/bench-outcomes.db"
-    os.environ.update({"DATABASE_URL": url, "ARGON2_TIME_COST": "1", "ARGON2_MEMORY_COST_KIB": "64",
-                       "LOG_LEVEL": "WARNING"})
-    app = create_app(Config())
-    with app.app_context():
-        upgrade()
+    app = migrated_app(args.database_url, "bench-outcomes.db")
     started = time.perf_counter()
-    seed(app, random.Random(11))
+    seed(app, random.Random(11), args.scale)
     print("seed_seconds", round(time.perf_counter() - started, 1), flush=True)
     results = {"database": "postgresql" if args.database_url else "sqlite", **measure(app, repeats=args.repeats)}
     print(json.dumps(results, indent=1))

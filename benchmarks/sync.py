@@ -23,23 +23,19 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import sqlalchemy as sa  # noqa: E402
-from flask_migrate import upgrade  # noqa: E402
 
-from backend import create_app  # noqa: E402
 from backend.cases.models import Appointment, Encounter, Episode, Patient, Task  # noqa: E402
-from backend.config import Config  # noqa: E402
 from backend.extensions import db  # noqa: E402
 from backend.handoffs.models import Handoff, HandoffEvent  # noqa: E402
 from backend.outreach.models import Message  # noqa: E402
 from backend.sync.models import Change  # noqa: E402
-from benchmarks.common import PASSWORD, Statements, analyze, insert_rows, make_staff  # noqa: E402
+from benchmarks.common import PASSWORD, Statements, analyze, insert_rows, make_staff, migrated_app  # noqa: E402
 
 COACHES = 100
 SUMMARY = {"moud": "buprenorphine", "last_dose_at": None, "naloxone_given": True, "risks": "Lives alone",
@@ -215,12 +211,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the other coaches' 20,000 episodes")
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
-    url = args.database_url or f"sqlite:///{tempfile.mkdtemp()}/bench-sync.db"
-    os.environ.update({"DATABASE_URL": url, "ARGON2_TIME_COST": "1", "ARGON2_MEMORY_COST_KIB": "64",
-                       "LOG_LEVEL": "WARNING"})
-    app = create_app(Config())
-    with app.app_context():
-        upgrade()
+    app = migrated_app(args.database_url, "bench-sync.db")
     started = time.perf_counter()
     big, small = seed(app, scale=args.scale, rng=random.Random(7))
     print("seed_seconds", round(time.perf_counter() - started, 1), flush=True)
