@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from backend.cases.models import Appointment, AppointmentStatus, Encounter, Episode, Patient, SmsStatus
 from backend.database import epoch_ms
 from backend.handoffs.models import Handoff, HandoffEvent
-from backend.outreach.models import Message, MessageStatus
+from backend.outreach.models import Message, MessageKind, MessageStatus
 
 HOUR = 3_600_000  # ms
 DAY = 24 * HOUR
@@ -105,27 +105,31 @@ def facts(cohort: sa.Select, now: dt.datetime) -> dict[str, sa.CTE]:
       retained_visit: one 45 to 75 days after visit1;
     - arrival: the first confirmed arrival at a community program (a handoff's `arrived_at`);
     - first_text: when the episode's first text left Bridgeline;
-    - opted_out: when the patient opted out of texts, if that is their status now.
+    - opted_out: when the patient opted out of texts, if that is their status now;
+    - closed: when the episode closed (an opt-out after it belongs to a later episode).
 
     Handoffs: method, to_level, status, accept_by, arrive_by, accepted (the first acceptance),
-    arrived. Texts (those that left Bridgeline; cancelled and blocked ones never did), counted by
-    episode, status and whether they were sent within DELIVERY_REPORT_WAIT of `now` (`recent`):
-    `weight` is how many texts a row stands for.
+    cancelled (the cancellation, if any), arrived. Texts Bridgeline tried to send (not queued,
+    cancelled or blocked ones, nor the automatic answers to STOP and HELP), counted by episode,
+    status and whether they were tried within DELIVERY_REPORT_WAIT of `now` (`recent`): `weight`
+    is how many texts a row stands for.
     """
     now_ms = round(now.timestamp() * 1000)
     at_now = sa.literal(now_ms, sa.BigInteger).label("now")
-    episodes = _materialized(sa.select(Episode.id, Episode.discharged_at, Episode.patient_id)
+    episodes = _materialized(sa.select(Episode.id, Episode.discharged_at, Episode.closed_at, Episode.patient_id)
                              .where(Episode.id.in_(cohort)), "cohort_episodes")
-    recent = sa.case((Message.sent_at > now - dt.timedelta(milliseconds=DELIVERY_REPORT_WAIT), True), else_=False)
+    tried_at = sa.func.coalesce(Message.sent_at, Message.status_at)  # refused by Twilio: never sent_at
+    recent = sa.case((tried_at > now - dt.timedelta(milliseconds=DELIVERY_REPORT_WAIT), True), else_=False)
     texts = _materialized(
         sa.select(Message.episode_id, Message.status, recent.label("recent"), sa.func.count().label("weight"),
                   sa.func.min(Message.sent_at).label("first_sent"))
         .join(episodes, episodes.c.id == Message.episode_id)
-        .where(Message.direction == "outbound", Message.sent_at.is_not(None),
-               Message.status.not_in([MessageStatus.CANCELLED, MessageStatus.BLOCKED]))
+        .where(Message.direction == "outbound", Message.kind != MessageKind.AUTO_REPLY,
+               Message.status.not_in([MessageStatus.QUEUED, MessageStatus.CANCELLED, MessageStatus.BLOCKED]))
         .group_by(Message.episode_id, Message.status, recent), "cohort_texts")
     handoffs = _materialized(sa.select(Handoff.id, Handoff.episode_id, Handoff.method, Handoff.to_level,
-                                       Handoff.status, Handoff.accept_by, Handoff.arrive_by, Handoff.arrived_at)
+                                       Handoff.status, Handoff.accept_by, Handoff.arrive_by, Handoff.arrived_at,
+                                       episodes.c.discharged_at)
                              .join(episodes, episodes.c.id == Handoff.episode_id), "cohort_handoffs")
     return {"episodes": _episode_facts(episodes, texts, handoffs, at_now),
             "handoffs": _handoff_facts(handoffs, at_now),
@@ -162,7 +166,8 @@ def _episode_facts(episodes: sa.CTE, texts: sa.CTE, handoffs: sa.CTE, now) -> sa
                         .label("retained_visit"))
               .group_by(numbered.c.episode_id).subquery("visits"))
     arrivals = (sa.select(handoffs.c.episode_id, sa.func.min(handoffs.c.arrived_at).label("arrival"))
-                .where(handoffs.c.to_level == "community_program")
+                .where(handoffs.c.to_level == "community_program",
+                       handoffs.c.arrived_at >= handoffs.c.discharged_at)
                 .group_by(handoffs.c.episode_id).subquery("arrivals"))
     first_texts = (sa.select(texts.c.episode_id, sa.func.min(texts.c.first_sent).label("first_text"))
                    .group_by(texts.c.episode_id).subquery("first_texts"))
@@ -173,7 +178,8 @@ def _episode_facts(episodes: sa.CTE, texts: sa.CTE, handoffs: sa.CTE, now) -> sa
                   visits.c.visit1, visits.c.visit2, visits.c.retained_visit,
                   epoch_ms(arrivals.c.arrival).label("arrival"), epoch_ms(first_texts.c.first_text).label("first_text"),
                   sa.case((Patient.sms_status == SmsStatus.OPTED_OUT, epoch_ms(Patient.sms_status_at)))
-                  .label("opted_out"))
+                  .label("opted_out"),
+                  epoch_ms(episodes.c.closed_at).label("closed"))
         .select_from(episodes)
         .join(Patient, Patient.id == episodes.c.patient_id)
         .outerjoin(contacts, contacts.c.episode_id == episodes.c.id)
@@ -183,14 +189,18 @@ def _episode_facts(episodes: sa.CTE, texts: sa.CTE, handoffs: sa.CTE, now) -> sa
 
 
 def _handoff_facts(handoffs: sa.CTE, now) -> sa.CTE:
-    accepted = (sa.select(HandoffEvent.handoff_id, sa.func.min(HandoffEvent.at).label("at"))
-                .join(handoffs, handoffs.c.id == HandoffEvent.handoff_id)
-                .where(HandoffEvent.status == "accepted").group_by(HandoffEvent.handoff_id).subquery("accepted"))
+    events = (sa.select(HandoffEvent.handoff_id,
+                        sa.func.min(sa.case((HandoffEvent.status == "accepted", HandoffEvent.at))).label("accepted"),
+                        sa.func.min(sa.case((HandoffEvent.status == "cancelled", HandoffEvent.at))).label("cancelled"))
+              .join(handoffs, handoffs.c.id == HandoffEvent.handoff_id)
+              .where(HandoffEvent.status.in_(["accepted", "cancelled"]))
+              .group_by(HandoffEvent.handoff_id).subquery("handoff_events"))
     return _materialized(
         sa.select(now, handoffs.c.method, handoffs.c.to_level, handoffs.c.status,
                   epoch_ms(handoffs.c.accept_by).label("accept_by"), epoch_ms(handoffs.c.arrive_by).label("arrive_by"),
-                  epoch_ms(accepted.c.at).label("accepted"), epoch_ms(handoffs.c.arrived_at).label("arrived"))
-        .select_from(handoffs).outerjoin(accepted, accepted.c.handoff_id == handoffs.c.id), "handoff_facts")
+                  epoch_ms(events.c.accepted).label("accepted"), epoch_ms(events.c.cancelled).label("cancelled"),
+                  epoch_ms(handoffs.c.arrived_at).label("arrived"))
+        .select_from(handoffs).outerjoin(events, events.c.handoff_id == handoffs.c.id), "handoff_facts")
 
 
 def _materialized(stmt: sa.Select, name: str) -> sa.CTE:
@@ -244,15 +254,16 @@ def _to_first_visit(e) -> sa.ColumnElement:
     return e.visit1 - e.discharged
 
 
-@_measure("median_hours_to_first_visit", population="episodes", window="from discharge to the report",
+@_measure("median_hours_to_first_visit", population="episodes", window="30 days after discharge",
           value=_to_first_visit, unit="hours")
 def median_hours_to_first_visit(e) -> sa.ColumnElement:
     """Median time from discharge to the first attended transition-clinic visit, in hours, over
-    the episodes that have had one (the numerator); the rate is the share of episodes with a
-    first visit so far. Episodes without a visit have no time to count, so this median is of
-    those who came, and should be read beside the rate.
-    Source: product.md (median time ED discharge to first visit)."""
-    return sa.case((e.visit1.is_not(None), MET), else_=MISSED)
+    the episodes whose first visit came within 30 days of discharge (the numerator); the rate is
+    the share of episodes with a first visit within those 30 days. Episodes without a visit have
+    no time to count, so this median is of those who came, and should be read beside the rate.
+    Source: product.md (median time ED discharge to first visit); 30 days, the window of the
+    treatment-engagement measure, so that a late first visit does not wait forever."""
+    return within(e.now, e.discharged, 30 * DAY, e.visit1)
 
 
 # --- engagement and retention ----------------------------------------------------------------
@@ -308,33 +319,34 @@ def retained_60d(e) -> sa.ColumnElement:
 def warm_handoffs(h) -> sa.ColumnElement:
     """Warm-handoff share: handoffs of the report's episodes made face to face, by phone or by
     video with the patient present (`warm_in_person`, `warm_phone`, `warm_video`) among all their
-    handoffs except cancelled ones.
+    handoffs except those cancelled before their accept-by deadline (withdrawn in time).
     Source: product.md; D'Onofrio et al. 2015 (a warm link to care beats a referral the patient
     must act on alone)."""
-    return sa.case((h.status == "cancelled", None),
+    return sa.case((h.cancelled < h.accept_by, None),
                    (h.method.in_(["warm_in_person", "warm_phone", "warm_video"]), MET), else_=MISSED)
 
 
 @_measure("handoffs_accepted_on_time", population="handoffs", window="until the handoff's accept-by")
 def handoffs_accepted_on_time(h) -> sa.ColumnElement:
     """Handoffs accepted by their accept-by deadline, among handoffs of the report's episodes that
-    were accepted, declined, or not accepted by then. Cancelled before being accepted: left out.
-    Pending while not yet accepted and the deadline is ahead.
+    were accepted, declined, or not accepted by then. One cancelled before its deadline without
+    being accepted is left out; one cancelled after it (as closing an episode cancels its open
+    handoffs) was not accepted in time. Pending while open and the deadline is ahead.
     Source: product.md (handoffs accepted on time; defaults: 24 h to the clinic, 72 h to a
     community program)."""
     return sa.case((h.accepted <= h.accept_by, MET), (h.accepted.is_not(None), MISSED),
-                   (h.status == "cancelled", None),
+                   (h.cancelled < h.accept_by, None),
                    (sa.and_(h.status == "sent", h.now < h.accept_by), PENDING), else_=MISSED)
 
 
 @_measure("community_arrival_confirmed", population="handoffs", window="until the handoff's arrive-by")
 def community_arrival_confirmed(h) -> sa.ColumnElement:
     """Closed-loop arrival rate: handoffs of the report's episodes to a community program whose
-    arrival was confirmed (`completed`, with `arrived_at`), among those not cancelled. Pending
-    while still open and the arrive-by deadline is ahead; an arrival confirmed late still closes
-    the loop.
+    arrival was confirmed (`completed`, with `arrived_at`), among those not cancelled before their
+    arrive-by deadline. Pending while still open and the deadline is ahead; an arrival confirmed
+    late still closes the loop.
     Source: product.md (closed-loop referral: arrival confirmed; default arrive-by 14 days)."""
-    return sa.case((sa.or_(h.to_level != "community_program", h.status == "cancelled"), None),
+    return sa.case((sa.or_(h.to_level != "community_program", h.cancelled < h.arrive_by), None),
                    (h.arrived.is_not(None), MET),
                    (sa.and_(h.status.in_(["sent", "accepted"]), h.now < h.arrive_by), PENDING), else_=MISSED)
 
@@ -344,9 +356,10 @@ def community_arrival_confirmed(h) -> sa.ColumnElement:
 @_measure("texts_delivered", population="texts", window="24 h after sending for a delivery report")
 def texts_delivered(t) -> sa.ColumnElement:
     """SMS delivery rate: texts to the report's episodes' patients that Twilio reported
-    `delivered`, among those that left Bridgeline. Undelivered and failed texts are misses, as
-    is a text with no delivery report 24 h after it was sent; before then it is pending.
-    Cancelled and blocked texts never left and are not counted.
+    `delivered`, among those Bridgeline tried to send (not queued, cancelled or blocked ones, nor
+    the automatic answers to STOP and HELP). Undelivered and failed texts (refused by Twilio
+    included) are misses, as is a text with no delivery report 24 h after it was tried; before
+    then it is pending.
     Source: product.md (SMS delivery rate)."""
     failed = t.status.in_([MessageStatus.UNDELIVERED, MessageStatus.FAILED])
     return sa.case((t.status == MessageStatus.DELIVERED, MET), (sa.or_(failed, t.recent.is_(False)), MISSED),
@@ -356,7 +369,8 @@ def texts_delivered(t) -> sa.ColumnElement:
 @_measure("opted_out", population="episodes", window="from the first text to the report")
 def opted_out(e) -> sa.ColumnElement:
     """Opt-out rate (lower is better): episodes whose patient opted out of texts (STOP, Twilio's
-    21610, or staff recording it) after the episode's first text, among episodes with a text
-    sent. A patient who opted back in since is not counted.
+    21610, or staff recording it) after the episode's first text and before it closed, among
+    episodes with a text sent. A patient who opted back in since is not counted.
     Source: product.md (SMS opt-out rate)."""
-    return sa.case((e.first_text.is_(None), None), (e.opted_out >= e.first_text, MET), else_=MISSED)
+    opted_out_during = sa.and_(e.opted_out >= e.first_text, sa.or_(e.closed.is_(None), e.opted_out <= e.closed))
+    return sa.case((e.first_text.is_(None), None), (opted_out_during, MET), else_=MISSED)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from backend.cases.schemas import PRESENTING_REASONS
@@ -12,10 +14,14 @@ from backend.schemas import InputSchema, OutputSchema, Timestamp
 MAX_PERIOD_DAYS = 3 * 366
 
 
+#: The period ends at midnight after `to`: the day after must exist.
+_LAST_DAY = validate.Range(max=dt.date(9998, 12, 31))
+
+
 class OutcomesQuerySchema(InputSchema):
-    from_ = fields.Date(required=True, data_key="from", metadata={
+    from_ = fields.Date(required=True, data_key="from", validate=_LAST_DAY, metadata={
         "description": "First day of the period (discharge dates, in the program's time zone)."})
-    to = fields.Date(required=True, metadata={"description": "Last day of the period, included."})
+    to = fields.Date(required=True, validate=_LAST_DAY, metadata={"description": "Last day of the period, included."})
     coach_id = fields.UUID(metadata={"description": "Only episodes whose coach this is."})
     presenting_reason = fields.String(validate=validate.OneOf(PRESENTING_REASONS))
 

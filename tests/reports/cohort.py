@@ -67,9 +67,9 @@ class Cohort:
             db.session.add(HandoffEvent(handoff_id=handoff.id, seq=seq, status=status, at=at, by_id=self.nurse_id))
 
     def text(self, episode: Episode, *, status: str, sent_at: dt.datetime | None,
-             direction: str = "outbound") -> None:
+             direction: str = "outbound", kind: str = "staff") -> None:
         at = sent_at or episode.discharged_at
         db.session.add(Message(patient_id=episode.patient_id, episode_id=episode.id, direction=direction,
-                               kind="reply" if direction == "inbound" else "staff", body="Checking in",
+                               kind="reply" if direction == "inbound" else kind, body="Checking in",
                                phone="+16175550100", status=status, send_at=at, sent_at=sent_at, status_at=at,
                                created_at=at, updated_at=at))

@@ -49,6 +49,8 @@ def january(app, staff):
                                                              ("queued", None), ("cancelled", None), ("blocked", None)]:
             c.text(e1, status=status, sent_at=sent_at)
         c.text(e1, status="received", sent_at=None, direction="inbound")
+        c.text(e1, status="failed", sent_at=None)  # refused by Twilio: never sent, still a failed text
+        c.text(e1, status="sent", sent_at=T + 2 * H, kind="auto_reply")  # the answer to HELP: not counted
         e2 = c.episode(T)  # contact a minute past 24 h, by SMS (no follow-up); opted out after a text
         c.contact(e2, T + 24 * H + MINUTE, kind="sms")
         c.text(e2, status="delivered", sent_at=T + H)
@@ -76,18 +78,22 @@ def january(app, staff):
         c.visit(e7, T + 7 * D + 75 * D)
         c.handoff(e7, to_level="community_program", method="referral", accept_by=T + 3 * D, arrive_by=T + 14 * D,
                   events=[("cancelled", T + D)])
-        e8 = c.episode(T)  # first visit a minute after 7 days; a handoff left open past its deadlines
-        c.visit(e8, T + 7 * D + MINUTE)
+        e8 = c.episode(T)  # first visit a minute after 7 days; a handoff left open past its deadlines;
+        c.visit(e8, T + 7 * D + MINUTE)  # and an arrival recorded before the discharge, which is no engagement
         c.handoff(e8, to_level="community_program", method="warm_in_person", accept_by=T + 3 * D,
                   arrive_by=T + 14 * D)
+        c.handoff(e8, to_level="community_program", method="warm_phone", accept_by=T + 3 * D, arrive_by=T + 14 * D,
+                  events=[("accepted", T - 3 * H), ("completed", T - H)])
         e9 = c.episode(T)  # arrived at a community program exactly 30 days after; accepted exactly on time
         c.handoff(e9, to_level="community_program", method="referral", accept_by=T + 3 * D, arrive_by=T + 30 * D,
                   events=[("accepted", T + 3 * D), ("completed", T + 30 * D)])
         e10 = c.episode(T)  # arrived 30 days + 1 min after (late, still a closed loop); accepted a minute late
         c.handoff(e10, to_level="community_program", method="warm_phone", accept_by=T + 3 * D,
                   arrive_by=T + 14 * D, events=[("accepted", T + 3 * D + MINUTE), ("completed", T + 30 * D + MINUTE)])
-        e11 = c.episode(T)  # a program intake attended exactly 7 days after: a follow-up, not a clinic visit
-        c.visit(e11, T + 7 * D, kind="program_intake")
+        e11 = c.episode(T)  # a program intake attended exactly 7 days after: a follow-up, not a clinic visit;
+        c.visit(e11, T + 7 * D, kind="program_intake")  # a handoff cancelled (on closing) after its deadlines
+        c.handoff(e11, to_level="community_program", method="referral", accept_by=T + 3 * D, arrive_by=T + 14 * D,
+                  events=[("cancelled", T + 20 * D)])
         c.episode(dt.datetime(2025, 2, 1, 4, 30, tzinfo=UTC))  # 23:30 on January 31 in Boston: in January
         outside = c.episode(dt.datetime(2025, 1, 1, 4, 30, tzinfo=UTC))  # 23:30 on December 31: not in January
         c.contact(outside, outside.discharged_at + H)
@@ -98,9 +104,12 @@ def january(app, staff):
         clinic_only = c.episode(T, level=Level.TRANSITION_CLINIC)  # never at the hospital: not an ED episode
         c.contact(clinic_only, T + H)
         patient = c.patient()  # two episodes: what happens in the second does not count for the first
-        c.episode(T, patient=patient, closed=True)
+        first_of_two = c.episode(T, patient=patient, closed=True)  # closed 2 days after discharge
+        c.text(first_of_two, status="delivered", sent_at=T + H)
         second = c.episode(T + 5 * D, patient=patient)
         c.contact(second, T + 6 * D)  # exactly 24 h after its own discharge
+        c.text(second, status="delivered", sent_at=T + 5 * D + H)
+        patient.sms_status, patient.sms_status_at = SmsStatus.OPTED_OUT, T + 6 * D  # during the second only
         unit_of_work.complete()
 
 
@@ -117,11 +126,13 @@ EXPECTED = {
     "follow_up_7d": (7, 15),  # e1, e3, e5, e6, e7, e11, the second episode
     "follow_up_30d": (8, 15),  # + e8
     "retained_60d": (2, 4),  # e5 (45 days), e7 (75 days) of e5-e8
-    "warm_handoffs": (4, 5),  # e5, e6, e8, e10 of e5, e6, e8, e9, e10 (e7's was cancelled)
-    "handoffs_accepted_on_time": (2, 5),  # e5, e9
-    "community_arrival_confirmed": (2, 4),  # e9, e10 of e6, e8, e9, e10
-    "texts_delivered": (5, 8),  # e1's 3, e2's, e3's of those that left
-    "opted_out": (1, 3),  # e2, of e1-e3 which were texted
+    # handoffs: e5 (clinic), e6 (declined), e7 (cancelled before its deadline: left out), e8's two
+    # (open past its deadlines; arrived before discharge), e9, e10, e11 (cancelled after its deadlines)
+    "warm_handoffs": (5, 7),  # e5, e6, e8's two, e10
+    "handoffs_accepted_on_time": (3, 7),  # e5, e8's second, e9
+    "community_arrival_confirmed": (3, 6),  # e8's second, e9, e10 of e6, e8's two, e9, e10, e11
+    "texts_delivered": (7, 11),  # e1's 3, e2's, e3's, the patient's two; e1's undelivered, 2 failed, unreported
+    "opted_out": (2, 5),  # e2, the second episode; of e1-e3 and the patient's two
 }
 
 
@@ -156,7 +167,9 @@ def test_windows_still_open_are_pending_and_out_of_the_denominator_even_when_alr
     assert measures["community_arrival_confirmed"]["pending"] == 1  # e8's
     # e1's text sent at T + 25 h without a report has not waited 24 h yet
     assert measures["texts_delivered"]["pending"] == 1
-    assert (measures["texts_delivered"]["numerator"], measures["texts_delivered"]["denominator"]) == (5, 7)
+    assert (measures["texts_delivered"]["numerator"], measures["texts_delivered"]["denominator"]) == (7, 10)
+    # no episode is 30 days past its discharge yet: no first visit can be counted missing
+    assert measures["median_hours_to_first_visit"]["pending"] == 15
 
 
 def test_the_report_narrows_to_a_coach_or_a_presenting_reason(app, january, staff):
@@ -214,6 +227,7 @@ def test_the_same_report_comes_as_csv_for_spreadsheets(clinic, january):
     ({"from": "2020-01-01", "to": "2025-01-01"}, "to"),
     ({"from": "2025-01-01", "to": "2025-01-31", "presenting_reason": "boredom"}, "presenting_reason"),
     ({"from": "2025-02-30", "to": "2025-03-01"}, "from"),
+    ({"from": "9999-12-30", "to": "9999-12-31"}, "to"),  # the period would end past the calendar
 ])
 def test_a_period_that_makes_no_sense_is_refused_with_the_field_named(clinic, query, field):
     response = clinic.get("/api/v1/reports/outcomes", query_string=query)
