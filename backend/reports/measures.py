@@ -189,18 +189,20 @@ def _episode_facts(episodes: sa.CTE, texts: sa.CTE, handoffs: sa.CTE, now) -> sa
 
 
 def _handoff_facts(handoffs: sa.CTE, now) -> sa.CTE:
-    events = (sa.select(HandoffEvent.handoff_id,
-                        sa.func.min(sa.case((HandoffEvent.status == "accepted", HandoffEvent.at))).label("accepted"),
-                        sa.func.min(sa.case((HandoffEvent.status == "cancelled", HandoffEvent.at))).label("cancelled"))
-              .join(handoffs, handoffs.c.id == HandoffEvent.handoff_id)
-              .where(HandoffEvent.status.in_(["accepted", "cancelled"]))
-              .group_by(HandoffEvent.handoff_id).subquery("handoff_events"))
+    # Joined to the events table itself (its handoff_id index), not to an aggregate of it: SQLite
+    # may plan a join of two materialized results as a loop over both.
+    def first(status: str):
+        return sa.func.min(sa.case((HandoffEvent.status == status, HandoffEvent.at)))
+
+    h = handoffs.c
     return _materialized(
-        sa.select(now, handoffs.c.method, handoffs.c.to_level, handoffs.c.status,
-                  epoch_ms(handoffs.c.accept_by).label("accept_by"), epoch_ms(handoffs.c.arrive_by).label("arrive_by"),
-                  epoch_ms(events.c.accepted).label("accepted"), epoch_ms(events.c.cancelled).label("cancelled"),
-                  epoch_ms(handoffs.c.arrived_at).label("arrived"))
-        .select_from(handoffs).outerjoin(events, events.c.handoff_id == handoffs.c.id), "handoff_facts")
+        sa.select(now, h.method, h.to_level, h.status, epoch_ms(h.accept_by).label("accept_by"),
+                  epoch_ms(h.arrive_by).label("arrive_by"), epoch_ms(first("accepted")).label("accepted"),
+                  epoch_ms(first("cancelled")).label("cancelled"), epoch_ms(h.arrived_at).label("arrived"))
+        .select_from(handoffs)
+        .outerjoin(HandoffEvent, sa.and_(HandoffEvent.handoff_id == h.id,
+                                         HandoffEvent.status.in_(["accepted", "cancelled"])))
+        .group_by(h.id, h.method, h.to_level, h.status, h.accept_by, h.arrive_by, h.arrived_at), "handoff_facts")
 
 
 def _materialized(stmt: sa.Select, name: str) -> sa.CTE:
