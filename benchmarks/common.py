@@ -33,6 +33,24 @@ def insert_rows(model, rows: list[dict]) -> None:
         db.session.execute(sa.insert(model), rows)
 
 
+class Rows:
+    """Rows to bulk-insert, per model, written 5,000 at a time in the order the models were given
+    (parents before children)."""
+
+    def __init__(self, *models) -> None:
+        self.rows: dict[type, list[dict]] = {model: [] for model in models}
+
+    def add(self, model, row: dict) -> None:
+        self.rows[model].append(row)
+        if len(self.rows[model]) >= 5_000:
+            self.flush()
+
+    def flush(self) -> None:
+        for model, rows in self.rows.items():
+            insert_rows(model, rows)
+            rows.clear()
+
+
 def analyze() -> None:
     """Commit the seed and refresh the planner's statistics, as a live database would have them."""
     db.session.commit()

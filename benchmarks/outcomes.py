@@ -37,7 +37,7 @@ from backend.cases.models import Appointment, Encounter, Episode, LevelPeriod, P
 from backend.extensions import db  # noqa: E402
 from backend.handoffs.models import Handoff, HandoffEvent  # noqa: E402
 from backend.outreach.models import Message  # noqa: E402
-from benchmarks.common import PASSWORD, Statements, analyze, insert_rows, make_staff, migrated_app  # noqa: E402
+from benchmarks.common import PASSWORD, Rows, Statements, analyze, make_staff, migrated_app  # noqa: E402
 
 IN_PERIOD, BEFORE = 60_000, 10_000
 PERIOD = (dt.date(2026, 1, 1), dt.date(2026, 6, 30))
@@ -48,8 +48,7 @@ H, D = dt.timedelta(hours=1), dt.timedelta(days=1)
 class Seed:
     def __init__(self, nurse_id: uuid.UUID, coaches: list[uuid.UUID], rng: random.Random) -> None:
         self.nurse_id, self.coaches, self.rng = nurse_id, coaches, rng
-        self.rows: dict[type, list[dict]] = {model: [] for model in (Patient, Episode, LevelPeriod, Encounter,
-                                                                     Appointment, Handoff, HandoffEvent, Message)}
+        self.rows = Rows(Patient, Episode, LevelPeriod, Encounter, Appointment, Handoff, HandoffEvent, Message)
         self.count = 0
 
     def episode(self, discharged: dt.datetime) -> None:
@@ -102,14 +101,10 @@ class Seed:
                       status_at=at, attempts=1, created_at=at, updated_at=at)
 
     def _add(self, model, **row) -> None:
-        self.rows[model].append(row)
-        if len(self.rows[model]) >= 5_000:
-            self.flush()
+        self.rows.add(model, row)
 
     def flush(self) -> None:
-        for model, rows in self.rows.items():  # in dependency order
-            insert_rows(model, rows)
-            rows.clear()
+        self.rows.flush()
 
 
 def seed(app, rng: random.Random, scale: float) -> None:

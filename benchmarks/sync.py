@@ -35,7 +35,7 @@ from backend.extensions import db  # noqa: E402
 from backend.handoffs.models import Handoff, HandoffEvent  # noqa: E402
 from backend.outreach.models import Message  # noqa: E402
 from backend.sync.models import Change  # noqa: E402
-from benchmarks.common import PASSWORD, Statements, analyze, insert_rows, make_staff, migrated_app  # noqa: E402
+from benchmarks.common import PASSWORD, Rows, Statements, analyze, make_staff, migrated_app  # noqa: E402
 
 COACHES = 100
 SUMMARY = {"moud": "buprenorphine", "last_dose_at": None, "naloxone_given": True, "risks": "Lives alone",
@@ -47,8 +47,7 @@ class Seed:
 
     def __init__(self, nurse_id: uuid.UUID, rng: random.Random) -> None:
         self.nurse_id, self.rng, self.now = nurse_id, rng, dt.datetime.now(dt.timezone.utc)
-        self.rows: dict[type, list[dict]] = {model: [] for model in (Patient, Episode, Encounter, Task, Appointment,
-                                                                     Handoff, HandoffEvent, Message)}
+        self.rows = Rows(Patient, Episode, Encounter, Task, Appointment, Handoff, HandoffEvent, Message)
         self.count = 0
 
     def episode(self, coach_id: uuid.UUID, *, is_open: bool, month: bool) -> None:
@@ -119,14 +118,10 @@ class Seed:
         # far worse than the shared ones of `now + whole days`.
         row = {name: value.replace(microsecond=self.rng.randrange(1_000_000)) if isinstance(value, dt.datetime)
                else value for name, value in row.items()}
-        self.rows[model].append(row)
-        if len(self.rows[model]) >= 5_000:
-            self.flush()
+        self.rows.add(model, row)
 
     def flush(self) -> None:
-        for model, rows in self.rows.items():  # in dependency order
-            insert_rows(model, rows)
-            rows.clear()
+        self.rows.flush()
 
 
 def seed(app, *, scale: float, rng: random.Random) -> tuple[str, str]:

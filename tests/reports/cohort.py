@@ -1,5 +1,5 @@
-"""Builds a cohort row by row, with exact times, for the outcomes report's tests and benchmark-free
-checks: the API cannot backdate a handoff's acceptance or a text's delivery, a report must."""
+"""Builds a cohort row by row, with exact times, for the outcomes report's tests: the API cannot
+backdate a handoff's acceptance or a text's delivery, and a report's answers depend on them."""
 
 from __future__ import annotations
 

@@ -154,8 +154,9 @@ def test_windows_still_open_are_pending_and_out_of_the_denominator_even_when_alr
     """Two days after most discharges: 24 h windows have closed, 72 h ones have not."""
     with app.app_context():
         measures = service.outcomes(**JANUARY, now=T + 2 * D)["measures"]
-    # e1 was reached at 24 h: met; the second episode (discharged later), Jan 31 and Jan 1... see below
-    assert measures["contacted_24h"]["pending"] == 2  # the second episode and the Jan 31 one are not due yet
+    # e1, reached at exactly 24 h, is met; the Jan 31 episode and the patient's second one
+    # (discharged after this moment) are not due yet
+    assert measures["contacted_24h"]["pending"] == 2
     assert (measures["contacted_24h"]["numerator"], measures["contacted_24h"]["denominator"]) == (1, 13)
     # e1, e2 and e3 were reached within 72 h, but their windows are open: pending, not met
     assert (measures["contacted_72h"]["numerator"], measures["contacted_72h"]["denominator"]) == (0, 1)  # Jan 1
