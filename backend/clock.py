@@ -24,6 +24,7 @@ from backend.database import utcnow
 from backend.handoffs import jobs as handoffs_jobs
 from backend.ops import jobs as ops_jobs
 from backend.outreach import jobs as outreach_jobs
+from backend.reports import jobs as reports_jobs
 from backend.sync import jobs as sync_jobs
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def scheduled_jobs(config) -> list[tuple[Callable[[], None], int]]:
         (handoffs_jobs.check_handoff_deadlines, config["HANDOFF_DEADLINE_CHECK_SECONDS"]),
         (outreach_jobs.dispatch_texts, config["SMS_DISPATCH_SECONDS"]),
         (sync_jobs.purge_sync_changes, 3600),
+        (reports_jobs.refresh_report_facts, 300),
     ]
 
 

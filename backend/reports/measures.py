@@ -16,25 +16,36 @@ their end: a contact exactly 24 h after discharge is within 24 h. Times are inst
 milliseconds, so daylight-saving changes do not stretch a window. A patient with several
 episodes counts once per episode, and only what is recorded on an episode counts for it.
 
-Each measure is an SQL expression over its member's facts (`episode_facts`, `handoff_facts`,
-`text_facts`: instants as milliseconds since 1970), so that the report is one aggregate query per
-population however many episodes it covers. Its definition is its function's docstring, up to the
-"Source:" line, which says where the measure comes from; the report shows both.
+Each measure is an SQL expression over its member's facts (`facts` below: instants as
+milliseconds since 1970, and the report's `now`), so that the report is one aggregate query per
+population however many episodes it covers. The facts are stored (`backend.reports.models`) and
+kept up to date from the change feed (`backend.reports.refresh`); the classification is made
+when the report is. Its definition is its function's docstring, up to the "Source:" line, which
+says where the measure comes from; the report shows both.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import inspect
 from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from backend.cases.models import Appointment, AppointmentStatus, Encounter, Episode, Patient, SmsStatus
+from backend.cases.models import (
+    HOSPITAL_LEVELS,
+    Appointment,
+    AppointmentStatus,
+    Encounter,
+    Episode,
+    LevelPeriod,
+    Patient,
+    SmsStatus,
+)
 from backend.database import epoch_ms
 from backend.handoffs.models import Handoff, HandoffEvent
 from backend.outreach.models import Message, MessageKind, MessageStatus
+from backend.reports.models import EpisodeFacts, HandoffFacts, TextFacts
 
 HOUR = 3_600_000  # ms
 DAY = 24 * HOUR
@@ -75,6 +86,8 @@ def _docstring(function: Callable) -> str:
 
 
 MEASURES: dict[str, Measure] = {}
+#: Each population's stored facts.
+POPULATIONS = {"episodes": EpisodeFacts, "handoffs": HandoffFacts, "texts": TextFacts}
 
 
 def _measure(key: str, *, population: str, window: str, unit: str | None = None,
@@ -93,9 +106,16 @@ def within(now, start, window: int, event) -> sa.ColumnElement:
 
 # --- the facts -------------------------------------------------------------------------------
 
-def facts(cohort: sa.Select, now: dt.datetime) -> dict[str, sa.CTE]:
-    """The facts of each population of `cohort` (a select of episode ids), as CTEs of one
-    statement; instants in ms, `now` on every row.
+def reportable(episode=Episode) -> sa.ColumnElement[bool]:
+    """The episodes a report may count: discharged, after an ED or inpatient stay."""
+    return sa.and_(episode.discharged_at.is_not(None), sa.exists().where(
+        LevelPeriod.episode_id == episode.id, LevelPeriod.level.in_(HOSPITAL_LEVELS)))
+
+
+def facts(episode_ids: sa.Select) -> dict[type, sa.Select]:
+    """The facts of the reportable episodes among `episode_ids`, and of their handoffs and texts:
+    a select per table of `backend.reports.models`, its columns named as the table's. They do
+    not depend on when the report is made (`now` is added when it is).
 
     Episodes:
     - first_contact: the first encounter with outcome `reached` at or after the discharge;
@@ -109,46 +129,56 @@ def facts(cohort: sa.Select, now: dt.datetime) -> dict[str, sa.CTE]:
     - closed: when the episode closed (an opt-out after it belongs to a later episode).
 
     Handoffs: method, to_level, status, accept_by, arrive_by, accepted (the first acceptance),
-    cancelled (the cancellation, if any), arrived. Texts Bridgeline tried to send (not queued,
-    cancelled or blocked ones, nor the automatic answers to STOP and HELP), counted by episode,
-    status and whether they were tried within DELIVERY_REPORT_WAIT of `now` (`recent`): `weight`
-    is how many texts a row stands for.
+    cancelled (the cancellation, if any), arrived. Texts: those Bridgeline tried to send (not
+    queued, cancelled or blocked ones, nor the automatic answers to STOP and HELP), with their
+    status and when they were tried.
     """
-    now_ms = round(now.timestamp() * 1000)
-    at_now = sa.literal(now_ms, sa.BigInteger).label("now")
-    episodes = _materialized(sa.select(Episode.id, Episode.discharged_at, Episode.closed_at, Episode.patient_id)
-                             .where(Episode.id.in_(cohort)), "cohort_episodes")
-    tried_at = sa.func.coalesce(Message.sent_at, Message.status_at)  # refused by Twilio: never sent_at
-    recent = sa.case((tried_at > now - dt.timedelta(milliseconds=DELIVERY_REPORT_WAIT), True), else_=False)
-    texts = _materialized(
-        sa.select(Message.episode_id, Message.status, recent.label("recent"), sa.func.count().label("weight"),
-                  sa.func.min(Message.sent_at).label("first_sent"))
-        .join(episodes, episodes.c.id == Message.episode_id)
-        .where(Message.direction == "outbound", Message.kind != MessageKind.AUTO_REPLY,
-               Message.status.not_in([MessageStatus.QUEUED, MessageStatus.CANCELLED, MessageStatus.BLOCKED]))
-        .group_by(Message.episode_id, Message.status, recent), "cohort_texts")
-    handoffs = _materialized(sa.select(Handoff.id, Handoff.episode_id, Handoff.method, Handoff.to_level,
-                                       Handoff.status, Handoff.accept_by, Handoff.arrive_by, Handoff.arrived_at,
-                                       episodes.c.discharged_at)
-                             .join(episodes, episodes.c.id == Handoff.episode_id), "cohort_handoffs")
-    return {"episodes": _episode_facts(episodes, texts, handoffs, at_now),
-            "handoffs": _handoff_facts(handoffs, at_now),
-            "texts": _materialized(sa.select(at_now, texts.c.status, texts.c.recent, texts.c.weight),
-                                   "text_facts")}
+    episodes = _materialized(sa.select(Episode.id, Episode.discharged_at, Episode.closed_at, Episode.patient_id,
+                                       Episode.coach_id, Episode.presenting_reason)
+                             .where(Episode.id.in_(episode_ids), reportable()), "fact_episodes")
+    cohort = (episodes.c.discharged_at, episodes.c.coach_id, episodes.c.presenting_reason)
+    tried = (sa.select(Message.id, Message.episode_id, Message.status, Message.sent_at,
+                       sa.func.coalesce(Message.sent_at, Message.status_at).label("tried_at"),  # refused: no sent_at
+                       *cohort)
+             .join(episodes, episodes.c.id == Message.episode_id)
+             .where(_of(Message, episodes), Message.direction == "outbound", Message.kind != MessageKind.AUTO_REPLY,
+                    Message.status.not_in([MessageStatus.QUEUED, MessageStatus.CANCELLED, MessageStatus.BLOCKED]))
+             .subquery("tried"))
+    handoffs = (sa.select(Handoff.id, Handoff.episode_id, Handoff.method, Handoff.to_level, Handoff.status,
+                          Handoff.accept_by, Handoff.arrive_by, Handoff.arrived_at, *cohort)
+                .join(episodes, episodes.c.id == Handoff.episode_id).where(_of(Handoff, episodes))
+                .subquery("cohort_handoffs"))
+    first_texts = (sa.select(tried.c.episode_id, sa.func.min(tried.c.sent_at).label("first_text"))
+                   .group_by(tried.c.episode_id).subquery("first_texts"))
+    return {EpisodeFacts: _episode_facts(episodes, first_texts, handoffs),
+            HandoffFacts: _handoff_facts(handoffs),
+            TextFacts: sa.select(tried.c.id.label("message_id"), tried.c.episode_id, *_cohort_of(tried),
+                                 tried.c.status, epoch_ms(tried.c.tried_at).label("tried"))}
 
 
-def _episode_facts(episodes: sa.CTE, texts: sa.CTE, handoffs: sa.CTE, now) -> sa.CTE:
+def _of(model, episodes: sa.CTE) -> sa.ColumnElement[bool]:
+    """Besides the join: SQLite then seeks each episode's rows through the model's episode_id
+    index, instead of scanning the whole table and probing the episodes (seconds, for a
+    refresh of a few hundred episodes)."""
+    return model.episode_id.in_(sa.select(episodes.c.id))
+
+
+def _cohort_of(rows) -> list[sa.ColumnElement]:
+    return [rows.c.discharged_at, rows.c.coach_id, rows.c.presenting_reason]
+
+
+def _episode_facts(episodes: sa.CTE, first_texts: sa.Subquery, handoffs: sa.Subquery) -> sa.Select:
     reached = Encounter.outcome == "reached"
     contacts = (sa.select(Encounter.episode_id,
                           sa.func.min(sa.case((reached, Encounter.occurred_at))).label("first_contact"),
                           sa.func.min(sa.case((sa.and_(reached, Encounter.kind.in_(FOLLOW_UP_ENCOUNTERS)),
                                                Encounter.occurred_at))).label("contact"))
                 .join(episodes, episodes.c.id == Encounter.episode_id)
-                .where(Encounter.occurred_at >= episodes.c.discharged_at)
+                .where(_of(Encounter, episodes), Encounter.occurred_at >= episodes.c.discharged_at)
                 .group_by(Encounter.episode_id).subquery("contacts"))
     attended = (sa.select(Appointment.episode_id, Appointment.kind, epoch_ms(Appointment.starts_at).label("at"))
                 .join(episodes, episodes.c.id == Appointment.episode_id)
-                .where(Appointment.status == AppointmentStatus.ATTENDED,
+                .where(_of(Appointment, episodes), Appointment.status == AppointmentStatus.ATTENDED,
                        Appointment.starts_at >= episodes.c.discharged_at).subquery("attended"))
     clinic = attended.c.kind == "transition_clinic"
     numbered = (sa.select(attended.c.episode_id, attended.c.kind, attended.c.at,
@@ -169,40 +199,38 @@ def _episode_facts(episodes: sa.CTE, texts: sa.CTE, handoffs: sa.CTE, now) -> sa
                 .where(handoffs.c.to_level == "community_program",
                        handoffs.c.arrived_at >= handoffs.c.discharged_at)
                 .group_by(handoffs.c.episode_id).subquery("arrivals"))
-    first_texts = (sa.select(texts.c.episode_id, sa.func.min(texts.c.first_sent).label("first_text"))
-                   .group_by(texts.c.episode_id).subquery("first_texts"))
     follow_up = _earliest(epoch_ms(contacts.c.contact), visits.c.visit)
-    return _materialized(
-        sa.select(now, epoch_ms(episodes.c.discharged_at).label("discharged"),
-                  epoch_ms(contacts.c.first_contact).label("first_contact"), follow_up.label("first_follow_up"),
-                  visits.c.visit1, visits.c.visit2, visits.c.retained_visit,
-                  epoch_ms(arrivals.c.arrival).label("arrival"), epoch_ms(first_texts.c.first_text).label("first_text"),
-                  sa.case((Patient.sms_status == SmsStatus.OPTED_OUT, epoch_ms(Patient.sms_status_at)))
-                  .label("opted_out"),
-                  epoch_ms(episodes.c.closed_at).label("closed"))
-        .select_from(episodes)
-        .join(Patient, Patient.id == episodes.c.patient_id)
-        .outerjoin(contacts, contacts.c.episode_id == episodes.c.id)
-        .outerjoin(visits, visits.c.episode_id == episodes.c.id)
-        .outerjoin(arrivals, arrivals.c.episode_id == episodes.c.id)
-        .outerjoin(first_texts, first_texts.c.episode_id == episodes.c.id), "episode_facts")
+    return (sa.select(episodes.c.id.label("episode_id"), *_cohort_of(episodes),
+                      epoch_ms(episodes.c.discharged_at).label("discharged"),
+                      epoch_ms(contacts.c.first_contact).label("first_contact"), follow_up.label("first_follow_up"),
+                      visits.c.visit1, visits.c.visit2, visits.c.retained_visit,
+                      epoch_ms(arrivals.c.arrival).label("arrival"),
+                      epoch_ms(first_texts.c.first_text).label("first_text"),
+                      sa.case((Patient.sms_status == SmsStatus.OPTED_OUT, epoch_ms(Patient.sms_status_at)))
+                      .label("opted_out"),
+                      epoch_ms(episodes.c.closed_at).label("closed"))
+            .select_from(episodes)
+            .join(Patient, Patient.id == episodes.c.patient_id)
+            .outerjoin(contacts, contacts.c.episode_id == episodes.c.id)
+            .outerjoin(visits, visits.c.episode_id == episodes.c.id)
+            .outerjoin(arrivals, arrivals.c.episode_id == episodes.c.id)
+            .outerjoin(first_texts, first_texts.c.episode_id == episodes.c.id))
 
 
-def _handoff_facts(handoffs: sa.CTE, now) -> sa.CTE:
-    # Joined to the events table itself (its handoff_id index), not to an aggregate of it: SQLite
-    # may plan a join of two materialized results as a loop over both.
+def _handoff_facts(handoffs: sa.Subquery) -> sa.Select:
     def first(status: str):
         return sa.func.min(sa.case((HandoffEvent.status == status, HandoffEvent.at)))
 
     h = handoffs.c
-    return _materialized(
-        sa.select(now, h.method, h.to_level, h.status, epoch_ms(h.accept_by).label("accept_by"),
-                  epoch_ms(h.arrive_by).label("arrive_by"), epoch_ms(first("accepted")).label("accepted"),
-                  epoch_ms(first("cancelled")).label("cancelled"), epoch_ms(h.arrived_at).label("arrived"))
-        .select_from(handoffs)
-        .outerjoin(HandoffEvent, sa.and_(HandoffEvent.handoff_id == h.id,
-                                         HandoffEvent.status.in_(["accepted", "cancelled"])))
-        .group_by(h.id, h.method, h.to_level, h.status, h.accept_by, h.arrive_by, h.arrived_at), "handoff_facts")
+    return (sa.select(h.id.label("handoff_id"), h.episode_id, *_cohort_of(handoffs), h.method, h.to_level, h.status,
+                      epoch_ms(h.accept_by).label("accept_by"), epoch_ms(h.arrive_by).label("arrive_by"),
+                      epoch_ms(first("accepted")).label("accepted"), epoch_ms(first("cancelled")).label("cancelled"),
+                      epoch_ms(h.arrived_at).label("arrived"))
+            .select_from(handoffs)
+            .outerjoin(HandoffEvent, sa.and_(HandoffEvent.handoff_id == h.id,
+                                             HandoffEvent.status.in_(["accepted", "cancelled"])))
+            .group_by(h.id, h.episode_id, *_cohort_of(handoffs), h.method, h.to_level, h.status, h.accept_by,
+                      h.arrive_by, h.arrived_at))
 
 
 def _materialized(stmt: sa.Select, name: str) -> sa.CTE:
@@ -364,8 +392,8 @@ def texts_delivered(t) -> sa.ColumnElement:
     then it is pending.
     Source: product.md (SMS delivery rate)."""
     failed = t.status.in_([MessageStatus.UNDELIVERED, MessageStatus.FAILED])
-    return sa.case((t.status == MessageStatus.DELIVERED, MET), (sa.or_(failed, t.recent.is_(False)), MISSED),
-                   else_=PENDING)
+    return sa.case((t.status == MessageStatus.DELIVERED, MET),
+                   (sa.or_(failed, t.tried <= t.now - DELIVERY_REPORT_WAIT), MISSED), else_=PENDING)
 
 
 @_measure("opted_out", population="episodes", window="from the first text to the report")

@@ -129,7 +129,7 @@ def sync(*, user: User, cursor: str | None) -> Page:
     """One page of the caller's sync (api.md `GET /api/v1/sync`)."""
     kinds = [kind for kind in KINDS if user.role in kind.roles]
     if cursor is None:
-        _, start = _horizon_and_top(Position(0, 0))
+        _, start = horizon_and_top(Position(0, 0))
         return _first_sync_page(user, kinds, start=start, after=None)
     txid, seq, after, read_at = decode_cursor(cursor, [int, int, str, int])
     try:
@@ -150,7 +150,7 @@ def _encode(position: Position, after: uuid.UUID | None = None) -> str:
     return encode_cursor([position.txid, position.seq, str(after) if after else "", int(position.read_at.timestamp())])
 
 
-def _horizon_and_top(floor: Position) -> tuple[int, Position]:
+def horizon_and_top(floor: Position) -> tuple[int, Position]:
     """The transaction horizon (every feed row below it was written by a finished transaction)
     and the last feed row below it, or `floor`: one round trip. The top may be read before the
     rows up to it, as rows below the horizon no longer change."""
@@ -188,7 +188,7 @@ def _first_sync_page(user: User, kinds: list[Kind], *, start: Position, after: u
 # --- incremental sync ------------------------------------------------------------------------
 
 def _changes_page(user: User, kinds: list[Kind], position: Position) -> Page:
-    horizon, top = _horizon_and_top(position)
+    horizon, top = horizon_and_top(position)
     rows = db.session.execute(_feed(user, kinds, position, horizon).limit(FEED_PAGE + 1)).all()
     changed: dict[str, dict[uuid.UUID, uuid.UUID]] = defaultdict(dict)  # kind → record → patient
     whole: dict[uuid.UUID, uuid.UUID] = {}  # episodes sent with all their records → patient
@@ -228,13 +228,13 @@ def _feed(user: User, kinds: list[Kind], position: Position, horizon: int) -> sa
                       sa.case((now_in, True), else_=False).label("now_in"),
                       sa.case((was_in, True), else_=False).label("was_in"))
             .join(current, current.id == sa.func.coalesce(Change.episode_id, patients_open_episode))
-            .where(*_after(position, horizon),
+            .where(*written_after(position, horizon),
                    Change.entity.in_([kind.name for kind in kinds]),
                    sa.or_(now_in, was_in))
             .order_by(*_feed_order()))
 
 
-def _after(position: Position, horizon: int) -> list[sa.ColumnElement[bool]]:
+def written_after(position: Position, horizon: int) -> list[sa.ColumnElement[bool]]:
     """Feed rows after `position` written by finished transactions."""
     if db.engine.dialect.name == "sqlite":
         # txid is always 0 there; bounding or ordering by it makes SQLite's planner walk the

@@ -37,7 +37,7 @@ def test_the_clock_schedules_the_heartbeat(app):
     assert [job.id for job in scheduler.get_jobs()] == ["heartbeat", "purge_sign_in_counters",
                                                          "purge_idempotency_records", "log_chain_head",
                                                          "check_handoff_deadlines", "dispatch_texts",
-                                                         "purge_sync_changes"]
+                                                         "purge_sync_changes", "refresh_report_facts"]
 
 
 def test_not_ready_while_migrations_are_behind(fresh_database_url):

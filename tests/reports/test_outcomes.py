@@ -19,7 +19,7 @@ from backend.extensions import db
 from backend.reports import service
 from backend.reports.measures import MEASURES
 from tests.reports.cohort import UTC, Cohort
-from tests.support import counted_statements, make_user
+from tests.support import make_user
 
 H, D = dt.timedelta(hours=1), dt.timedelta(days=1)
 MINUTE = dt.timedelta(minutes=1)
@@ -235,26 +235,6 @@ def test_a_period_that_makes_no_sense_is_refused_with_the_field_named(clinic, qu
     assert response.status_code == 422
     assert response.mimetype == "application/problem+json"
     assert field in response.get_json()["errors"], response.get_json()
-
-
-def test_the_reports_queries_do_not_grow_with_the_number_of_episodes(app, clinic, staff):
-    query = {"from": "2025-01-01", "to": "2025-01-31"}
-    costs = []
-    for size in (1, 12):
-        with app.app_context():
-            c = Cohort(nurse_id=staff["nurse"].id, coach_id=staff["coach"].id)
-            for _ in range(size):
-                episode = c.episode(T)
-                c.contact(episode, T + H)
-                c.visit(episode, T + D)
-                c.text(episode, status="delivered", sent_at=T + H)
-                c.handoff(episode, to_level="transition_clinic", method="warm_phone", accept_by=T + D,
-                          arrive_by=T + 3 * D, events=[("accepted", T + H)])
-            unit_of_work.complete()
-        with app.app_context(), counted_statements(db.engine) as statements:
-            assert clinic.get("/api/v1/reports/outcomes", query_string=query).status_code == 200
-        costs.append(len(statements))
-    assert costs[0] == costs[1], costs
 
 
 def test_reading_the_report_is_audited_without_patient_data(app, clinic, january):
