@@ -86,8 +86,10 @@ def _register_commands(app) -> None:
     from backend.demo import demo_cli
     from backend.handoffs.cli import handoffs_cli
     from backend.outreach.cli import outreach_cli
+    from backend.reports.cli import reports_cli
 
-    for command in (users_cli, audit_cli, demo_cli, clock_command, spec_cli, handoffs_cli, outreach_cli):
+    for command in (users_cli, audit_cli, demo_cli, clock_command, spec_cli, handoffs_cli, outreach_cli,
+                    reports_cli):
         app.cli.add_command(command)
 
 

@@ -12,10 +12,10 @@ import sqlalchemy as sa
 
 from backend import unit_of_work
 from backend.auth.models import Role
-from backend.cases.models import Patient, SmsStatus
+from backend.cases.models import Encounter, Patient, SmsStatus
 from backend.extensions import db
 from backend.outreach.models import Message
-from backend.reports import refresh, service
+from backend.reports import measures, refresh, service
 from backend.reports.models import EpisodeFacts, HandoffFacts, RefreshState, TextFacts
 from backend.sync.models import Change
 from tests.reports.cohort import UTC, Cohort
@@ -134,3 +134,47 @@ def test_the_reports_statements_do_not_grow_with_the_number_of_episodes(live_app
         sizes.append(response.get_json()["cohort"]["episodes"])
     assert sizes == [1, 13]
     assert costs[0] == costs[1], costs
+
+
+def test_a_change_of_definition_is_seen_in_its_constants_too(app, monkeypatch):
+    with app.app_context():
+        before = refresh.fingerprint()
+        monkeypatch.setattr(measures, "FOLLOW_UP_ENCOUNTERS", ("in_person",))
+        monkeypatch.setattr(refresh, "_fingerprints", {})
+        assert refresh.fingerprint() != before
+
+
+def test_a_text_moved_to_another_episode_in_sql_follows_and_a_recount_mends_the_rest(live_app, live):
+    cohort, _ = live
+    first, second = cohort.episode(T), cohort.episode(T)
+    cohort.text(first, status="delivered", sent_at=T + H)
+    cohort.contact(first, T + H)
+    unit_of_work.complete()
+    assert figures(report(), "contacted_24h") == (1, 2)
+    db.session.execute(sa.update(Message).values(episode_id=second.id))  # a fix made in SQL
+    db.session.execute(sa.update(Encounter).values(episode_id=second.id))
+    unit_of_work.complete()
+    measures_ = report()  # no duplicate key: the text's facts move with it
+    assert figures(measures_, "texts_delivered") == (1, 1)
+    assert db.session.scalars(sa.select(TextFacts.episode_id)).all() == [second.id]
+    assert figures(measures_, "contacted_24h") == (2, 2)  # the first episode's own facts are stale…
+    result = live_app.test_cli_runner().invoke(args=["reports", "recount"])
+    assert result.exit_code == 0, result.output
+    assert figures(report(), "contacted_24h") == (1, 2)  # …until recounted
+
+
+def test_a_report_counts_a_commit_even_while_an_older_transaction_is_still_open(live):
+    cohort, _ = live
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writing transaction at a time")
+    episode = cohort.episode(T)
+    unit_of_work.complete()
+    assert figures(report(), "contacted_24h") == (0, 1)
+    with db.engine.connect() as older:
+        older.begin()
+        older.exec_driver_sql("SELECT pg_current_xact_id()")  # a transaction id, older than what follows
+        cohort.contact(episode, T + H)
+        unit_of_work.complete()
+        assert figures(report(), "contacted_24h") == (1, 1)
+        older.rollback()
+    assert figures(report(), "contacted_24h") == (1, 1)
