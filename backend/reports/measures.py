@@ -20,8 +20,8 @@ Each measure is an SQL expression over its member's facts (`facts` below: instan
 milliseconds since 1970, and the report's `now`), so that the report is one aggregate query per
 population however many episodes it covers. The facts are stored (`backend.reports.models`) and
 kept up to date from the change feed (`backend.reports.refresh`); the classification is made
-when the report is. Its definition is its function's docstring, up to the "Source:" line, which
-says where the measure comes from; the report shows both.
+when the report is. A measure's definition is its function's docstring, up to the "Source:"
+line, which says where the measure comes from; the report shows both.
 """
 
 from __future__ import annotations
@@ -106,10 +106,10 @@ def within(now, start, window: int, event) -> sa.ColumnElement:
 
 # --- the facts -------------------------------------------------------------------------------
 
-def reportable(episode=Episode) -> sa.ColumnElement[bool]:
+def reportable() -> sa.ColumnElement[bool]:
     """The episodes a report may count: discharged, after an ED or inpatient stay."""
-    return sa.and_(episode.discharged_at.is_not(None), sa.exists().where(
-        LevelPeriod.episode_id == episode.id, LevelPeriod.level.in_(HOSPITAL_LEVELS)))
+    return sa.and_(Episode.discharged_at.is_not(None), sa.exists().where(
+        LevelPeriod.episode_id == Episode.id, LevelPeriod.level.in_(HOSPITAL_LEVELS)))
 
 
 def facts(episode_ids: sa.Select) -> dict[type, sa.Select]:
@@ -136,7 +136,7 @@ def facts(episode_ids: sa.Select) -> dict[type, sa.Select]:
     episodes = _materialized(sa.select(Episode.id, Episode.discharged_at, Episode.closed_at, Episode.patient_id,
                                        Episode.coach_id, Episode.presenting_reason)
                              .where(Episode.id.in_(episode_ids), reportable()), "fact_episodes")
-    cohort = (episodes.c.discharged_at, episodes.c.coach_id, episodes.c.presenting_reason)
+    cohort = _cohort_of(episodes)
     tried = (sa.select(Message.id, Message.episode_id, Message.status, Message.sent_at,
                        sa.func.coalesce(Message.sent_at, Message.status_at).label("tried_at"),  # refused: no sent_at
                        *cohort)
@@ -164,6 +164,7 @@ def _of(model, episodes: sa.CTE) -> sa.ColumnElement[bool]:
 
 
 def _cohort_of(rows) -> list[sa.ColumnElement]:
+    """The episode's columns a report selects by, carried on every stored row."""
     return [rows.c.discharged_at, rows.c.coach_id, rows.c.presenting_reason]
 
 
