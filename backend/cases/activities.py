@@ -6,6 +6,7 @@ already stored (a different record under the same id is a 409). Keyword-only, fl
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Mapping
 
@@ -27,6 +28,7 @@ from backend.cases.scopes import episode_visible_to
 from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
+from backend.handoffs import directory
 from backend.pagination import keyset_page
 
 
@@ -190,12 +192,23 @@ def update_task(*, task: Task, changes: dict) -> Task:
 
 def book_appointment(*, episode: Episode, fields: dict, actor: User):
     _must_be_open(episode)
+    _known_program(fields)
     appointment, created = _create_once(Appointment, fields, ("kind", "starts_at", "program_id", "location"),
                                         episode_id=episode.id, created_by_id=actor.id)
     _record("appointment.create" if created else "appointment.read", appointment, episode)
     if created:
         signals.appointment_changed.send(appointment, change="booked")
     return appointment, created
+
+
+#: How early a visit may be marked attended or missed: phones' clocks drift, and a patient may be
+#: seen a little before the booked time.
+OUTCOME_EARLIEST_BEFORE_START = dt.timedelta(minutes=15)
+
+
+def _known_program(fields: Mapping) -> None:
+    if fields.get("program_id") is not None:
+        directory.named_program(fields["program_id"], field="program_id")
 
 
 def list_appointments(*, episode: Episode, cursor: str | None, limit: int):
@@ -206,7 +219,13 @@ def list_appointments(*, episode: Episode, cursor: str | None, limit: int):
 
 def update_appointment(*, appointment: Appointment, changes: dict) -> Appointment:
     episode = _open_episode_of(appointment)
+    _known_program(changes)
     status = changes.pop("status", None)
+    if status in (AppointmentStatus.ATTENDED, AppointmentStatus.MISSED) and status != appointment.status \
+            and changes.get("starts_at", appointment.starts_at) > utcnow() + OUTCOME_EARLIEST_BEFORE_START:
+        raise Problem(422, f"An appointment is {status} only once it has started: for a patient seen early, "
+                           "set starts_at to when they came, in the same change.",
+                      errors={"status": ["The appointment has not started yet."]})
     moved = "starts_at" in changes and changes["starts_at"] != appointment.starts_at
     for name, value in changes.items():
         setattr(appointment, name, value)

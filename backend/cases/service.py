@@ -290,15 +290,14 @@ def close_episode(*, episode: Episode, reason: str, note: str | None, actor: Use
     return episode
 
 
-def move_level(*, episode: Episode, level: str, at: dt.datetime, actor: User | None) -> Episode:
+def move_level(*, episode: Episode, level: str, at: dt.datetime) -> Episode:
     """The episode moves to another level of care (only a completed handoff does this): the
     current level's period ends and the new one begins at `at`."""
     for period in episode.level_periods:
         if period.ended_at is None:
             period.ended_at = at
     episode.level_periods.append(LevelPeriod(level=Level(level), started_at=at))
-    episode.level = Level(level)
-    _event(episode, "level_changed", actor, at=at, level=level)
+    episode.level = Level(level)  # the timeline shows the periods: no event of its own
     db.session.flush()
     audit.record("episode.level_change", resource_type="episode", resource_id=episode.id,
                  patient_ids=[episode.patient_id], details={"level": level})

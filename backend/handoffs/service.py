@@ -27,7 +27,7 @@ from backend.cases.models import Episode
 from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
-from backend.handoffs import consents
+from backend.handoffs import consents, directory
 from backend.handoffs.models import OPEN_STATUSES, Handoff, HandoffEvent, Program
 from backend.pagination import keyset_page
 
@@ -91,9 +91,7 @@ def send_handoff(*, episode: Episode, fields: dict, actor: User) -> Handoff:
     if to_level == "community_program":
         if program_id is None:
             raise Problem(422, "Name the program.", errors={"to_program_id": ["Required for a community program."]})
-        program = db.session.get(Program, program_id)
-        if program is None:
-            raise Problem(422, "No such program.", errors={"to_program_id": ["No such program."]})
+        program = directory.named_program(program_id, field="to_program_id")
     elif program_id is not None:
         raise Problem(422, "The transition clinic is not a directory program.",
                       errors={"to_program_id": ["Only for community programs."]})
@@ -154,7 +152,7 @@ def take_step(*, handoff: Handoff, action: str, actor: User, note: str | None = 
             raise Problem(422, "The patient cannot have arrived before the current level of care began.",
                           errors={"arrived_at": ["Before the episode's current level began."]})
         handoff.arrived_at = arrived_at
-        cases.move_level(episode=episode, level=handoff.to_level, at=arrived_at, actor=actor)
+        cases.move_level(episode=episode, level=handoff.to_level, at=arrived_at)
     handoff.status = leads_to
     _event(handoff, leads_to, actor, note)
     audit.record(f"handoff.{action}", resource_type="handoff", resource_id=handoff.id,
@@ -247,7 +245,7 @@ def on_appointment_changed(appointment, change: str) -> None:
         _event(handoff, "accepted", None, "Accepted by the attended visit.")
     handoff.status = "completed"
     handoff.arrived_at = max(appointment.starts_at, max(p.started_at for p in episode.level_periods))
-    cases.move_level(episode=episode, level="transition_clinic", at=handoff.arrived_at, actor=None)
+    cases.move_level(episode=episode, level="transition_clinic", at=handoff.arrived_at)
     _event(handoff, "completed", None, "First transition-clinic visit attended.")
     audit.record("handoff.complete", resource_type="handoff", resource_id=handoff.id,
                  patient_ids=[episode.patient_id], details={"by": "attended visit"})

@@ -109,7 +109,7 @@ class World:
         task = self.clinic.post(f"/api/v1/episodes/{episode['id']}/tasks",
                                 json={"title": "t", "due_at": ahead(days=1)}).get_json()
         appointment = self.clinic.post(f"/api/v1/episodes/{episode['id']}/appointments",
-                                       json={"kind": "other", "starts_at": ahead(days=2)}).get_json()
+                                       json={"kind": "other", "starts_at": ago(hours=1)}).get_json()
         return {"patient": patient["id"], "episode": episode["id"], "task": task["id"],
                 "appointment": appointment["id"]}
 

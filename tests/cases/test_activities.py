@@ -74,10 +74,50 @@ def test_appointments_are_booked_moved_and_attended_with_signals(nurse, coach, o
                             json={"kind": "transition_clinic", "starts_at": ahead(days=1), "location": "Bridge"})
         assert booked.status_code == 201
         url = f"/api/v1/appointments/{booked.get_json()['id']}"
-        moved = coach.patch(url, json={"starts_at": ahead(days=2)}, headers={"If-Match": booked.headers["ETag"]})
+        moved = coach.patch(url, json={"starts_at": ago(minutes=30)}, headers={"If-Match": booked.headers["ETag"]})
         attended = coach.patch(url, json={"status": "attended"}, headers={"If-Match": moved.headers["ETag"]})
     assert attended.get_json()["status"] == "attended" and attended.get_json()["status_changed_at"]
     assert heard == ["booked", "rescheduled", "attended"]
+
+
+def test_an_appointment_is_attended_or_missed_only_once_it_has_started(coach, open_episode):
+    episode = open_episode(coach=coach)
+
+    def book(starts_at):
+        booked = coach.post(f"/api/v1/episodes/{episode['id']}/appointments",
+                            json={"kind": "transition_clinic", "starts_at": starts_at})
+        return f"/api/v1/appointments/{booked.get_json()['id']}", booked.headers["ETag"]
+
+    url, etag = book(ahead(days=2))
+    for status in ("attended", "missed"):
+        early = coach.patch(url, json={"status": status}, headers={"If-Match": etag})
+        assert early.status_code == 422 and "status" in early.get_json()["errors"]
+    assert coach.get(url).get_json()["status"] == "scheduled"
+    # Seen early: the same change moves the visit to when the patient came.
+    seen = coach.patch(url, json={"status": "attended", "starts_at": ago(minutes=5)}, headers={"If-Match": etag})
+    assert seen.status_code == 200 and seen.get_json()["status"] == "attended"
+    # A few minutes early is a drifting clock or a prompt patient, not a mistake.
+    url, etag = book(ahead(minutes=10))
+    assert coach.patch(url, json={"status": "attended"}, headers={"If-Match": etag}).status_code == 200
+    # Cancelling a future visit is of course fine.
+    url, etag = book(ahead(days=1))
+    assert coach.patch(url, json={"status": "cancelled"}, headers={"If-Match": etag}).status_code == 200
+
+
+def test_appointments_name_only_programs_in_the_directory(coach, admin, open_episode):
+    episode = open_episode(coach=coach)
+    unknown = coach.post(f"/api/v1/episodes/{episode['id']}/appointments",
+                         json={"kind": "program_intake", "starts_at": ahead(days=1), "program_id": str(uuid.uuid4())})
+    assert unknown.status_code == 422 and unknown.get_json()["errors"] == {"program_id": ["No such program."]}
+    assert coach.get(f"/api/v1/episodes/{episode['id']}/appointments").get_json()["items"] == []
+    program = admin.post("/api/v1/programs", json={"name": "Harbor OTP", "service": "otp",
+                                                   "accepting_patients": True, "external": True}).get_json()
+    booked = coach.post(f"/api/v1/episodes/{episode['id']}/appointments",
+                        json={"kind": "program_intake", "starts_at": ahead(days=1), "program_id": program["id"]})
+    assert booked.status_code == 201
+    moved = coach.patch(f"/api/v1/appointments/{booked.get_json()['id']}", json={"program_id": str(uuid.uuid4())},
+                        headers={"If-Match": booked.headers["ETag"]})
+    assert moved.status_code == 422 and moved.get_json()["errors"] == {"program_id": ["No such program."]}
 
 
 def test_the_timeline_lists_everything_in_order(clinic, coach, nurse, open_episode):
