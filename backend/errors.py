@@ -30,6 +30,7 @@ DEFAULT_TYPES = {
     409: "conflict",
     412: "precondition-failed",
     413: "payload-too-large",
+    414: "uri-too-long",  # RFC 9110's name (Python 3.11's phrase is still "Request-URI Too Long")
     415: "unsupported-media-type",
     422: "validation-error",
     428: "precondition-required",
@@ -67,17 +68,17 @@ def _slug(status: int) -> str:
     return HTTPStatus(status).phrase.lower().replace(" ", "-")
 
 
+def problem_body(status: int, detail: str, *, type: str | None = None, **extra) -> dict:  # noqa: A002
+    """The members of a problem: `{type, title, status, detail}` and any extra ones."""
+    return {"type": type or DEFAULT_TYPES.get(status, _slug(status)), "title": HTTPStatus(status).phrase,
+            "status": status, "detail": detail, **extra}
+
+
 def problem_response(status: int, detail: str, *, type: str | None = None,  # noqa: A002
                      errors=None, headers=None, **extra):
     """Build the problem+json response itself (used by the handlers and by views that answer
     an error without aborting the unit of work, such as a failed sign-in that must be recorded)."""
-    body = {
-        "type": type or DEFAULT_TYPES.get(status, _slug(status)),
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-        **extra,
-    }
+    body = problem_body(status, detail, type=type, **extra)
     if errors is not None:
         body["errors"] = errors
     request_id = g.get("request_id")

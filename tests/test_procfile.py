@@ -75,6 +75,21 @@ def web(env: dict):
         yield base
 
 
+def raw_request(base: str, data: bytes) -> requests.Response:
+    """Send bytes that no HTTP client would, and read the answer into a `requests.Response`."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(data)
+        answer = b"".join(iter(lambda: connection.recv(65536), b""))
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    response = requests.Response()
+    response.status_code = int(status_line.split()[1])
+    response.headers.update(line.split(": ", 1) for line in header_lines)
+    response._content = body
+    return response
+
+
 @pytest.fixture
 def released(env):
     result = run(PROCFILE["release"], env)
@@ -134,6 +149,11 @@ def test_errors_over_http_are_problem_json_never_html(released):
              "unauthorized"),
             (requests.post(f"{base}/api/v1/auth/tokens", json={"username": "a", "password": "b", "x": 1},
                            timeout=10), 422, "validation-error"),
+            # What gunicorn refuses before the app sees it is answered the same way.
+            (requests.get(f"{base}/api/v1/patients?cursor=" + "a" * 9000, timeout=10), 414, "uri-too-long"),
+            (requests.get(f"{base}/health", headers={f"X-Filler-{n}": "x" for n in range(120)}, timeout=10), 431,
+             "request-header-fields-too-large"),
+            (raw_request(base, b"GET /health HTTP/9.9\r\nHost: x\r\n\r\n"), 400, "bad-request"),
         ]
         chunked_big = requests.post(f"{base}/api/v1/auth/tokens", timeout=10,
                                     headers={"Content-Type": "application/json"},

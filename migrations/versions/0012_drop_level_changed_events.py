@@ -1,5 +1,4 @@
-"""drop the `level_changed` episode events: the timeline shows each level change once, from the
-episode's level periods
+"""drop the `level_changed` episode events: the timeline shows each level change once
 
 Revision ID: 0012
 Revises: 0011
