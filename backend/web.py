@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import logging
 import re
 import time
@@ -86,7 +87,26 @@ def _check_body() -> None:
         parsed = None
     if parsed is None and body.strip() != b"null":
         raise Problem(400, "The request body is not valid JSON.")
+    try:
+        json.loads(body, object_pairs_hook=_names_once)
+    except _RepeatedName as repeated:
+        raise Problem(400, f"The body names {repeated} twice in one object; send each field once.") from None
     _refuse_unstorable_text(parsed)
+
+
+class _RepeatedName(ValueError):
+    pass
+
+
+def _names_once(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object, refusing a repeated name (RFC 8259 leaves its meaning open; parsers differ
+    on which value wins, so the phone and the server could read different records)."""
+    names = set()
+    for name, _ in pairs:
+        if name in names:
+            raise _RepeatedName(json.dumps(name))
+        names.add(name)
+    return dict(pairs)
 
 
 def _buffer_unsized_body(max_length: int) -> None:

@@ -47,6 +47,22 @@ def test_malformed_json_is_400_invalid_json(anonymous):
     assert_problem(response, 400, "invalid-json")
 
 
+def test_a_field_sent_twice_is_400_not_last_one_wins(admin):
+    def create(body: str):
+        return admin.client.post("/api/v1/users", data=body, content_type="application/json",
+                                 headers={"Authorization": f"Bearer {admin.token}"})
+
+    twice = create('{"username": "twice", "display_name": "T", "password": "a long passphrase here", '
+                   '"role": "coach", "role": "admin"}')
+    body = assert_problem(twice, 400, "invalid-json")
+    assert '"role"' in body["detail"]
+    nested = create('{"username": "nested", "display_name": "N", "password": "a long passphrase here", '
+                    '"role": "coach", "x": [{"a": 1, "a": 2}]}')
+    assert_problem(nested, 400, "invalid-json")
+    users = admin.get("/api/v1/users?limit=200").get_json()["items"]
+    assert not {"twice", "nested"} & {u["username"] for u in users}
+
+
 def test_a_body_that_is_not_json_is_415(anonymous):
     response = anonymous.client.post("/api/v1/auth/tokens", data="username=a&password=b",
                                      content_type="application/x-www-form-urlencoded")
