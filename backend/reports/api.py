@@ -7,7 +7,8 @@ from flask.views import MethodView
 
 from backend.auth.access import allow
 from backend.auth.models import Role
-from backend.openapi import Blueprint
+from backend.errors import Problem
+from backend.openapi import Blueprint, problem
 from backend.reports import service
 from backend.reports.schemas import OutcomesQuerySchema, OutcomesSchema
 
@@ -26,11 +27,17 @@ class Outcomes(MethodView):
     @blp.arguments(OutcomesQuerySchema, location="query")
     @blp.response(200, OutcomesSchema)
     @blp.doc(responses={"200": _BOTH_FORMS})
+    @problem(blp, 406, "The request's Accept allows neither application/json nor text/csv.")
     def get(self, query):
         """The program measures for the episodes discharged in a period (`Accept: text/csv` for CSV)"""
+        # No Accept header accepts anything (werkzeug's best_match then has nothing to match).
+        form = request.accept_mimetypes.best_match(["application/json", CSV]) if request.accept_mimetypes \
+            else "application/json"
+        if form is None:
+            raise Problem(406, f"The report comes as application/json or {CSV}; the request accepts neither.")
         report = service.outcomes(start=query["from_"], end=query["to"], coach_id=query.get("coach_id"),
                                   presenting_reason=query.get("presenting_reason"))
-        if request.accept_mimetypes.best_match(["application/json", CSV]) == CSV:
+        if form == CSV:
             name = f"outcomes_{report['from'].isoformat()}_{report['to'].isoformat()}.csv"
             return Response(service.as_csv(report), mimetype=CSV,
                             headers={"Content-Disposition": f'attachment; filename="{name}"'})

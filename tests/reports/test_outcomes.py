@@ -207,6 +207,17 @@ def test_clinic_staff_get_the_report_over_http_and_others_may_not(app, clinic, c
                                                                    "to": "2025-01-31"}).status_code == 403
 
 
+def test_a_form_other_than_json_or_csv_is_406(clinic, january):
+    query = {"from": "2025-01-01", "to": "2025-01-31"}
+    refused = clinic.get("/api/v1/reports/outcomes", query_string=query, headers={"Accept": "image/png"})
+    assert refused.status_code == 406 and refused.mimetype == "application/problem+json"
+    assert refused.get_json()["type"] == "not-acceptable" and "text/csv" in refused.get_json()["detail"]
+    for accept in (None, "*/*", "application/*", "application/json, text/csv;q=0.5"):
+        answered = clinic.get("/api/v1/reports/outcomes", query_string=query,
+                              headers={"Accept": accept} if accept else {})
+        assert answered.status_code == 200 and answered.mimetype == "application/json", accept
+
+
 def test_the_same_report_comes_as_csv_for_spreadsheets(clinic, january):
     query = {"from": "2025-01-01", "to": "2025-01-31", "presenting_reason": "withdrawal"}
     response = clinic.get("/api/v1/reports/outcomes", query_string=query, headers={"Accept": "text/csv"})
