@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from collections.abc import Callable
 
 import click
@@ -93,7 +94,13 @@ def run_until_stopped(scheduler: BackgroundScheduler) -> signal.Signals:
     """Run the scheduler's jobs until SIGTERM or SIGINT, let running jobs finish, and return the
     signal. The signals are blocked before the scheduler starts its threads (which inherit the
     mask), so only `sigwait` here receives them. Afterwards both have their default action:
-    a second one ends the process at once."""
+    a second one ends the process at once.
+
+    A thread started before this (a library's, say) would not have them blocked, and a signal
+    delivered to it would end the process at once: hence the warning."""
+    if threading.active_count() > 1:
+        log.warning("threads started before the clock may end it abruptly on SIGTERM",
+                    extra={"threads": [thread.name for thread in threading.enumerate()]})
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         scheduler.start()

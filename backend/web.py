@@ -18,6 +18,7 @@ import time
 import uuid
 
 from flask import Flask, current_app, g, request
+from gunicorn.http.errors import NoMoreData, ParseException
 
 from backend import errors, idempotency, unit_of_work
 from backend.auth import access
@@ -104,7 +105,7 @@ def _names_once(pairs: list[tuple[str, object]]) -> dict:
     names = set()
     for name, _ in pairs:
         if name in names:
-            raise _RepeatedName(json.dumps(name))
+            raise _RepeatedName(json.dumps(name if len(name) <= 64 else name[:64] + "..."))
         names.add(name)
     return dict(pairs)
 
@@ -112,7 +113,10 @@ def _names_once(pairs: list[tuple[str, object]]) -> dict:
 def _buffer_unsized_body(max_length: int) -> None:
     """A chunked body has no Content-Length, and werkzeug would silently cut it at the limit:
     read it here, refuse it whole if it is too long, and hand werkzeug a sized copy."""
-    body = request.environ["wsgi.input"].read(max_length + 1)
+    try:
+        body = request.environ["wsgi.input"].read(max_length + 1)
+    except (ParseException, NoMoreData):  # gunicorn reads the chunks as the app asks for them
+        raise Problem(400, "The chunked body is malformed or was cut short.", type="bad-request") from None
     if len(body) > max_length:
         raise Problem(413, f"The request body is over the limit of {max_length} bytes (64 KiB).")
     request.environ["wsgi.input"] = io.BytesIO(body)

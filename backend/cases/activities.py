@@ -201,9 +201,24 @@ def book_appointment(*, episode: Episode, fields: dict, actor: User):
     return appointment, created
 
 
-#: How early a visit may be marked attended or missed: phones' clocks drift, and a patient may be
-#: seen a little before the booked time.
-OUTCOME_EARLIEST_BEFORE_START = dt.timedelta(minutes=15)
+#: How early a visit may be marked attended: a patient may be seen a little before the booked
+#: time, and phones' clocks drift. A visit is missed only once it has started.
+ATTENDED_EARLIEST_BEFORE_START = dt.timedelta(minutes=15)
+
+
+def _outcome_after_start(status: str, starts_at: dt.datetime, *, field: str) -> None:
+    """Attended and missed are facts about a visit that has started (the outcome measures count
+    attended visits at their `starts_at`), whichever of the two a change sets."""
+    earliest = {AppointmentStatus.ATTENDED: ATTENDED_EARLIEST_BEFORE_START,
+                AppointmentStatus.MISSED: dt.timedelta(0)}.get(AppointmentStatus(status))
+    if earliest is None or starts_at <= utcnow() + earliest:
+        return
+    if field == "status":
+        detail = (f"An appointment is {status} only once it has started; for a patient seen early, set "
+                  "starts_at to when they came, in the same change.")
+    else:
+        detail = f"A {status} appointment cannot move into the future; to rebook it, set status to scheduled too."
+    raise Problem(422, detail, errors={field: [f"A {status} appointment cannot start in the future."]})
 
 
 def _known_program(fields: Mapping) -> None:
@@ -221,12 +236,10 @@ def update_appointment(*, appointment: Appointment, changes: dict) -> Appointmen
     episode = _open_episode_of(appointment)
     _known_program(changes)
     status = changes.pop("status", None)
-    if status in (AppointmentStatus.ATTENDED, AppointmentStatus.MISSED) and status != appointment.status \
-            and changes.get("starts_at", appointment.starts_at) > utcnow() + OUTCOME_EARLIEST_BEFORE_START:
-        raise Problem(422, f"An appointment is {status} only once it has started: for a patient seen early, "
-                           "set starts_at to when they came, in the same change.",
-                      errors={"status": ["The appointment has not started yet."]})
     moved = "starts_at" in changes and changes["starts_at"] != appointment.starts_at
+    if moved or (status is not None and status != appointment.status):
+        _outcome_after_start(status or appointment.status, changes.get("starts_at", appointment.starts_at),
+                             field="starts_at" if status in (None, appointment.status) else "status")
     for name, value in changes.items():
         setattr(appointment, name, value)
     change = "rescheduled" if moved else None

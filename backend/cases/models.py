@@ -146,7 +146,8 @@ class LevelPeriod(db.Model):
 
 class EpisodeEvent(db.Model):
     """Append-only lifecycle of an episode (opened, discharged, coach assigned, closed…), for
-    the timeline."""
+    the timeline. (Migration 0012 is the one exception: it deleted the `level_changed` events,
+    which repeated the level periods.)"""
 
     __tablename__ = "episode_events"
 

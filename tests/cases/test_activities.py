@@ -99,9 +99,28 @@ def test_an_appointment_is_attended_or_missed_only_once_it_has_started(coach, op
     # A few minutes early is a drifting clock or a prompt patient, not a mistake.
     url, etag = book(ahead(minutes=10))
     assert coach.patch(url, json={"status": "attended"}, headers={"If-Match": etag}).status_code == 200
-    # Cancelling a future visit is of course fine.
-    url, etag = book(ahead(days=1))
+    # Cancelling a future visit is of course fine; a visit is missed only once it has started.
+    url, etag = book(ahead(minutes=10))
+    assert coach.patch(url, json={"status": "missed"}, headers={"If-Match": etag}).status_code == 422
     assert coach.patch(url, json={"status": "cancelled"}, headers={"If-Match": etag}).status_code == 200
+
+
+def test_an_attended_or_missed_appointment_cannot_move_into_the_future(coach, open_episode):
+    episode = open_episode(coach=coach)
+    for status in ("attended", "missed"):
+        booked = coach.post(f"/api/v1/episodes/{episode['id']}/appointments",
+                            json={"kind": "transition_clinic", "starts_at": ago(hours=1)})
+        url = f"/api/v1/appointments/{booked.get_json()['id']}"
+        done = coach.patch(url, json={"status": status}, headers={"If-Match": booked.headers["ETag"]})
+        etag = done.headers["ETag"]
+        for change in ({"starts_at": ahead(days=3)}, {"status": status, "starts_at": ahead(days=5)}):
+            moved = coach.patch(url, json=change, headers={"If-Match": etag})
+            assert moved.status_code == 422 and "starts_at" in moved.get_json()["errors"], (status, change)
+        assert coach.get(url).get_json()["starts_at"] == done.get_json()["starts_at"]
+        # Rebooking it is a move back to scheduled.
+        rebooked = coach.patch(url, json={"status": "scheduled", "starts_at": ahead(days=3)},
+                               headers={"If-Match": etag})
+        assert rebooked.status_code == 200 and rebooked.get_json()["status"] == "scheduled"
 
 
 def test_appointments_name_only_programs_in_the_directory(coach, admin, open_episode):
