@@ -39,6 +39,7 @@ from backend.cases.models import (
     TaskStatus,
 )
 from backend.database import utcnow
+from backend.errors import Problem
 from backend.extensions import db
 from backend.handoffs import service as handoffs_service
 from backend.outreach import service as outreach_service
@@ -117,7 +118,11 @@ def _sort_key(entry: dict):
 
 
 def caseload(*, coach_id: uuid.UUID, now: dt.datetime | None = None) -> list[dict]:
-    """The coach's open episodes, most urgent first."""
+    """The coach's open episodes, most urgent first. An id that is no coach's is a 422, not an
+    empty caseload that would read as "nothing to do" (a deactivated coach still has one)."""
+    coach = db.session.get(User, coach_id)
+    if coach is None or coach.role != Role.COACH:
+        raise Problem(422, "No coach has this id.", errors={"coach_id": ["Not a coach."]})
     now = now or utcnow()
     entries = []
     rows = _rows(Episode.coach_id == coach_id, now)

@@ -21,6 +21,10 @@ _BOTH_FORMS = {"description": "The report.", "content": {
     CSV: {"schema": {"type": "string"}, "example": "measure,population,numerator,denominator,pending,rate,…"}}}
 
 
+#: The answer's form depends on Accept (no cache keeps it: every answer is no-store).
+_VARY = {"Vary": "Accept"}
+
+
 @blp.route("/reports/outcomes")
 class Outcomes(MethodView):
     @allow(Role.CLINIC_STAFF)
@@ -40,5 +44,5 @@ class Outcomes(MethodView):
         if form == CSV:
             name = f"outcomes_{report['from'].isoformat()}_{report['to'].isoformat()}.csv"
             return Response(service.as_csv(report), mimetype=CSV,
-                            headers={"Content-Disposition": f'attachment; filename="{name}"'})
-        return report
+                            headers={"Content-Disposition": f'attachment; filename="{name}"', **_VARY})
+        return report, 200, _VARY

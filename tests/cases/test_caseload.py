@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import sqlalchemy as sa
 
@@ -96,6 +97,12 @@ def test_the_caseload_is_the_coachs_own_open_episodes(coach, make_client, clinic
     assert clinic.get("/api/v1/caseload").status_code == 422
     assert [e["episode_id"] for e in clinic.get(f"/api/v1/caseload?coach_id={coach.user.id}").get_json()["items"]
             ] == [mine["id"]]
+
+
+def test_a_caseload_asked_for_someone_who_is_no_coach_is_422_not_an_empty_list(clinic, nurse):
+    for who in (nurse.user.id, clinic.user.id, uuid.uuid4()):
+        response = clinic.get(f"/api/v1/caseload?coach_id={who}")
+        assert response.status_code == 422 and response.get_json()["errors"] == {"coach_id": ["Not a coach."]}
 
 
 def test_the_review_counts_each_coach_and_lists_who_is_slipping(clinic, coach, nurse, open_episode):

@@ -216,6 +216,13 @@ def test_a_form_other_than_json_or_csv_is_406(clinic, january):
         answered = clinic.get("/api/v1/reports/outcomes", query_string=query,
                               headers={"Accept": accept} if accept else {})
         assert answered.status_code == 200 and answered.mimetype == "application/json", accept
+        assert "Accept" in _vary(answered)
+    as_csv = clinic.get("/api/v1/reports/outcomes", query_string=query, headers={"Accept": "text/csv"})
+    assert as_csv.mimetype == "text/csv" and "Accept" in _vary(as_csv)
+
+
+def _vary(response) -> set[str]:
+    return {name.strip() for name in response.headers.get("Vary", "").split(",")}
 
 
 def test_the_same_report_comes_as_csv_for_spreadsheets(clinic, january):
