@@ -57,9 +57,9 @@ def run_job(app: Flask, job: Callable[[], None]) -> None:
     with app.app_context():
         try:
             job()
-            unit_of_work.complete()
+            unit_of_work.commit()
         except Exception:
-            unit_of_work.fail(None)
+            unit_of_work.roll_back(None)
             log.exception("scheduled job failed", extra={"job": job.__name__})
 
 

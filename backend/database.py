@@ -1,7 +1,8 @@
 """The SQLAlchemy foundation every model builds on: declarative base, column types, engine setup.
 
 Holds what is true of the database as a whole: the constraint naming convention Alembic needs,
-UTC timestamps that read back timezone-aware on SQLite and PostgreSQL alike, and the SQLite
+UTC timestamps that read back timezone-aware on SQLite and PostgreSQL alike, the columns every
+domain shares (UUID keys, the optimistic-lock version, enums stored as text), and the SQLite
 connection settings (foreign keys on, WAL, transactions that begin with a write lock).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import enum
 import sqlite3
 import uuid
 
@@ -89,6 +91,27 @@ class UUIDPrimaryKey:
 
     #: Public identifier, a UUID.
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+
+
+class Versioned:
+    """Mixin: an optimistic-lock version, bumped by the ORM on every UPDATE, so a stale edit can
+    never overwrite a newer one (the record's ETag; `If-Match` is checked against it)."""
+
+    #: Starts at 1; the ETag of the record.
+    version: Mapped[int] = mapped_column(default=1)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @sa.orm.declared_attr.directive
+    def __mapper_args__(cls):  # noqa: N805
+        return {"version_id_col": cls.version}
+
+
+def enum_column(cls: type[enum.Enum], name: str, *, length: int, constraint: bool = True) -> sa.Enum:
+    """A column type holding a Python enum's values as text (not a native database enum, so a new
+    value is a code change and a CHECK constraint, never an ALTER TYPE). `constraint=False` for
+    columns whose migrations created no CHECK (the values are then checked by the code alone)."""
+    return sa.Enum(cls, name=name, native_enum=False, create_constraint=constraint, length=length,
+                   values_callable=lambda members: [m.value for m in members])
 
 
 @sa.event.listens_for(sa.engine.Engine, "connect")

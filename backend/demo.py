@@ -46,7 +46,7 @@ def seed_command() -> None:
     _seed_caseloads(users)
     _seed_programs_and_handoffs(users)
     _seed_replies()
-    unit_of_work.complete()
+    unit_of_work.commit()
     click.echo("demo accounts (username / password / role):")
     for username, _name, role, password in DEMO_USERS:
         click.echo(f"  {username:<14} {password:<18} {role}")
@@ -150,10 +150,11 @@ def _seed_programs_and_handoffs(users) -> None:
     import sqlalchemy as sa
 
     from backend.cases.models import Episode
-    from backend.handoffs import consents
+    from backend.consents import service as consents
     from backend.handoffs import service as handoffs
+    from backend.programs import service as directory
 
-    programs = [handoffs.create_program(fields={
+    programs = [directory.create_program(fields={
         "name": name, "service": service, "asam_level": level, "asam_edition": "4th" if level else None,
         "phone": "+16175550100", "accepting_patients": name != "Maple House Recovery Residence", "external": external})
         for name, service, level, external in _PROGRAMS]

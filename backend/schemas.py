@@ -1,12 +1,22 @@
-"""Schema building blocks shared by every domain: strict input, timestamps with offsets,
-and the `{items, next_cursor}` list envelope with its query parameters."""
+"""Schema building blocks shared by every domain: strict input, the field types every domain
+reads the same way (timestamps with offsets, trimmed text, phone numbers, time zones, "not in
+the future"), and the `{items, next_cursor}` list envelope with its query parameters."""
 
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 
 import marshmallow as ma
 from marshmallow import ValidationError, fields, validate
+
+from backend import phones
+from backend.database import utcnow
+
+#: Phones' clocks drift: "in the future" means more than this ahead of the server.
+CLOCK_SKEW = dt.timedelta(minutes=5)
+#: Nothing in this program happened before it existed: earlier times are typing mistakes.
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 
 
 class InputSchema(ma.Schema):
@@ -32,6 +42,53 @@ class Timestamp(fields.AwareDateTime):
             return moment.astimezone(dt.timezone.utc)
         except OverflowError as exc:  # 0001-01-01T00:00+14:00 has no UTC equivalent
             raise ValidationError("Out of range once converted to UTC.") from exc
+
+
+def not_in_future(moment: dt.datetime) -> None:
+    """Validator of a time something happened: not ahead of the server's clock, nor before 2000."""
+    if moment > utcnow() + CLOCK_SKEW:
+        raise ValidationError("Must not be in the future.")
+    if moment < EARLIEST:
+        raise ValidationError("Must be after 2000-01-01.")
+
+
+class Text(fields.String):
+    """Text with surrounding whitespace trimmed; blank is not a value."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not text:
+            raise ValidationError("Must not be blank.")
+        return text
+
+
+def text(max_length: int, **kwargs) -> Text:
+    """Trimmed, non-blank text of at most `max_length` characters."""
+    return Text(validate=validate.Length(min=1, max=max_length), **kwargs)
+
+
+class PhoneNumber(fields.String):
+    """A phone number, normalised to E.164 (US numbers may omit +1)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return phones.e164(super()._deserialize(value, attr, data, **kwargs))
+        except phones.NotAPhoneNumber as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+class TimeZone(fields.String):
+    """An IANA time zone name such as America/New_York."""
+
+    _known: frozenset[str] | None = None
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        name = super()._deserialize(value, attr, data, **kwargs)
+        if TimeZone._known is None:
+            TimeZone._known = frozenset(zoneinfo.available_timezones())
+        if name not in TimeZone._known:
+            raise ValidationError("Not an IANA time zone (e.g. America/New_York).")
+        return name
 
 
 class PageQuerySchema(InputSchema):

@@ -1,4 +1,10 @@
-"""Commit or roll back a unit of work: an HTTP request (see `backend.web`) or a job run.
+"""Commit or roll back a unit of work: an HTTP request (see `backend.web`), a job run (see
+`backend.clock`) or a command.
+
+Only the units of work commit: the request wrapper, the job wrapper, the commands — and the text
+dispatcher, whose every step must be on record before the next (a claim before its send, each
+send's outcome as it comes), in functions named for it (`…_and_commit`). Services flush, never
+commit. A test holds the code to this.
 
 Audit events gathered during the unit are written with it: in the same transaction when it
 succeeds, so a change and its audit record commit together; in a fresh transaction after the
@@ -28,7 +34,7 @@ def after(task: Callable[[], None]) -> None:
     db.session.info.setdefault(_AFTER, []).append(task)
 
 
-def complete(status_code: int | None = None) -> None:
+def commit(status_code: int | None = None) -> None:
     """Write the gathered audit events and commit. Raises if the commit fails."""
     audit_service.write_pending(status_code)
     db.session.commit()
@@ -36,7 +42,7 @@ def complete(status_code: int | None = None) -> None:
     _run_deferred()
 
 
-def fail(status_code: int | None) -> None:
+def roll_back(status_code: int | None) -> None:
     """Roll back the work, then record the gathered audit events with the failing status."""
     db.session.rollback()
     try:

@@ -46,12 +46,12 @@ class BridgelineFlask(Flask):
             if response is None:
                 response = self.make_response(super().dispatch_request())
                 if response.status_code >= 500:  # a server-side failure answered, not raised
-                    unit_of_work.fail(response.status_code)
+                    unit_of_work.roll_back(response.status_code)
                     return response
                 idempotency.remember(response)
-            unit_of_work.complete(response.status_code)
+            unit_of_work.commit(response.status_code)
         except BaseException as exc:
-            unit_of_work.fail(errors.status_for(exc))
+            unit_of_work.roll_back(errors.status_for(exc))
             raise
         return response
 

@@ -24,7 +24,7 @@ def make_staff(coaches: int):
                                      password=PASSWORD)
     staff = [auth_service.create_user(username=f"bench.coach{i}", display_name=f"Coach {i}", role=Role.COACH,
                                       password=PASSWORD) for i in range(coaches)]
-    unit_of_work.complete()
+    unit_of_work.commit()
     return nurse, staff
 
 

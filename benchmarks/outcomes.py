@@ -117,7 +117,7 @@ def seed(app, rng: random.Random, scale: float) -> None:
         nurse, coaches = make_staff(40)
         auth_service.create_user(username="bench.clinic", display_name="Clinic", role=Role.CLINIC_STAFF,
                                  password=PASSWORD)
-        unit_of_work.complete()
+        unit_of_work.commit()
         rows = Seed(nurse.id, [coach.id for coach in coaches], rng)
         zone = zoneinfo.ZoneInfo("America/New_York")
         start, end = (dt.datetime.combine(day, dt.time(), zone).astimezone(UTC)
@@ -138,7 +138,7 @@ def recount(app) -> float:
     with app.app_context():
         started = time.perf_counter()
         refresh.refresh(full=True)
-        unit_of_work.complete()
+        unit_of_work.commit()
         seconds = time.perf_counter() - started
         analyze()
     return round(seconds, 1)
@@ -160,7 +160,7 @@ def write_to(app, episodes: int, rng: random.Random) -> None:
         texts = (sa.select(Message.id).where(Message.episode_id.in_([row.id for row in chosen]))
                  .limit(episodes).scalar_subquery())
         db.session.execute(sa.update(Message).where(Message.id.in_(texts)).values(status="delivered"))
-        unit_of_work.complete()
+        unit_of_work.commit()
 
 
 def measure(app, *, repeats: int, rng: random.Random) -> dict:

@@ -67,7 +67,7 @@ def seed_people(app, patients: int) -> list[uuid.UUID]:
     with app.app_context():
         coach = auth_service.create_user(username="bench.coach", display_name="Maria Lopez", role=Role.COACH,
                                          password="benchmark passphrase")
-        unit_of_work.complete()
+        unit_of_work.commit()
         patient_rows = [{"id": uuid.uuid4(), "given_name": f"G{i}", "family_name": f"F{i}",
                          "birth_date": dt.date(1970 + i % 30, 1 + i % 12, 1 + i % 28), "phone": f"+1617{i:07d}",
                          "timezone": "America/New_York", "language": "en", "sms_status": "opted_in",
@@ -93,7 +93,7 @@ def plan(app, episode_ids: list[uuid.UUID], *, batched: bool) -> float:
                 chunk = episode_ids[start:start + 500]
                 for episode in db.session.scalars(sa.select(Episode).where(Episode.id.in_(chunk))):
                     planning.plan_check_ins(episode)
-        unit_of_work.complete()
+        unit_of_work.commit()
         return time.perf_counter() - started
 
 
@@ -139,7 +139,7 @@ def send(app, due: int) -> dict:
     def timed_claim(**kwargs):
         started = time.perf_counter()
         claimed = original(**kwargs)
-        unit_of_work.complete()
+        unit_of_work.commit()
         claims_ms.append((time.perf_counter() - started) * 1000 * 100 / max(1, len(claimed)))
         return claimed
 

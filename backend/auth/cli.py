@@ -36,14 +36,14 @@ def create_user_command(username: str, role: str, display_name: str) -> None:
         body = UserCreateSchema().load({"username": username, "role": role,
                                         "display_name": display_name, "password": password})
         user = service.create_user(**body)
-        unit_of_work.complete()
+        unit_of_work.commit()
     except ValidationError as exc:
-        unit_of_work.fail(None)
+        unit_of_work.roll_back(None)
         for field, messages in flatten_messages(exc.messages).items():
             click.echo(f"error: {field}: {' '.join(messages)}", err=True)
         raise SystemExit(2) from None
     except Problem as exc:
-        unit_of_work.fail(None)
+        unit_of_work.roll_back(None)
         click.echo(f"error: {exc.description}", err=True)
         raise SystemExit(1) from None
     click.echo(f"created {user.role} {user.username} ({user.id})")

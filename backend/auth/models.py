@@ -13,7 +13,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from backend.database import UUIDPrimaryKey, utcnow
+from backend.database import UUIDPrimaryKey, enum_column, utcnow
 from backend.extensions import db
 
 
@@ -24,6 +24,15 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
 
 
+#: The clinical roles, who work with patient records (an admin is not a clinician: privacy.md).
+CLINICAL_ROLES = frozenset({Role.COACH, Role.ED_NURSE, Role.CLINIC_STAFF})
+#: Who works a case after the ED: its coach and clinic staff (contacts, tasks, texts, consents,
+#: and the receiving side of handoffs).
+CASE_WORKERS = frozenset({Role.COACH, Role.CLINIC_STAFF})
+#: Who registers patients, opens episodes and assigns their coach: ED nurses and clinic staff.
+REGISTRARS = frozenset({Role.ED_NURSE, Role.CLINIC_STAFF})
+
+
 class User(UUIDPrimaryKey, db.Model):
     __tablename__ = "users"
 
@@ -31,10 +40,7 @@ class User(UUIDPrimaryKey, db.Model):
     username: Mapped[str] = mapped_column(sa.String(64), unique=True)
     #: How colleagues see this person (not patient data).
     display_name: Mapped[str] = mapped_column(sa.String(100))
-    role: Mapped[Role] = mapped_column(
-        sa.Enum(Role, name="user_role", native_enum=False, create_constraint=True,
-                values_callable=lambda roles: [r.value for r in roles], length=20)
-    )
+    role: Mapped[Role] = mapped_column(enum_column(Role, "user_role", length=20))
     #: Argon2id hash (PHC string); never the password.
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     #: Inactive users cannot sign in and their sessions are revoked.

@@ -14,27 +14,22 @@ import sqlalchemy as sa
 
 from backend import signals
 from backend.audit import service as audit
-from backend.auth.models import Role, User
+from backend.auth.models import CASE_WORKERS, User
 from backend.cases.models import (
     Appointment,
     AppointmentStatus,
     Encounter,
     Episode,
-    EpisodeStatus,
     Task,
     TaskStatus,
 )
+from backend.cases import service as cases
 from backend.cases.scopes import episode_visible_to
 from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
-from backend.handoffs import directory
+from backend.programs import service as programs
 from backend.pagination import keyset_page
-
-
-def _must_be_open(episode: Episode) -> None:
-    if episode.status != EpisodeStatus.OPEN:
-        raise Problem(409, "This episode is closed.")
 
 
 def _create_once(model, fields: Mapping, compare: tuple[str, ...], **attributes):
@@ -62,20 +57,15 @@ def _create_once(model, fields: Mapping, compare: tuple[str, ...], **attributes)
     return record, True
 
 
-def _record(action: str, record, episode: Episode) -> None:
+def _audit(action: str, record, episode: Episode) -> None:
     audit.record(action, resource_type=record.__tablename__[:-1], resource_id=record.id,
                  patient_ids=[episode.patient_id])
 
 
-def _list(model, stmt, *, episode: Episode | None, cursor, limit, keys, descending=False, action: str):
+def _list(stmt, *, episode: Episode | None, cursor, limit, keys, descending=False, action: str):
     rows, next_cursor = keyset_page(stmt, keys=keys, cursor=cursor, limit=limit, descending=descending,
                                     session=db.session)
-    if episode is not None:
-        patient_ids = [episode.patient_id]
-    else:
-        episode_ids = {row.episode_id for row in rows}
-        patient_ids = db.session.scalars(sa.select(Episode.patient_id).where(Episode.id.in_(episode_ids))).all() \
-            if episode_ids else []
+    patient_ids = [episode.patient_id] if episode is not None else cases.patient_ids_of({r.episode_id for r in rows})
     audit.record(action, patient_ids=patient_ids, details={"count": len(rows)})
     return rows, next_cursor
 
@@ -83,32 +73,32 @@ def _list(model, stmt, *, episode: Episode | None, cursor, limit, keys, descendi
 # --- encounters ----------------------------------------------------------------------------
 
 def log_encounter(*, episode: Episode, fields: dict, actor: User):
-    _must_be_open(episode)
+    cases.must_be_open(episode)
     fields = {**fields, "outcome": fields.get("outcome") or "reached"}
     encounter, created = _create_once(
         Encounter, fields, ("kind", "outcome", "occurred_at", "duration_minutes", "location", "note"),
         episode_id=episode.id, author_id=actor.id)
-    _record("encounter.create" if created else "encounter.read", encounter, episode)
+    _audit("encounter.create" if created else "encounter.read", encounter, episode)
     return encounter, created
 
 
 def list_encounters(*, episode: Episode, cursor: str | None, limit: int):
     stmt = sa.select(Encounter).where(Encounter.episode_id == episode.id)
-    return _list(Encounter, stmt, episode=episode, cursor=cursor, limit=limit, descending=True,
+    return _list(stmt, episode=episode, cursor=cursor, limit=limit, descending=True,
                  keys=[Encounter.occurred_at, Encounter.id], action="encounter.list")
 
 
 # --- tasks ---------------------------------------------------------------------------------
 
 def create_task(*, episode: Episode, fields: dict, actor: User):
-    _must_be_open(episode)
+    cases.must_be_open(episode)
     _check_window(fields.get("window_start"), fields["due_at"])
     assignee_id = fields.get("assignee_id") or episode.coach_id or actor.id
     _assignable(assignee_id)
     task, created = _create_once(Task, {**fields, "assignee_id": assignee_id},
                                  ("title", "due_at", "window_start", "assignee_id"),
                                  episode_id=episode.id, created_by_id=actor.id)
-    _record("task.create" if created else "task.read", task, episode)
+    _audit("task.create" if created else "task.read", task, episode)
     return task, created
 
 
@@ -120,7 +110,7 @@ def _check_window(window_start, due_at) -> None:
 
 def _assignable(user_id: uuid.UUID) -> None:
     user = db.session.get(User, user_id)
-    if user is None or not user.active or user.role not in (Role.COACH, Role.CLINIC_STAFF):
+    if user is None or not user.active or user.role not in CASE_WORKERS:
         raise Problem(422, "Tasks go to an active coach or clinic staff member.",
                       errors={"assignee_id": ["Not an active coach or clinic staff member."]})
 
@@ -138,7 +128,7 @@ def create_system_task(*, episode: Episode, title: str, due_at) -> Task:
 
 def list_episode_tasks(*, episode: Episode, cursor: str | None, limit: int):
     stmt = sa.select(Task).where(Task.episode_id == episode.id)
-    return _list(Task, stmt, episode=episode, cursor=cursor, limit=limit, keys=[Task.due_at, Task.id],
+    return _list(stmt, episode=episode, cursor=cursor, limit=limit, keys=[Task.due_at, Task.id],
                  action="task.list")
 
 
@@ -154,21 +144,20 @@ def list_tasks(*, user: User, assignee: str | None, status: str | None, cursor: 
         stmt = stmt.where(Task.assignee_id == assignee_id)
     if status is not None:
         stmt = stmt.where(Task.status == TaskStatus(status))
-    return _list(Task, stmt, episode=None, cursor=cursor, limit=limit, keys=[Task.due_at, Task.id],
+    return _list(stmt, episode=None, cursor=cursor, limit=limit, keys=[Task.due_at, Task.id],
                  action="task.list")
 
 
 def read(record, *, action: str):
     episode = db.session.get(Episode, record.episode_id)
-    _record(action, record, episode)
+    _audit(action, record, episode)
     return record
 
 
 def _open_episode_of(record) -> Episode:
     """The record's episode, locked, refusing changes once it is closed."""
-    episode = db.session.scalar(sa.select(Episode).where(Episode.id == record.episode_id).with_for_update()
-                                .execution_options(populate_existing=True))
-    _must_be_open(episode)
+    episode = cases.lock_episode(record.episode_id)
+    cases.must_be_open(episode)
     return episode
 
 
@@ -184,18 +173,18 @@ def update_task(*, task: Task, changes: dict) -> Task:
         # Done is done, early or late: the window only says when it is worth doing.
         task.status = TaskStatus(status)
         task.completed_at = utcnow() if task.status == TaskStatus.DONE else None
-    _record("task.update", task, episode)
+    _audit("task.update", task, episode)
     return task
 
 
 # --- appointments --------------------------------------------------------------------------
 
 def book_appointment(*, episode: Episode, fields: dict, actor: User):
-    _must_be_open(episode)
+    cases.must_be_open(episode)
     _known_program(fields)
     appointment, created = _create_once(Appointment, fields, ("kind", "starts_at", "program_id", "location"),
                                         episode_id=episode.id, created_by_id=actor.id)
-    _record("appointment.create" if created else "appointment.read", appointment, episode)
+    _audit("appointment.create" if created else "appointment.read", appointment, episode)
     if created:
         signals.appointment_changed.send(appointment, change="booked")
     return appointment, created
@@ -223,12 +212,12 @@ def _outcome_after_start(status: str, starts_at: dt.datetime, *, field: str) -> 
 
 def _known_program(fields: Mapping) -> None:
     if fields.get("program_id") is not None:
-        directory.named_program(fields["program_id"], field="program_id")
+        programs.named_program(fields["program_id"], field="program_id")
 
 
 def list_appointments(*, episode: Episode, cursor: str | None, limit: int):
     stmt = sa.select(Appointment).where(Appointment.episode_id == episode.id)
-    return _list(Appointment, stmt, episode=episode, cursor=cursor, limit=limit,
+    return _list(stmt, episode=episode, cursor=cursor, limit=limit,
                  keys=[Appointment.starts_at, Appointment.id], action="appointment.list")
 
 
@@ -248,7 +237,7 @@ def update_appointment(*, appointment: Appointment, changes: dict) -> Appointmen
         appointment.status_changed_at = utcnow()
         change = status
     db.session.flush()
-    _record("appointment.update", appointment, episode)
+    _audit("appointment.update", appointment, episode)
     if change is not None:
         signals.appointment_changed.send(appointment, change=change)
     return appointment

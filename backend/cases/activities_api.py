@@ -1,4 +1,5 @@
-"""HTTP endpoints of an episode's encounters, tasks and appointments, and of its timeline."""
+"""HTTP endpoints of an episode's encounters, tasks and appointments (its timeline is a read
+model: `backend.caseload.api`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from flask.views import MethodView
 
 from backend import etag
 from backend.auth.access import allow, current_user
-from backend.auth.models import Role
-from backend.cases import activities, timeline
+from backend.auth.models import CASE_WORKERS, CLINICAL_ROLES
+from backend.cases import activities
 from backend.cases.schemas import (
     AppointmentCreateSchema,
     AppointmentPageSchema,
@@ -23,7 +24,6 @@ from backend.cases.schemas import (
     TaskQuerySchema,
     TaskSchema,
     TaskUpdateSchema,
-    TimelinePageSchema,
 )
 from backend.cases.scopes import APPOINTMENTS, EPISODES, TASKS
 from backend.openapi import IF_MATCH, Blueprint, problem
@@ -32,7 +32,6 @@ from backend.schemas import PageQuerySchema
 blp = Blueprint("activities", __name__, url_prefix="/api/v1",
                 description="Encounters, tasks, appointments and the episode timeline.")
 
-WORKERS = (Role.COACH, Role.CLINIC_STAFF)
 _CREATED = "201 when created; 200 when a retry with the same client id found it already created."
 
 
@@ -42,7 +41,7 @@ def _created(record, created: bool):
 
 @blp.route("/episodes/<uuid:episode_id>/encounters")
 class Encounters(MethodView):
-    @allow(*WORKERS)
+    @allow(*CASE_WORKERS)
     @blp.arguments(EncounterCreateSchema)
     @blp.response(201, EncounterSchema, description=_CREATED)
     @blp.alt_response(200, schema=EncounterSchema, success=True, description="Already logged (a retry).")
@@ -53,7 +52,7 @@ class Encounters(MethodView):
                                                       actor=current_user())
         return _created(encounter, created)
 
-    @allow(*WORKERS)
+    @allow(*CASE_WORKERS)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, EncounterPageSchema)
     def get(self, query, episode_id: uuid.UUID):
@@ -64,7 +63,7 @@ class Encounters(MethodView):
 
 @blp.route("/episodes/<uuid:episode_id>/tasks")
 class EpisodeTasks(MethodView):
-    @allow(*WORKERS)
+    @allow(*CASE_WORKERS)
     @blp.arguments(TaskCreateSchema)
     @blp.response(201, TaskSchema, description=_CREATED)
     @blp.alt_response(200, schema=TaskSchema, success=True, description="Already created (a retry).")
@@ -74,7 +73,7 @@ class EpisodeTasks(MethodView):
                                                actor=current_user())
         return _created(task, created)
 
-    @allow(*WORKERS)
+    @allow(*CASE_WORKERS)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, TaskPageSchema)
     def get(self, query, episode_id: uuid.UUID):
@@ -85,7 +84,7 @@ class EpisodeTasks(MethodView):
 
 @blp.route("/tasks")
 class Tasks(MethodView):
-    @allow(*WORKERS)
+    @allow(*CASE_WORKERS)
     @blp.arguments(TaskQuerySchema, location="query")
     @blp.response(200, TaskPageSchema)
     def get(self, query):
@@ -98,14 +97,14 @@ class Tasks(MethodView):
 
 @blp.route("/tasks/<uuid:task_id>")
 class TaskDetail(MethodView):
-    @allow(*WORKERS)
+    @allow(*CASE_WORKERS)
     @blp.response(200, TaskSchema)
     def get(self, task_id: uuid.UUID):
         """One task"""
         task = activities.read(TASKS.load_or_404(task_id), action="task.read")
         return task, etag.headers(task)
 
-    @allow(*WORKERS)
+    @allow(*CASE_WORKERS)
     @blp.arguments(TaskUpdateSchema)
     @blp.response(200, TaskSchema)
     @blp.doc(parameters=[IF_MATCH])
@@ -118,7 +117,7 @@ class TaskDetail(MethodView):
 
 @blp.route("/episodes/<uuid:episode_id>/appointments")
 class EpisodeAppointments(MethodView):
-    @allow(Role.COACH, Role.CLINIC_STAFF, Role.ED_NURSE)
+    @allow(*CLINICAL_ROLES)
     @blp.arguments(AppointmentCreateSchema)
     @blp.response(201, AppointmentSchema, description=_CREATED)
     @blp.alt_response(200, schema=AppointmentSchema, success=True, description="Already booked (a retry).")
@@ -128,7 +127,7 @@ class EpisodeAppointments(MethodView):
         appointment, created = activities.book_appointment(episode=episode, fields=body, actor=current_user())
         return _created(appointment, created)
 
-    @allow(*WORKERS)
+    @allow(*CASE_WORKERS)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, AppointmentPageSchema)
     def get(self, query, episode_id: uuid.UUID):
@@ -139,14 +138,14 @@ class EpisodeAppointments(MethodView):
 
 @blp.route("/appointments/<uuid:appointment_id>")
 class AppointmentDetail(MethodView):
-    @allow(*WORKERS)
+    @allow(*CASE_WORKERS)
     @blp.response(200, AppointmentSchema)
     def get(self, appointment_id: uuid.UUID):
         """One appointment"""
         appointment = activities.read(APPOINTMENTS.load_or_404(appointment_id), action="appointment.read")
         return appointment, etag.headers(appointment)
 
-    @allow(*WORKERS)
+    @allow(*CASE_WORKERS)
     @blp.arguments(AppointmentUpdateSchema)
     @blp.response(200, AppointmentSchema)
     @blp.doc(parameters=[IF_MATCH])
@@ -156,14 +155,3 @@ class AppointmentDetail(MethodView):
         read = lambda: activities.read(appointment, action="appointment.read")  # noqa: E731
         return etag.guarded_update(appointment, current=lambda: AppointmentSchema().dump(read()),
                                    change=lambda: activities.update_appointment(appointment=appointment, changes=body))
-
-
-@blp.route("/episodes/<uuid:episode_id>/timeline")
-class EpisodeTimeline(MethodView):
-    @allow(Role.COACH, Role.ED_NURSE, Role.CLINIC_STAFF)
-    @blp.response(200, TimelinePageSchema)
-    def get(self, episode_id: uuid.UUID):
-        """Everything that happened in the episode, oldest first (one page; ED nurses see its
-        lifecycle, levels and appointments, not the coach's encounters and tasks)"""
-        items = timeline.for_episode(episode=EPISODES.load_or_404(episode_id), user=current_user())
-        return {"items": items, "next_cursor": None}

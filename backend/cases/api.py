@@ -12,7 +12,7 @@ from flask.views import MethodView
 
 from backend import etag
 from backend.auth.access import allow, current_user
-from backend.auth.models import Role
+from backend.auth.models import CASE_WORKERS, CLINICAL_ROLES, REGISTRARS
 from backend.cases import service
 from backend.cases.schemas import (
     CloseSchema,
@@ -35,12 +35,11 @@ from backend.openapi import IF_MATCH, Blueprint, problem
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1", description="Patients and episodes.")
 
-CLINICAL = (Role.COACH, Role.ED_NURSE, Role.CLINIC_STAFF)
 
 
 @blp.route("/patients")
 class Patients(MethodView):
-    @allow(Role.ED_NURSE, Role.CLINIC_STAFF)
+    @allow(*REGISTRARS)
     @blp.arguments(PatientCreateSchema)
     @blp.response(201, PatientSchema, headers={"ETag": {"schema": {"type": "string"}}})
     @problem(blp, 409, "The MRN is already registered: `existing_id` names that patient.")
@@ -49,7 +48,7 @@ class Patients(MethodView):
         patient = service.register_patient(fields=body, actor=current_user())
         return patient, etag.headers(patient)
 
-    @allow(*CLINICAL)
+    @allow(*CLINICAL_ROLES)
     @blp.arguments(PatientQuerySchema, location="query")
     @blp.response(200, PatientPageSchema)
     def get(self, query):
@@ -61,14 +60,14 @@ class Patients(MethodView):
 
 @blp.route("/patients/<uuid:patient_id>")
 class PatientDetail(MethodView):
-    @allow(*CLINICAL)
+    @allow(*CLINICAL_ROLES)
     @blp.response(200, PatientSchema)
     def get(self, patient_id: uuid.UUID):
         """One patient"""
         patient = service.read_patient(patient=PATIENTS.load_or_404(patient_id))
         return patient, etag.headers(patient)
 
-    @allow(*CLINICAL)
+    @allow(*CLINICAL_ROLES)
     @blp.arguments(PatientUpdateSchema)
     @blp.response(200, PatientSchema)
     @blp.doc(parameters=[IF_MATCH])
@@ -81,7 +80,7 @@ class PatientDetail(MethodView):
 
 @blp.route("/patients/<uuid:patient_id>/sms-consent")
 class PatientSmsConsent(MethodView):
-    @allow(*CLINICAL)
+    @allow(*CLINICAL_ROLES)
     @blp.arguments(SmsConsentSchema)
     @blp.response(200, PatientSchema)
     def put(self, body, patient_id: uuid.UUID):
@@ -92,7 +91,7 @@ class PatientSmsConsent(MethodView):
 
 @blp.route("/episodes")
 class Episodes(MethodView):
-    @allow(Role.ED_NURSE, Role.CLINIC_STAFF)
+    @allow(*REGISTRARS)
     @blp.arguments(EpisodeCreateSchema)
     @blp.response(201, EpisodeSchema)
     @problem(blp, 409, "The patient already has an open episode (`existing_id`).")
@@ -107,7 +106,7 @@ class Episodes(MethodView):
                                        actor=current_user())
         return episode, etag.headers(episode)
 
-    @allow(*CLINICAL)
+    @allow(*CLINICAL_ROLES)
     @blp.arguments(EpisodeQuerySchema, location="query")
     @blp.response(200, EpisodePageSchema)
     def get(self, query):
@@ -119,14 +118,14 @@ class Episodes(MethodView):
 
 @blp.route("/episodes/<uuid:episode_id>")
 class EpisodeDetail(MethodView):
-    @allow(*CLINICAL)
+    @allow(*CLINICAL_ROLES)
     @blp.response(200, EpisodeSchema)
     def get(self, episode_id: uuid.UUID):
         """One episode, with its level history and flags"""
         episode = service.read_episode(episode=EPISODES.load_or_404(episode_id))
         return episode, etag.headers(episode)
 
-    @allow(*CLINICAL)
+    @allow(*CLINICAL_ROLES)
     @blp.arguments(EpisodeUpdateSchema)
     @blp.response(200, EpisodeSchema)
     @blp.doc(parameters=[IF_MATCH])
@@ -140,7 +139,7 @@ class EpisodeDetail(MethodView):
 
 @blp.route("/episodes/<uuid:episode_id>/discharge")
 class EpisodeDischarge(MethodView):
-    @allow(*CLINICAL)
+    @allow(*CLINICAL_ROLES)
     @blp.arguments(DischargeSchema)
     @blp.response(200, EpisodeSchema)
     @problem(blp, 409, "Already discharged, or the episode is closed.")
@@ -153,7 +152,7 @@ class EpisodeDischarge(MethodView):
 
 @blp.route("/episodes/<uuid:episode_id>/coach")
 class EpisodeCoach(MethodView):
-    @allow(Role.ED_NURSE, Role.CLINIC_STAFF)
+    @allow(*REGISTRARS)
     @blp.arguments(CoachAssignmentSchema)
     @blp.response(200, EpisodeSchema)
     def put(self, body, episode_id: uuid.UUID):
@@ -165,7 +164,7 @@ class EpisodeCoach(MethodView):
 
 @blp.route("/episodes/<uuid:episode_id>/close")
 class EpisodeClose(MethodView):
-    @allow(Role.COACH, Role.CLINIC_STAFF)
+    @allow(*CASE_WORKERS)
     @blp.arguments(CloseSchema)
     @blp.response(200, EpisodeSchema)
     @problem(blp, 409, "The episode is already closed.")

@@ -13,15 +13,15 @@ import enum
 import uuid
 
 import sqlalchemy as sa
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from backend.database import UUIDPrimaryKey, utcnow
+from backend.database import UUIDPrimaryKey, Versioned, enum_column, utcnow
 from backend.extensions import db
 
 
 def _enum(cls: type[enum.Enum], name: str) -> sa.Enum:
-    return sa.Enum(cls, name=name, native_enum=False, create_constraint=True, length=40,
-                   values_callable=lambda members: [m.value for m in members])
+    return enum_column(cls, name, length=40)
 
 
 class SmsStatus(enum.StrEnum):
@@ -44,18 +44,6 @@ HOSPITAL_LEVELS = (Level.EMERGENCY_DEPARTMENT, Level.INPATIENT)
 class EpisodeStatus(enum.StrEnum):
     OPEN = "open"
     CLOSED = "closed"
-
-
-class Versioned:
-    """Mixin: an optimistic-lock version, bumped by the ORM on every UPDATE."""
-
-    #: Starts at 1; the ETag of the record.
-    version: Mapped[int] = mapped_column(default=1)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-    @sa.orm.declared_attr.directive
-    def __mapper_args__(cls):  # noqa: N805
-        return {"version_id_col": cls.version}
 
 
 class Patient(UUIDPrimaryKey, Versioned, db.Model):
@@ -88,8 +76,19 @@ class Patient(UUIDPrimaryKey, Versioned, db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     @property
+    def first_name(self) -> str:
+        """What the patient is called: the preferred name, else the given name."""
+        return self.preferred_name or self.given_name
+
+    @hybrid_property
     def display_name(self) -> str:
-        return f"{self.preferred_name or self.given_name} {self.family_name}"
+        """How staff screens name the patient: the first name and the family name."""
+        return f"{self.first_name} {self.family_name}"
+
+    @display_name.inplace.expression
+    @classmethod
+    def _display_name_expression(cls) -> sa.ColumnElement[str]:
+        return sa.func.coalesce(sa.func.nullif(cls.preferred_name, ""), cls.given_name) + " " + cls.family_name
 
 
 class Episode(UUIDPrimaryKey, Versioned, db.Model):
@@ -223,7 +222,7 @@ class Appointment(Versioned, db.Model):
     #: transition_clinic, program_intake, other
     kind: Mapped[str] = mapped_column(sa.String(30))
     starts_at: Mapped[dt.datetime]
-    #: A community program from the directory (the handoffs module adds the directory).
+    #: A community program from the directory (`backend.programs`).
     program_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
     location: Mapped[str | None] = mapped_column(sa.String(200))
     status: Mapped[AppointmentStatus] = mapped_column(

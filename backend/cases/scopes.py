@@ -2,7 +2,8 @@
 
 - a coach: episodes they coach, and those episodes' patients;
 - an ED nurse: episodes at the ED or inpatient level and episodes they opened, and the patients
-  of those episodes or whom they registered (exact-MRN lookup is separate: `service.find_by_mrn`);
+  of those episodes or whom they registered (the exact-MRN lookup that prevents duplicates is
+  not scoped: `service.list_patients(mrn=…)`);
 - clinic staff: everything;
 - an admin: nothing (an admin is not a clinician; the routes refuse admins with 403 anyway).
 """
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 
 from backend.auth.access import Scope
 from backend.auth.models import Role, User
-from backend.cases.models import HOSPITAL_LEVELS, Appointment, Encounter, Episode, Patient, Task
+from backend.cases.models import HOSPITAL_LEVELS, Appointment, Episode, Patient, Task
 
 
 def episode_visible_to(user: User, *, coach_id=Episode.coach_id, level=Episode.level,
@@ -52,6 +53,5 @@ def _patient_of_episode(record) -> list:
 
 PATIENTS = Scope(Patient, "patient", patient_visible_to, lambda patient: [patient.id])
 EPISODES = Scope(Episode, "episode", episode_visible_to, lambda episode: [episode.patient_id])
-ENCOUNTERS = Scope(Encounter, "encounter", _on_visible_episode(Encounter), _patient_of_episode)
 TASKS = Scope(Task, "task", _on_visible_episode(Task), _patient_of_episode)
 APPOINTMENTS = Scope(Appointment, "appointment", _on_visible_episode(Appointment), _patient_of_episode)

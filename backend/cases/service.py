@@ -215,7 +215,7 @@ def list_episodes(*, user: User, filters: dict, cursor: str | None, limit: int):
 
 
 def update_episode(*, episode: Episode, changes: dict, actor: User) -> Episode:
-    _must_be_open(episode)
+    must_be_open(episode)
     flags = changes.pop("flags", {})
     arrived_at = changes.get("arrived_at")
     if arrived_at is not None:
@@ -234,7 +234,7 @@ def update_episode(*, episode: Episode, changes: dict, actor: User) -> Episode:
 
 def discharge(*, episode: Episode, discharged_at: dt.datetime, actor: User) -> Episode:
     """Record the discharge; outreach starts its post-discharge check-ins on the signal."""
-    _must_be_open(episode)
+    must_be_open(episode)
     if episode.discharged_at is not None:
         raise Problem(409, "This episode's patient was already discharged.")
     if discharged_at < episode.arrived_at:
@@ -251,7 +251,7 @@ def discharge(*, episode: Episode, discharged_at: dt.datetime, actor: User) -> E
 
 def assign_coach(*, episode: Episode, coach_id: uuid.UUID, actor: User) -> Episode:
     """Make `coach_id` the primary coach; the previous coach's open tasks on it move along."""
-    _must_be_open(episode)
+    must_be_open(episode)
     coach = _active_coach(coach_id)
     previous = episode.coach_id
     if previous == coach.id:
@@ -273,7 +273,7 @@ def assign_coach(*, episode: Episode, coach_id: uuid.UUID, actor: User) -> Episo
 
 def close_episode(*, episode: Episode, reason: str, note: str | None, actor: User) -> Episode:
     """Close with a reason: open tasks are cancelled; handoffs and outreach react to the signal."""
-    _must_be_open(episode)
+    must_be_open(episode)
     now = utcnow()
     episode.status = EpisodeStatus.CLOSED
     episode.closed_at, episode.close_reason, episode.close_note = now, reason, note
@@ -304,7 +304,8 @@ def move_level(*, episode: Episode, level: str, at: dt.datetime) -> Episode:
     return episode
 
 
-def _must_be_open(episode: Episode) -> None:
+def must_be_open(episode: Episode) -> None:
+    """Work is recorded only on an open episode: a closed one answers 409."""
     if episode.status != EpisodeStatus.OPEN:
         raise Problem(409, "This episode is closed.")
 

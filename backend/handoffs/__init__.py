@@ -1,2 +1,1 @@
-"""Handoffs between levels of care (the closed-loop handoff log), the community programs
-directory, 42 CFR Part 2 consent with the accounting of disclosures, and deadline escalation."""
+"""Handoffs between levels of care: the closed-loop handoff log and its deadline escalation."""

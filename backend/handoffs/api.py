@@ -1,4 +1,8 @@
-"""HTTP endpoints of the programs directory and of handoffs (api.md "Handoffs and consent")."""
+"""HTTP endpoints of handoffs and of the programs directory (api.md "Handoffs and consent").
+
+The directory's endpoints are served here, on the `handoffs` blueprint, because the published
+contract groups them under its `handoffs` tag; their rules live in `backend.programs`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from flask.views import MethodView
 
 from backend import etag
 from backend.auth.access import allow, current_user, signed_in
-from backend.auth.models import Role
+from backend.auth.models import CASE_WORKERS, CLINICAL_ROLES, Role
 from backend.cases.scopes import EPISODES
 from backend.handoffs import service
 from backend.handoffs.schemas import (
@@ -17,21 +21,25 @@ from backend.handoffs.schemas import (
     HandoffPageSchema,
     HandoffQuerySchema,
     HandoffSchema,
+    ReasonedStepSchema,
+    StepSchema,
+)
+from backend.handoffs.scopes import HANDOFFS
+from backend.openapi import IF_MATCH, Blueprint, problem
+from backend.programs import service as programs
+from backend.programs.schemas import (
     ProgramCreateSchema,
     ProgramFieldsSchema,
     ProgramPageSchema,
     ProgramQuerySchema,
     ProgramSchema,
-    ReasonedStepSchema,
-    StepSchema,
 )
-from backend.handoffs.scopes import HANDOFFS, PROGRAMS
-from backend.openapi import IF_MATCH, Blueprint, problem
+from backend.programs.scopes import PROGRAMS
 
 blp = Blueprint("handoffs", __name__, url_prefix="/api/v1", description="Programs and handoffs.")
 
-SENDERS = (Role.ED_NURSE, Role.CLINIC_STAFF, Role.COACH)
-RECEIVERS = (Role.CLINIC_STAFF, Role.COACH)
+#: Anyone clinical sends (and may cancel) a handoff; the receiving side answers for it.
+SENDERS, RECEIVERS = CLINICAL_ROLES, CASE_WORKERS
 
 
 @blp.route("/programs")
@@ -41,9 +49,9 @@ class Programs(MethodView):
     @blp.response(200, ProgramPageSchema)
     def get(self, query):
         """The community programs directory (filter by service, accepting new patients)"""
-        items, next_cursor = service.list_programs(service=query.get("service"),
-                                                   accepting=query.get("accepting_patients"),
-                                                   cursor=query["cursor"], limit=query["limit"])
+        items, next_cursor = programs.list_programs(service=query.get("service"),
+                                                    accepting=query.get("accepting_patients"),
+                                                    cursor=query["cursor"], limit=query["limit"])
         return {"items": items, "next_cursor": next_cursor}
 
     @allow(Role.ADMIN)
@@ -51,7 +59,7 @@ class Programs(MethodView):
     @blp.response(201, ProgramSchema)
     def post(self, body):
         """Add a program (admin)"""
-        program = service.create_program(fields=body)
+        program = programs.create_program(fields=body)
         return program, etag.headers(program)
 
 
@@ -72,7 +80,7 @@ class ProgramDetail(MethodView):
         """Change a program (admin; If-Match required)"""
         program = PROGRAMS.load_or_404(program_id)
         return etag.guarded_update(program, current=lambda: ProgramSchema().dump(program),
-                                   change=lambda: service.update_program(program=program, changes=body))
+                                   change=lambda: programs.update_program(program=program, changes=body))
 
 
 @blp.route("/handoffs")

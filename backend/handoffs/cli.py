@@ -15,5 +15,5 @@ handoffs_cli = AppGroup("handoffs", help="Handoffs between levels of care.")
 def check_deadlines_command() -> None:
     """Escalate missed handoff deadlines once (what the clock does every few minutes)."""
     escalated = deadlines.check_deadlines()
-    unit_of_work.complete()
+    unit_of_work.commit()
     click.echo(f"{escalated} missed deadlines escalated")

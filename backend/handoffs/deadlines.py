@@ -14,31 +14,19 @@ import sqlalchemy as sa
 from backend.cases import activities
 from backend.database import upsert, utcnow
 from backend.extensions import db
-from backend.handoffs.models import DeadlineEscalation, Handoff
-from backend.handoffs.service import _event, lock_episode_then_handoff
+from backend.handoffs.models import DEADLINE_PENDING_IN, DeadlineEscalation, Handoff
+from backend.handoffs.service import add_event, lock_episode_then_handoff
 
 _WHAT = {"accept_by": ("overdue_accept", "not accepted in time"),
          "arrive_by": ("overdue_arrival", "arrival not confirmed in time")}
 
 
-def _still_missed(handoff: Handoff, deadline: str, now: dt.datetime) -> bool:
-    if deadline == "accept_by":
-        return handoff.status == "sent" and handoff.accept_by < now
-    return handoff.status in ("sent", "accepted") and handoff.arrive_by < now
-
-
 def check_deadlines(*, now: dt.datetime | None = None) -> int:
     """Escalate every deadline missed so far; return how many this run escalated."""
     now = now or utcnow()
-    already = sa.select(DeadlineEscalation.handoff_id).where(DeadlineEscalation.handoff_id == Handoff.id)
-    due = [
-        *(("accept_by", h) for h in db.session.scalars(sa.select(Handoff).where(
-            Handoff.status == "sent", Handoff.accept_by < now,
-            ~sa.exists(already.where(DeadlineEscalation.deadline == "accept_by"))))),
-        *(("arrive_by", h) for h in db.session.scalars(sa.select(Handoff).where(
-            Handoff.status.in_(("sent", "accepted")), Handoff.arrive_by < now,
-            ~sa.exists(already.where(DeadlineEscalation.deadline == "arrive_by"))))),
-    ]
+    due = [(deadline, handoff) for deadline in DEADLINE_PENDING_IN for handoff in db.session.scalars(
+        sa.select(Handoff).where(Handoff.missed(deadline, now), ~sa.exists().where(
+            DeadlineEscalation.handoff_id == Handoff.id, DeadlineEscalation.deadline == deadline)))]
     escalated = 0
     for deadline, handoff in due:
         claimed = db.session.execute(upsert(
@@ -48,7 +36,7 @@ def check_deadlines(*, now: dt.datetime | None = None) -> int:
         if claimed is None:  # another run got there first
             continue
         episode, handoff = lock_episode_then_handoff(handoff)
-        if not _still_missed(handoff, deadline, now):  # a step won the race since the SELECT
+        if not handoff.missed(deadline, now):  # a step won the race since the SELECT
             continue
         kind, why = _WHAT[deadline]
         task = activities.create_system_task(
@@ -57,6 +45,6 @@ def check_deadlines(*, now: dt.datetime | None = None) -> int:
         db.session.execute(sa.update(DeadlineEscalation).where(
             DeadlineEscalation.handoff_id == handoff.id, DeadlineEscalation.deadline == deadline
         ).values(task_id=task.id))
-        _event(handoff, handoff.status, None, f"Escalated: {why}.", kind=kind)
+        add_event(handoff, handoff.status, None, f"Escalated: {why}.", kind=kind)
         escalated += 1
     return escalated

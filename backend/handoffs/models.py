@@ -1,47 +1,42 @@
-"""Community programs, handoffs between levels of care, and 42 CFR Part 2 consents.
+"""Handoffs between levels of care.
 
 A handoff is a closed-loop referral with an append-only event log (corrections are new
 events). A deadline escalation row exists once per (handoff, deadline): its unique key is what
 makes the deadline job create exactly one follow-up task however often, or in however many
-processes, it runs. Consents and disclosures are append-only records too: a revocation is a
-new row, never an edit.
+processes, it runs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import uuid
 
 import sqlalchemy as sa
+from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from backend.cases.models import Versioned
-from backend.database import UUIDPrimaryKey, utcnow
+from backend.database import UUIDPrimaryKey, Versioned, enum_column, utcnow
 from backend.extensions import db
 
-SERVICES = ("otp", "obot", "iop", "residential", "withdrawal_management", "recovery_center", "harm_reduction",
-            "recovery_housing", "other")
 METHODS = ("warm_in_person", "warm_phone", "warm_video", "referral")
-OPEN_STATUSES = ("sent", "accepted")
 
 
-class Program(UUIDPrimaryKey, Versioned, db.Model):
-    """A community program in the directory."""
+class HandoffStatus(enum.StrEnum):
+    """sent → accepted | declined | cancelled; accepted → completed | no_show | cancelled."""
 
-    __tablename__ = "programs"
+    SENT = "sent"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    COMPLETED = "completed"
+    NO_SHOW = "no_show"
+    CANCELLED = "cancelled"
 
-    name: Mapped[str] = mapped_column(sa.String(200))
-    #: otp, obot, iop, residential, withdrawal_management, recovery_center, harm_reduction, …
-    service: Mapped[str] = mapped_column(sa.String(30), index=True)
-    asam_level: Mapped[str | None] = mapped_column(sa.String(10))
-    #: e.g. "3rd" or "4th": the ASAM Criteria edition the level refers to.
-    asam_edition: Mapped[str | None] = mapped_column(sa.String(10))
-    phone: Mapped[str | None] = mapped_column(sa.String(20))
-    address: Mapped[str | None] = mapped_column(sa.String(300))
-    accepting_patients: Mapped[bool] = mapped_column(default=True)
-    #: Outside the hospital's SUD program: a Part 2 consent is needed to hand off to it.
-    external: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+#: Still waiting for the receiving side: to answer (sent) or for the patient to arrive (accepted).
+OPEN_STATUSES = (HandoffStatus.SENT, HandoffStatus.ACCEPTED)
+#: Each deadline, and the statuses in which it is still to be met.
+DEADLINE_PENDING_IN = {"accept_by": (HandoffStatus.SENT,), "arrive_by": OPEN_STATUSES}
 
 
 class Handoff(UUIDPrimaryKey, Versioned, db.Model):
@@ -59,8 +54,9 @@ class Handoff(UUIDPrimaryKey, Versioned, db.Model):
     method: Mapped[str] = mapped_column(sa.String(20))
     #: {moud, last_dose_at, naloxone_given, risks, plan, goals, note}: what the receiver gets.
     summary: Mapped[dict] = mapped_column(sa.JSON)
-    #: sent, accepted, declined, completed, no_show, cancelled
-    status: Mapped[str] = mapped_column(sa.String(20), default="sent")
+    #: Where the referral stands (the migrations made a plain string column: no CHECK).
+    status: Mapped[HandoffStatus] = mapped_column(enum_column(HandoffStatus, "handoff_status", length=20,
+                                                              constraint=False), default=HandoffStatus.SENT)
     accept_by: Mapped[dt.datetime]
     arrive_by: Mapped[dt.datetime]
     arrived_at: Mapped[dt.datetime | None]
@@ -68,6 +64,26 @@ class Handoff(UUIDPrimaryKey, Versioned, db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     events: Mapped[list[HandoffEvent]] = relationship(lazy="selectin", order_by="HandoffEvent.seq")
+
+    @hybrid_method
+    def missed(self, deadline: str, now: dt.datetime) -> bool:
+        """The handoff is past `deadline` (accept_by or arrive_by) without having met it."""
+        return self.status in DEADLINE_PENDING_IN[deadline] and getattr(self, deadline) < now
+
+    @missed.inplace.expression
+    @classmethod
+    def _missed_expression(cls, deadline: str, now: dt.datetime) -> sa.ColumnElement[bool]:
+        return sa.and_(cls.status.in_(DEADLINE_PENDING_IN[deadline]), getattr(cls, deadline) < now)
+
+    @hybrid_method
+    def overdue(self, now: dt.datetime) -> bool:
+        """Past a deadline it has not met: unanswered after accept-by, or not arrived by arrive-by."""
+        return self.missed("accept_by", now) or self.missed("arrive_by", now)
+
+    @overdue.inplace.expression
+    @classmethod
+    def _overdue_expression(cls, now: dt.datetime) -> sa.ColumnElement[bool]:
+        return sa.or_(cls.missed("accept_by", now), cls.missed("arrive_by", now))
 
     @property
     def transition_events(self) -> list[HandoffEvent]:
@@ -107,61 +123,3 @@ class DeadlineEscalation(db.Model):
     deadline: Mapped[str] = mapped_column(sa.String(10), primary_key=True)
     task_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
     escalated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-
-class Consent(UUIDPrimaryKey, db.Model):
-    """A patient's 42 CFR Part 2 consent to disclose to one recipient. Never edited: a
-    revocation is a row of its own, and a new consent supersedes by being newer."""
-
-    __tablename__ = "consents"
-
-    patient_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("patients.id"), index=True)
-    #: Who may disclose: the hospital's SUD program (Bridgeline's operator).
-    disclosing_program: Mapped[str] = mapped_column(sa.String(200))
-    #: The recipient: a program from the directory, or a named person or organisation.
-    recipient_program_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("programs.id"))
-    recipient_name: Mapped[str | None] = mapped_column(sa.String(200))
-    purpose: Mapped[str] = mapped_column(sa.String(500))
-    #: Kinds of information covered, e.g. ["handoff_summary", "medications", "appointments"].
-    information: Mapped[list] = mapped_column(sa.JSON)
-    signed_at: Mapped[dt.datetime]
-    #: written or electronic
-    signature_method: Mapped[str] = mapped_column(sa.String(20))
-    expires_at: Mapped[dt.datetime | None]
-    #: Ends when the episode open at signing closes.
-    expires_on_end_of_treatment: Mapped[bool] = mapped_column(default=False)
-    episode_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("episodes.id"))
-    recorded_by_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-    revocation: Mapped[ConsentRevocation | None] = relationship(lazy="selectin")
-
-
-class ConsentRevocation(UUIDPrimaryKey, db.Model):
-    __tablename__ = "consent_revocations"
-
-    consent_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("consents.id"), unique=True)
-    revoked_at: Mapped[dt.datetime]
-    #: written or electronic
-    method: Mapped[str] = mapped_column(sa.String(20))
-    recorded_by_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-
-class Disclosure(UUIDPrimaryKey, db.Model):
-    """One disclosure of Part 2 information: what, to whom, when, under which consent, by whom."""
-
-    __tablename__ = "disclosures"
-
-    patient_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("patients.id"), index=True)
-    consent_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("consents.id"))
-    recipient_program_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("programs.id"))
-    recipient_name: Mapped[str] = mapped_column(sa.String(200))
-    information: Mapped[list] = mapped_column(sa.JSON)
-    #: Exactly what was disclosed.
-    content: Mapped[dict] = mapped_column(sa.JSON)
-    #: The §2.32 notice that accompanied it.
-    notice: Mapped[str] = mapped_column(sa.Text)
-    handoff_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("handoffs.id"))
-    disclosed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    disclosed_by_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id"))

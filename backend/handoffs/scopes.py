@@ -1,6 +1,4 @@
-"""Who sees what of the handoffs module: handoffs and consents follow their episode's or
-patient's scope (backend.cases.scopes); the programs directory is no patient data, so every
-signed-in role sees it."""
+"""Who sees which handoffs: those on the episodes they may see (backend.cases.scopes)."""
 
 from __future__ import annotations
 
@@ -8,10 +6,10 @@ import sqlalchemy as sa
 
 from backend.auth.access import Scope
 from backend.auth.models import User
-from backend.cases.models import Episode, Patient
-from backend.cases.scopes import episode_visible_to, patient_visible_to
+from backend.cases.models import Episode
+from backend.cases.scopes import episode_visible_to
 from backend.extensions import db
-from backend.handoffs.models import Consent, Handoff, Program
+from backend.handoffs.models import Handoff
 
 
 def _visible_to(user: User) -> sa.ColumnElement[bool]:
@@ -23,7 +21,3 @@ def _patients(handoff: Handoff) -> list:
 
 
 HANDOFFS = Scope(Handoff, "handoff", _visible_to, _patients)
-CONSENTS = Scope(Consent, "consent",
-                 lambda user: sa.exists().where(Patient.id == Consent.patient_id, patient_visible_to(user)),
-                 lambda consent: [consent.patient_id])
-PROGRAMS = Scope(Program, "program", lambda user: sa.true())

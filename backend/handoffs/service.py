@@ -1,4 +1,4 @@
-"""Use cases of the programs directory and of handoffs between levels of care.
+"""Use cases of handoffs between levels of care.
 
 The handoff state machine (product.md):
 
@@ -20,54 +20,30 @@ import datetime as dt
 import sqlalchemy as sa
 from flask import current_app
 
+from backend import signals
 from backend.audit import service as audit
-from backend.auth.models import Role, User
+from backend.auth.models import CASE_WORKERS, Role, User
 from backend.cases import service as cases
 from backend.cases.models import Episode
 from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
-from backend.handoffs import consents, directory
-from backend.handoffs.models import OPEN_STATUSES, Handoff, HandoffEvent, Program
+from backend.consents import service as consents
+from backend.handoffs.models import OPEN_STATUSES, Handoff, HandoffEvent, HandoffStatus
+from backend.handoffs.scopes import HANDOFFS
+from backend.programs import service as programs
 from backend.pagination import keyset_page
 
 #: action → (statuses it may start from, status it leads to)
 TRANSITIONS = {
-    "accept": (("sent",), "accepted"),
-    "decline": (("sent",), "declined"),
-    "complete": (("accepted",), "completed"),
-    "no_show": (("accepted",), "no_show"),
-    "cancel": (OPEN_STATUSES, "cancelled"),
+    "accept": ((HandoffStatus.SENT,), HandoffStatus.ACCEPTED),
+    "decline": ((HandoffStatus.SENT,), HandoffStatus.DECLINED),
+    "complete": ((HandoffStatus.ACCEPTED,), HandoffStatus.COMPLETED),
+    "no_show": ((HandoffStatus.ACCEPTED,), HandoffStatus.NO_SHOW),
+    "cancel": (OPEN_STATUSES, HandoffStatus.CANCELLED),
 }
 #: Steps that answer for the receiving side (cancel is the sender's).
 _RECEIVER_STEPS = ("accept", "decline", "complete", "no_show")
-
-
-# --- programs ------------------------------------------------------------------------------
-
-def create_program(*, fields: dict) -> Program:
-    program = Program(**fields)
-    db.session.add(program)
-    db.session.flush()
-    audit.record("program.create", resource_type="program", resource_id=program.id)
-    return program
-
-
-def update_program(*, program: Program, changes: dict) -> Program:
-    for name, value in changes.items():
-        setattr(program, name, value)
-    audit.record("program.update", resource_type="program", resource_id=program.id,
-                 details={"fields": sorted(changes)})
-    return program
-
-
-def list_programs(*, service: str | None, accepting: bool | None, cursor: str | None, limit: int):
-    stmt = sa.select(Program)
-    if service is not None:
-        stmt = stmt.where(Program.service == service)
-    if accepting is not None:
-        stmt = stmt.where(Program.accepting_patients.is_(accepting))
-    return keyset_page(stmt, keys=[Program.name, Program.id], cursor=cursor, limit=limit, session=db.session)
 
 
 # --- handoffs ------------------------------------------------------------------------------
@@ -84,14 +60,13 @@ def _deadline_defaults(to_level: str, now: dt.datetime) -> tuple[dt.datetime, dt
 def send_handoff(*, episode: Episode, fields: dict, actor: User) -> Handoff:
     """Send a handoff from the episode's current level (the episode row is locked by the view,
     so two sends to one target cannot both pass the one-open-handoff check)."""
-    if episode.status != "open":
-        raise Problem(409, "This episode is closed.")
+    cases.must_be_open(episode)
     to_level, program_id = fields["to_level"], fields.get("to_program_id")
     program = None
     if to_level == "community_program":
         if program_id is None:
             raise Problem(422, "Name the program.", errors={"to_program_id": ["Required for a community program."]})
-        program = directory.named_program(program_id, field="to_program_id")
+        program = programs.named_program(program_id, field="to_program_id")
     elif program_id is not None:
         raise Problem(422, "The transition clinic is not a directory program.",
                       errors={"to_program_id": ["Only for community programs."]})
@@ -99,7 +74,7 @@ def send_handoff(*, episode: Episode, fields: dict, actor: User) -> Handoff:
         raise Problem(409, f"The episode is already at the {to_level.replace('_', ' ')}.")
     if fields.get("to_user_id") is not None:
         receiver = db.session.get(User, fields["to_user_id"])
-        if receiver is None or not receiver.active or receiver.role not in (Role.CLINIC_STAFF, Role.COACH):
+        if receiver is None or not receiver.active or receiver.role not in CASE_WORKERS:
             raise Problem(422, "The receiving person must be an active clinic staff member or coach.",
                           errors={"to_user_id": ["Not an active clinic staff member or coach."]})
     duplicate = db.session.scalar(sa.select(Handoff.id).where(
@@ -114,13 +89,13 @@ def send_handoff(*, episode: Episode, fields: dict, actor: User) -> Handoff:
     accept_by, arrive_by = _deadline_defaults(to_level, now)
     handoff = Handoff(episode_id=episode.id, from_level=str(episode.level), to_level=to_level,
                       to_program_id=program_id, to_user_id=fields.get("to_user_id"), method=fields["method"],
-                      summary=_plain(fields["summary"]), accept_by=fields.get("accept_by") or accept_by,
+                      summary=_json_ready(fields["summary"]), accept_by=fields.get("accept_by") or accept_by,
                       arrive_by=fields.get("arrive_by") or arrive_by, created_by_id=actor.id)
     if handoff.arrive_by < handoff.accept_by:
         raise Problem(422, "Arrival cannot be due before acceptance.", errors={"arrive_by": ["Before accept_by."]})
     db.session.add(handoff)
     db.session.flush()
-    _event(handoff, "sent", actor, None)
+    add_event(handoff, HandoffStatus.SENT, actor, None)
     if consent is not None:
         consents.record_disclosure(consent=consent, episode=episode, program=program, content=handoff.summary,
                                    handoff_id=handoff.id, actor=actor)
@@ -129,7 +104,7 @@ def send_handoff(*, episode: Episode, fields: dict, actor: User) -> Handoff:
     return handoff
 
 
-def _plain(summary: dict) -> dict:
+def _json_ready(summary: dict) -> dict:
     return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in summary.items()}
 
 
@@ -154,7 +129,7 @@ def take_step(*, handoff: Handoff, action: str, actor: User, note: str | None = 
         handoff.arrived_at = arrived_at
         cases.move_level(episode=episode, level=handoff.to_level, at=arrived_at)
     handoff.status = leads_to
-    _event(handoff, leads_to, actor, note)
+    add_event(handoff, leads_to, actor, note)
     audit.record(f"handoff.{action}", resource_type="handoff", resource_id=handoff.id,
                  patient_ids=[episode.patient_id])
     return handoff
@@ -183,25 +158,15 @@ def _may_answer_for_receiver(handoff: Handoff, episode: Episode, actor: User) ->
     return handoff.to_level == "community_program" and actor.role == Role.COACH and episode.coach_id == actor.id
 
 
-def _event(handoff: Handoff, status: str, actor: User | None, note: str | None, kind: str = "transition") -> None:
+def add_event(handoff: Handoff, status: HandoffStatus, actor: User | None, note: str | None,
+              kind: str = "transition") -> None:
+    """Append an event to the handoff's log (`actor` None: the system acted)."""
     seq = db.session.scalar(sa.select(sa.func.coalesce(sa.func.max(HandoffEvent.seq), 0))
                             .where(HandoffEvent.handoff_id == handoff.id)) + 1
     db.session.add(HandoffEvent(handoff_id=handoff.id, seq=seq, status=status, by_id=actor.id if actor else None,
                                 note=note, kind=kind))
     db.session.flush()
     db.session.expire(handoff, ["events"])
-
-
-def is_overdue(handoff: Handoff, now: dt.datetime | None = None) -> bool:
-    now = now or utcnow()
-    return (handoff.status == "sent" and handoff.accept_by < now) or \
-        (handoff.status in OPEN_STATUSES and handoff.arrive_by < now)
-
-
-def overdue_condition(now: dt.datetime):
-    """SQL: the handoff is past a deadline it has not met."""
-    return sa.or_(sa.and_(Handoff.status == "sent", Handoff.accept_by < now),
-                  sa.and_(Handoff.status.in_(OPEN_STATUSES), Handoff.arrive_by < now))
 
 
 def read(*, handoff: Handoff) -> Handoff:
@@ -211,14 +176,12 @@ def read(*, handoff: Handoff) -> Handoff:
 
 
 def list_handoffs(*, user: User, filters: dict, cursor: str | None, limit: int):
-    from backend.handoffs.scopes import HANDOFFS
-
     stmt = HANDOFFS.where(sa.select(Handoff), user)
     for name in ("status", "episode_id", "to_level"):
         if name in filters:
             stmt = stmt.where(getattr(Handoff, name) == filters[name])
     if "overdue" in filters:
-        condition = overdue_condition(utcnow())
+        condition = Handoff.overdue(utcnow())
         stmt = stmt.where(condition if filters["overdue"] else ~condition)
     handoffs, next_cursor = keyset_page(stmt, keys=[Handoff.created_at, Handoff.id], cursor=cursor, limit=limit,
                                         descending=True, session=db.session)
@@ -241,12 +204,12 @@ def on_appointment_changed(appointment, change: str) -> None:
     episode, handoff = lock_episode_then_handoff(handoff)  # the appointment's update holds the episode
     if handoff.status not in OPEN_STATUSES or str(episode.level) != handoff.from_level:
         return
-    if handoff.status == "sent":
-        _event(handoff, "accepted", None, "Accepted by the attended visit.")
-    handoff.status = "completed"
+    if handoff.status == HandoffStatus.SENT:
+        add_event(handoff, HandoffStatus.ACCEPTED, None, "Accepted by the attended visit.")
+    handoff.status = HandoffStatus.COMPLETED
     handoff.arrived_at = max(appointment.starts_at, max(p.started_at for p in episode.level_periods))
     cases.move_level(episode=episode, level="transition_clinic", at=handoff.arrived_at)
-    _event(handoff, "completed", None, "First transition-clinic visit attended.")
+    add_event(handoff, HandoffStatus.COMPLETED, None, "First transition-clinic visit attended.")
     audit.record("handoff.complete", resource_type="handoff", resource_id=handoff.id,
                  patient_ids=[episode.patient_id], details={"by": "attended visit"})
 
@@ -257,44 +220,27 @@ def on_episode_closed(episode: Episode) -> None:
     for handoff in db.session.scalars(sa.select(Handoff).where(Handoff.episode_id == episode.id,
                                                                Handoff.status.in_(OPEN_STATUSES))
                                       .with_for_update().execution_options(populate_existing=True)):
-        handoff.status = "cancelled"
-        _event(handoff, "cancelled", None, f"Episode closed ({episode.close_reason}).")
+        handoff.status = HandoffStatus.CANCELLED
+        add_event(handoff, HandoffStatus.CANCELLED, None, f"Episode closed ({episode.close_reason}).")
 
 
 def connect_signals() -> None:
-    from backend import signals
-
     signals.appointment_changed.connect(on_appointment_changed)
     signals.episode_closed.connect(on_episode_closed)
 
 
+# --- for the read models (backend.caseload) -------------------------------------------------
 
-# --- what the cases module shows of handoffs ------------------------------------------------
-
-def overdue_on_episode(now: dt.datetime):
-    """SQL, correlated with Episode: the episode has an open handoff past a deadline."""
-    return sa.exists().where(Handoff.episode_id == Episode.id, overdue_condition(now))
-
-
-def open_handoffs_by_episode(episode_ids) -> dict:
-    """The open handoff of each episode (newest if several), as the caseload shows it."""
+def open_handoffs(*, episode_ids) -> list[Handoff]:
+    """The open handoffs of these episodes, oldest first."""
     if not episode_ids:
-        return {}
-    now = utcnow()
-    found = {}
-    for handoff in db.session.scalars(sa.select(Handoff).where(Handoff.episode_id.in_(episode_ids),
-                                                               Handoff.status.in_(OPEN_STATUSES))
-                                      .order_by(Handoff.created_at)):
-        found[handoff.episode_id] = {"id": str(handoff.id), "to_level": handoff.to_level, "status": handoff.status,
-                                     "accept_by": handoff.accept_by.isoformat(),
-                                     "arrive_by": handoff.arrive_by.isoformat(),
-                                     "overdue": is_overdue(handoff, now)}
-    return found
+        return []
+    return list(db.session.scalars(sa.select(Handoff).where(Handoff.episode_id.in_(episode_ids),
+                                                            Handoff.status.in_(OPEN_STATUSES))
+                                   .order_by(Handoff.created_at, Handoff.id)))
 
 
-def timeline_items(*, episode_id) -> list[tuple]:
-    """(kind, at, record_id, detail) for every handoff event of the episode."""
-    rows = db.session.execute(sa.select(HandoffEvent, Handoff.to_level).join(Handoff)
-                              .where(Handoff.episode_id == episode_id)).all()
-    return [(f"handoff_{event.status}" if event.kind == "transition" else f"handoff_{event.kind}", event.at,
-             event.handoff_id, {"to_level": to_level, "by": event.by_id}) for event, to_level in rows]
+def events_of_episode(*, episode_id) -> list[sa.Row]:
+    """Every event of the episode's handoffs, each row with `event` and its handoff's `to_level`."""
+    return db.session.execute(sa.select(HandoffEvent, Handoff.to_level)
+                              .join(Handoff).where(Handoff.episode_id == episode_id)).all()

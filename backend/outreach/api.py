@@ -7,12 +7,12 @@ import uuid
 
 from flask.views import MethodView
 
-from backend.auth.access import Scope, allow, current_user, signed_in
-from backend.auth.models import Role
+from backend.auth.access import allow, current_user, signed_in
+from backend.auth.models import CASE_WORKERS, Role
 from backend.cases.scopes import PATIENTS
 from backend.openapi import Blueprint, problem
 from backend.outreach import service, templates
-from backend.outreach.models import MessageTemplate
+from backend.outreach.scopes import INBOX, TEMPLATES
 from backend.outreach.schemas import (
     InboxQuerySchema,
     MessageCreateSchema,
@@ -28,8 +28,6 @@ from backend.schemas import PageQuerySchema
 
 blp = Blueprint("outreach", __name__, url_prefix="/api/v1", description="Texting patients.")
 
-#: Templates hold no patient data: every signed-in role reads them.
-TEMPLATES = Scope(MessageTemplate, "message_template", lambda user: MessageTemplate.id.is_not(None))
 
 
 @blp.route("/message-templates")
@@ -62,7 +60,7 @@ class TemplateDetail(MethodView):
 
 @blp.route("/patients/<uuid:patient_id>/messages")
 class PatientMessages(MethodView):
-    @allow(Role.COACH, Role.CLINIC_STAFF)
+    @allow(*CASE_WORKERS)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, MessagePageSchema)
     def get(self, query, patient_id: uuid.UUID):
@@ -70,7 +68,7 @@ class PatientMessages(MethodView):
         items, next_cursor = service.thread(patient=PATIENTS.load_or_404(patient_id), **query)
         return {"items": items, "next_cursor": next_cursor}
 
-    @allow(Role.COACH, Role.CLINIC_STAFF)
+    @allow(*CASE_WORKERS)
     @blp.arguments(MessageCreateSchema)
     @blp.response(202, MessageSchema, description="Queued; the dispatcher sends it within seconds (or at `send_at`).")
     @problem(blp, 409, "`sms-not-permitted`: the patient is not opted in, or has no phone that takes texts.")
@@ -83,7 +81,7 @@ class PatientMessages(MethodView):
 
 @blp.route("/inbox")
 class Inbox(MethodView):
-    @allow(Role.COACH, Role.CLINIC_STAFF)
+    @allow(*CASE_WORKERS)
     @blp.arguments(InboxQuerySchema, location="query")
     @blp.response(200, MessagePageSchema)
     def get(self, query):
@@ -95,11 +93,11 @@ class Inbox(MethodView):
 
 @blp.route("/inbox/<uuid:message_id>/read")
 class InboxRead(MethodView):
-    @allow(Role.COACH, Role.CLINIC_STAFF)
+    @allow(*CASE_WORKERS)
     @blp.response(200, MessageSchema)
     def post(self, message_id: uuid.UUID):
         """Mark a reply read (again is harmless)"""
-        return service.mark_read(message=service.INBOX.load_or_404(message_id), user=current_user())
+        return service.mark_read(message=INBOX.load_or_404(message_id), user=current_user())
 
 
 @blp.route("/messages")

@@ -23,6 +23,10 @@ One pass (`dispatch_once`), run by the clock every `SMS_DISPATCH_SECONDS` and by
 
 A crash anywhere leaves either a `queued` row (nothing was sent) or a `sending` row (the sweep
 makes it `unknown`): no text is ever sent twice by the dispatcher.
+
+So a pass commits several times, not once as other units of work do: the sweep, the claim, and
+each send's outcome are each on record before the next step. The functions that commit say so
+in their names (`…_and_commit`, `_commit_…`).
 """
 
 from __future__ import annotations
@@ -96,18 +100,18 @@ def dispatch_once(*, pool: sms.SenderPool, now: dt.datetime | None = None, limit
     config = current_app.config
     clock = utcnow if now is None else (lambda: now)  # tests fix the clock; so do sends' times then
     now = clock()
-    tally = Tally(unknown=sweep_stuck(now=now))
-    claims = claim_due(now=now, limit=limit or config["SMS_DISPATCH_BATCH"], tally=tally)
-    unit_of_work.complete()  # the claims are on record before any request leaves
+    tally = Tally(unknown=sweep_stuck_and_commit(now=now))
+    claims = claim_due_and_commit(now=now, limit=limit or config["SMS_DISPATCH_BATCH"], tally=tally)
     callback = f"{config['PUBLIC_BASE_URL'].rstrip('/')}/webhooks/twilio/status"
     sending = {pool.submit(message_id=claim.id, to=claim.phone, body=claim.body,
                            status_callback=f"{callback}?message_id={claim.id}"): claim for claim in claims}
     for future in as_completed(sending):
-        _record_outcome(sending[future], future, config, tally, clock)
+        _commit_send_result(sending[future], future, config, tally, clock)
     return tally
 
 
-def sweep_stuck(*, now: dt.datetime) -> int:
+def sweep_stuck_and_commit(*, now: dt.datetime) -> int:
+    """Mark texts left `sending` by a dispatcher that stopped as `unknown`; commit."""
     stale = now - dt.timedelta(seconds=current_app.config["SMS_SENDING_STALE_SECONDS"])
     result = db.session.execute(
         sa.update(Message).where(Message.status == MessageStatus.SENDING, Message.claimed_at < stale)
@@ -116,8 +120,15 @@ def sweep_stuck(*, now: dt.datetime) -> int:
         .execution_options(synchronize_session=False))
     if result.rowcount:
         log.warning("texts left in sending marked unknown", extra={"count": result.rowcount})
-    unit_of_work.complete()
+    unit_of_work.commit()
     return result.rowcount
+
+
+def claim_due_and_commit(*, now: dt.datetime, limit: int, tally: Tally) -> list[_Claim]:
+    """Claim a batch and commit: the claims are on record before any request leaves."""
+    claims = claim_due(now=now, limit=limit, tally=tally)
+    unit_of_work.commit()
+    return claims
 
 
 def claim_due(*, now: dt.datetime, limit: int, tally: Tally) -> list[_Claim]:
@@ -229,31 +240,37 @@ def _settle(message: Message, status: MessageStatus, reason: str, now: dt.dateti
     message.status, message.status_reason, message.status_at, message.due_at = status, reason, now, None
 
 
-def _record_outcome(claim: _Claim, future: Future, config, tally: Tally, clock) -> None:
+def _commit_send_result(claim: _Claim, future: Future, config, tally: Tally, clock) -> None:
+    """Record the outcome of one send, in a transaction of its own."""
     try:
         sid = future.result()
     except sms.Retry as exc:
-        _record_retry(claim, str(exc), config, tally, clock())
+        _commit_retry(claim, str(exc), config, tally, clock())
     except sms.Misconfigured as exc:
         now = clock()
-        _record(claim.id, now, status=MessageStatus.QUEUED, due_at=now + MISCONFIGURED_WAIT,
-                attempts=claim.attempts - 1, status_reason=f"waiting: {exc}")
+        _commit_outcome(claim.id, now, status=MessageStatus.QUEUED, due_at=now + MISCONFIGURED_WAIT,
+                        attempts=claim.attempts - 1, status_reason=f"waiting: {exc}")
         tally.retrying += 1
         log.error("twilio refused the account settings; texts wait", extra={"message_id": str(claim.id)})
     except sms.Refused as exc:
-        _record_refusal(claim, exc, tally, clock())
+        _commit_refusal(claim, exc, tally, clock())
     except sms.Unknown as exc:
-        _record(claim.id, clock(), status=MessageStatus.UNKNOWN,
-                status_reason=f"outcome unknown: {exc}; check before resending")
+        _commit_outcome(claim.id, clock(), status=MessageStatus.UNKNOWN,
+                        status_reason=f"outcome unknown: {exc}; check before resending")
         tally.unknown += 1
         log.warning("text outcome unknown", extra={"message_id": str(claim.id)})
     else:
         now = clock()
-        _record(claim.id, now, status=MessageStatus.SENT, twilio_sid=sid, sent_at=now)
+        _commit_outcome(claim.id, now, status=MessageStatus.SENT, twilio_sid=sid, sent_at=now)
         tally.sent += 1
 
 
-def _record(message_id: uuid.UUID, now: dt.datetime, *, commit: bool = True, **values) -> None:
+def _commit_outcome(message_id: uuid.UUID, now: dt.datetime, **values) -> None:
+    _save_outcome(message_id, now, **values)
+    unit_of_work.commit()
+
+
+def _save_outcome(message_id: uuid.UUID, now: dt.datetime, **values) -> None:
     """Write a send's outcome, unless a status callback already moved the row on."""
     sid = values.pop("twilio_sid", None)
     updated = db.session.execute(
@@ -264,33 +281,31 @@ def _record(message_id: uuid.UUID, now: dt.datetime, *, commit: bool = True, **v
         db.session.execute(sa.update(Message).where(Message.id == message_id, Message.twilio_sid.is_(None))
                            .values(twilio_sid=sid, sent_at=values.get("sent_at"))
                            .execution_options(synchronize_session=False))
-    if commit:
-        unit_of_work.complete()
 
 
-def _record_retry(claim: _Claim, why: str, config, tally: Tally, now: dt.datetime) -> None:
+def _commit_retry(claim: _Claim, why: str, config, tally: Tally, now: dt.datetime) -> None:
     if claim.attempts >= config["SMS_MAX_ATTEMPTS"]:
-        _record(claim.id, now, status=MessageStatus.FAILED,
-                status_reason=f"failed after {claim.attempts} attempts: {why}")
+        _commit_outcome(claim.id, now, status=MessageStatus.FAILED,
+                        status_reason=f"failed after {claim.attempts} attempts: {why}")
         tally.failed += 1
         return
     delay = min(dt.timedelta(seconds=config["SMS_RETRY_BASE_SECONDS"] * 2 ** (claim.attempts - 1)), MAX_BACKOFF)
     due = now + delay
-    _record(claim.id, now, status=MessageStatus.QUEUED, due_at=due,
-            status_reason=f"retrying at {due.isoformat(timespec='seconds')} (attempt {claim.attempts}): {why}")
+    _commit_outcome(claim.id, now, status=MessageStatus.QUEUED, due_at=due,
+                    status_reason=f"retrying at {due.isoformat(timespec='seconds')} (attempt {claim.attempts}): {why}")
     tally.retrying += 1
 
 
-def _record_refusal(claim: _Claim, exc: sms.Refused, tally: Tally, now: dt.datetime) -> None:
+def _commit_refusal(claim: _Claim, exc: sms.Refused, tally: Tally, now: dt.datetime) -> None:
     if exc.code in recipients.OPTED_OUT_CODES:
         reason = "failed: the recipient has opted out (Twilio 21610)"
     elif exc.code in recipients.INVALID_NUMBER_CODES:
         reason = f"failed: the phone number is not a valid mobile number (Twilio {exc.code})"
     else:
         reason = f"failed: {exc}"
-    _record(claim.id, now, status=MessageStatus.FAILED, error_code=exc.code, status_reason=reason, commit=False)
+    _save_outcome(claim.id, now, status=MessageStatus.FAILED, error_code=exc.code, status_reason=reason)
     patient_id = db.session.scalar(sa.select(Message.patient_id).where(Message.id == claim.id))
     if patient_id is not None:
         recipients.apply_error_code(patient_id, exc.code)
-    unit_of_work.complete()
+    unit_of_work.commit()
     tally.failed += 1

@@ -19,14 +19,13 @@ import datetime as dt
 import logging
 import uuid
 
-import phonenumbers
 import sqlalchemy as sa
 from flask import current_app
 
+from backend import phones
 from backend.audit import service as audit
 from backend.cases import service as cases
 from backend.cases.models import Patient, SmsStatus
-from backend.cases.schemas import PHONE_REGION
 from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
@@ -124,10 +123,10 @@ def _required(form, name: str) -> str:
 
 
 def _phone(raw: str) -> str:
+    """The sender's number as stored (E.164), or as it came when it is none (a short code…)."""
     try:
-        number = phonenumbers.parse(raw, PHONE_REGION)
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    except phonenumbers.NumberParseException:
+        return phones.e164(raw, require_valid=False)
+    except phones.NotAPhoneNumber:
         return raw[:20]
 
 

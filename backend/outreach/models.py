@@ -15,9 +15,10 @@ import enum
 import uuid
 
 import sqlalchemy as sa
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.database import UUIDPrimaryKey, utcnow
+from backend.database import UUIDPrimaryKey, enum_column, utcnow
 from backend.extensions import db
 
 
@@ -68,11 +69,6 @@ NEEDS_REVIEW = "status IN ('unknown', 'failed', 'blocked')"
 INBOUND = "direction = 'inbound'"
 
 
-def _enum(cls: type[enum.Enum], name: str) -> sa.Enum:
-    return sa.Enum(cls, name=name, native_enum=False, create_constraint=True, length=20,
-                   values_callable=lambda members: [m.value for m in members])
-
-
 def _where(condition: str) -> dict:
     """A partial index condition for both dialects."""
     return {"sqlite_where": sa.text(condition), "postgresql_where": sa.text(condition)}
@@ -112,11 +108,11 @@ class Message(UUIDPrimaryKey, db.Model):
     template_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("message_templates.id"))
     #: outbound or inbound
     direction: Mapped[str] = mapped_column(sa.String(10))
-    kind: Mapped[MessageKind] = mapped_column(_enum(MessageKind, "message_kind"))
+    kind: Mapped[MessageKind] = mapped_column(enum_column(MessageKind, "message_kind", length=20))
     body: Mapped[str] = mapped_column(sa.Text)
     #: E.164: the recipient (set when the text is claimed) or the sender of a reply.
     phone: Mapped[str | None] = mapped_column(sa.String(20))
-    status: Mapped[MessageStatus] = mapped_column(_enum(MessageStatus, "message_status"))
+    status: Mapped[MessageStatus] = mapped_column(enum_column(MessageStatus, "message_status", length=20))
     #: Why the status is what it is, in plain words (deferred by quiet hours, blocked because…).
     status_reason: Mapped[str | None] = mapped_column(sa.String(300))
     #: For automatic texts, e.g. `check_in:<episode>:day3`; unique among live messages.
@@ -141,3 +137,13 @@ class Message(UUIDPrimaryKey, db.Model):
     @property
     def automatic(self) -> bool:
         return self.kind in AUTOMATIC_KINDS
+
+    @hybrid_property
+    def unread_reply(self) -> bool:
+        """A reply nobody has read yet (the caseload's `unread_reply`; the inbox's `unread`)."""
+        return self.direction == "inbound" and self.read_at is None
+
+    @unread_reply.inplace.expression
+    @classmethod
+    def _unread_reply_expression(cls) -> sa.ColumnElement[bool]:
+        return sa.and_(cls.direction == "inbound", cls.read_at.is_(None))

@@ -104,19 +104,15 @@ def cancel_queued(*conditions: sa.ColumnElement[bool], reason: str) -> int:
 
 
 def _values(patient: Patient, coach_id: uuid.UUID | None) -> dict[str, str]:
-    return {
-        "first_name": patient.preferred_name or patient.given_name,
-        "coach_name": _coach_name(coach_id),
-        "callback_phone": current_app.config["SMS_CALLBACK_PHONE"],
-    }
+    return templates.default_values(patient=patient, coach_display_name=_coach_display_name(coach_id))
 
 
-def _coach_name(coach_id: uuid.UUID | None) -> str:
-    """The coach's first name, as texts sign off (looked up once per session: plans come in runs)."""
+def _coach_display_name(coach_id: uuid.UUID | None) -> str | None:
+    """The coach's name, as texts sign off (looked up once per session: plans come in runs)."""
     names = db.session.info.setdefault(_COACH_NAMES, {})
     if coach_id not in names:
-        display = db.session.scalar(sa.select(User.display_name).where(User.id == coach_id)) if coach_id else None
-        names[coach_id] = display.split()[0] if display and display.strip() else "your care team"
+        names[coach_id] = db.session.scalar(sa.select(User.display_name).where(User.id == coach_id)) \
+            if coach_id else None
     return names[coach_id]
 
 

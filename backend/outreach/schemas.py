@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from backend.cases.schemas import Text
-from backend.schemas import InputSchema, OutputSchema, PageQuerySchema, Timestamp, page_of
+from backend.schemas import InputSchema, OutputSchema, PageQuerySchema, Text, Timestamp, page_of
 
 
 class TemplateCreateSchema(InputSchema):

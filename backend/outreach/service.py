@@ -1,10 +1,8 @@
 """Use cases of the phone app around texts: a patient's thread, a coach's one-off text, the
 inbox of replies, and the review list of texts that need a person.
 
-Who sees what: the thread and composing follow the patient's scope (a coach: patients of the
-episodes they coach; clinic staff: everyone). The inbox shows a coach the replies of the patients
-of their open episodes; clinic staff see every reply, including those from numbers that match no
-single patient.
+Who sees what is declared in `backend.outreach.scopes`. Keyword-only functions that flush and
+never commit.
 """
 
 from __future__ import annotations
@@ -13,35 +11,21 @@ import datetime as dt
 import uuid
 
 import sqlalchemy as sa
-from flask import current_app
 
 from backend.audit import service as audit
-from backend.auth.access import Scope
-from backend.auth.models import Role, User
+from backend.auth.models import User
 from backend.cases import service as cases
 from backend.cases.models import Appointment, AppointmentStatus, Episode, EpisodeStatus, Patient, SmsStatus
 from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
 from backend.outreach import privacy, templates
-from backend.outreach.models import INBOUND, NEEDS_REVIEW, Message, MessageKind, MessageStatus, MessageTemplate
+from backend.outreach.models import NEEDS_REVIEW, Message, MessageKind, MessageStatus, MessageTemplate
+from backend.outreach.scopes import INBOX
 from backend.pagination import keyset_page
 
 #: How far ahead a coach may schedule a text.
 MAX_SCHEDULE_AHEAD = dt.timedelta(days=90)
-
-
-def _inbox_visible_to(user: User) -> sa.ColumnElement[bool]:
-    inbound = sa.text(INBOUND)  # as the inbox's partial index says it
-    if user.role == Role.CLINIC_STAFF:
-        return inbound
-    if user.role == Role.COACH:
-        return sa.and_(inbound, Message.patient_id.in_(
-            sa.select(Episode.patient_id).where(Episode.coach_id == user.id, Episode.status == EpisodeStatus.OPEN)))
-    return sa.false()
-
-
-INBOX = Scope(Message, "message", _inbox_visible_to, lambda message: [message.patient_id] if message.patient_id else [])
 
 
 def compose(*, patient: Patient, fields: dict, actor: User) -> Message:
@@ -97,9 +81,7 @@ def _from_template(template_id: uuid.UUID, variables: dict, patient: Patient, ac
 
 
 def _default_values(patient: Patient, actor: User) -> dict[str, str]:
-    values = {"first_name": patient.preferred_name or patient.given_name,
-              "coach_name": actor.display_name.split()[0] if actor.display_name.strip() else "your care team",
-              "callback_phone": current_app.config["SMS_CALLBACK_PHONE"]}
+    values = templates.default_values(patient=patient, coach_display_name=actor.display_name)
     upcoming = db.session.scalar(
         sa.select(Appointment.starts_at).join(Episode, Episode.id == Appointment.episode_id)
         .where(Episode.patient_id == patient.id, Episode.status == EpisodeStatus.OPEN,
@@ -154,22 +136,8 @@ def needing_review(*, status: str | None, cursor: str | None, limit: int) -> tup
     return rows, next_cursor
 
 
-# --- figures for other modules (caseload, timeline) ----------------------------------------
+# --- for the read models (backend.caseload) -------------------------------------------------
 
-def unread_replies(patient_id_column) -> sa.ScalarSelect:
-    """A correlated count of unread replies from the patient in `patient_id_column`."""
-    return (sa.select(sa.func.count()).select_from(Message)
-            .where(Message.patient_id == patient_id_column, Message.direction == "inbound",
-                   Message.read_at.is_(None)).scalar_subquery())
-
-
-def timeline_items(*, episode_id: uuid.UUID) -> list[tuple]:
-    """(kind, at, id, detail) for the episode timeline: codes and times, never the text."""
-    items = []
-    for message in db.session.scalars(sa.select(Message).where(Message.episode_id == episode_id)):
-        if message.direction == "inbound":
-            items.append(("text_received", message.created_at, message.id, {"read": message.read_at is not None}))
-        elif message.status not in (MessageStatus.QUEUED, MessageStatus.CANCELLED):
-            items.append(("text_sent", message.sent_at or message.status_at, message.id,
-                          {"kind": str(message.kind), "status": str(message.status)}))
-    return items
+def texts_of_episode(*, episode_id: uuid.UUID) -> list[Message]:
+    """Every text of the episode, both directions (the timeline shows their codes and times)."""
+    return list(db.session.scalars(sa.select(Message).where(Message.episode_id == episode_id)))

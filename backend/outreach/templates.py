@@ -13,6 +13,7 @@ import re
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from flask import current_app
 
 from backend.audit import service as audit
 from backend.errors import Problem
@@ -51,6 +52,15 @@ def render(body: str, values: dict[str, str]) -> str:
     """The automatic text: placeholders filled, the opt-out hint appended."""
     text = _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), body).strip()
     return f"{text} {OPT_OUT_HINT}"
+
+
+def default_values(*, patient, coach_display_name: str | None) -> dict[str, str]:
+    """The values every text knows: the patient's first name, the coach's first name (the
+    sender's, for a coach's own text; the episode coach's, for an automatic one), the callback
+    phone."""
+    coach = coach_display_name.split()[0] if coach_display_name and coach_display_name.strip() else None
+    return {"first_name": patient.first_name, "coach_name": coach or "your care team",
+            "callback_phone": current_app.config["SMS_CALLBACK_PHONE"]}
 
 
 def placeholders(body: str) -> set[str]:

@@ -16,5 +16,5 @@ def recount_command() -> None:
     """Recompute every episode's stored facts (after a fix made in SQL that moved or deleted
     records; definitions that change are recounted on their own)."""
     refresh.refresh(full=True)
-    unit_of_work.complete()
+    unit_of_work.commit()
     click.echo("outcomes report facts recounted")

@@ -1,7 +1,7 @@
 """The outcomes report's facts, stored: one row per episode, handoff and text of the episodes the
 report can count, kept up to date from the change feed (`backend.reports.refresh`).
 
-What a row holds is defined in `backend.reports.measures` (its `facts`), and is the same whatever
+What a row holds is defined in `backend.reports.facts` (its `facts`), and is the same whatever
 the report's `now`: instants in ms since 1970, NULL for what has not happened. Rows carry the
 episode's discharge, coach and presenting reason, so that a report reads one range of each table
 and joins nothing: about 0.8 s for 60,000 episodes on SQLite, where joining the live tables took

@@ -3,7 +3,7 @@
 Every write to an episode, its patient, encounters, appointments, handoffs or texts leaves a row
 in the change feed (`backend.sync`, written by database triggers, so bulk updates too). A refresh
 recomputes the facts of the episodes named in the feed since the last refresh, with the
-definitions of `backend.reports.measures`, and moves the stored position on: a fixed number of
+definitions of `backend.reports.facts`, and moves the stored position on: a fixed number of
 statements, whatever the number of episodes. It runs before every report (which therefore counts
 every change committed before it) and every few minutes in the clock process (so that a report
 seldom has much to do).
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from backend.cases.models import Episode
 from backend.database import utcnow
 from backend.extensions import db
-from backend.reports.measures import facts
+from backend.reports.facts import facts
 from backend.reports.models import EpisodeFacts, HandoffFacts, RefreshState, TextFacts
 from backend.sync.models import Change
 from backend.sync.service import KEEP_CHANGES, Position, horizon_and_top, written_after

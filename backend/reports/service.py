@@ -22,7 +22,8 @@ from backend.audit import service as audit
 from backend.database import utcnow
 from backend.extensions import db
 from backend.reports import refresh
-from backend.reports.measures import HOUR, MEASURES, MET, MISSED, PENDING, POPULATIONS, Measure
+from backend.reports.facts import HOUR
+from backend.reports.measures import MEASURES, MET, MISSED, PENDING, POPULATIONS, Measure
 
 COHORT = ("Episodes opened at the ED or inpatient level whose discharge falls in the period (dates in the "
           "program's time zone, both included).")

@@ -40,7 +40,7 @@ import sqlalchemy as sa
 from marshmallow import Schema
 
 from backend.audit import service as audit
-from backend.auth.models import Role, User
+from backend.auth.models import CASE_WORKERS, CLINICAL_ROLES, Role, User
 from backend.cases.models import Appointment, Encounter, Episode, EpisodeStatus, Patient, Task, TaskStatus
 from backend.cases.schemas import AppointmentSchema, EncounterSchema, EpisodeSchema, PatientSchema, TaskSchema
 from backend.cases.scopes import episode_visible_to
@@ -64,8 +64,6 @@ RECENT_HISTORY = dt.timedelta(days=7)
 #: transaction still running when its position was read, could miss purged changes.
 KEEP_CHANGES = dt.timedelta(days=30)
 
-_CLINICAL = frozenset({Role.COACH, Role.ED_NURSE, Role.CLINIC_STAFF})
-_WORKERS = frozenset({Role.COACH, Role.CLINIC_STAFF})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,16 +84,16 @@ class Kind:
 
 
 KINDS = (
-    Kind("patient", "patients", Patient, PatientSchema, _CLINICAL),
-    Kind("episode", "episodes", Episode, EpisodeSchema, _CLINICAL),
-    Kind("encounter", "encounters", Encounter, EncounterSchema, _WORKERS,
+    Kind("patient", "patients", Patient, PatientSchema, CLINICAL_ROLES),
+    Kind("episode", "episodes", Episode, EpisodeSchema, CLINICAL_ROLES),
+    Kind("encounter", "encounters", Encounter, EncounterSchema, CASE_WORKERS,
          lambda cutoff: sa.or_(Encounter.occurred_at >= cutoff, Encounter.created_at >= cutoff)),
-    Kind("task", "tasks", Task, TaskSchema, _WORKERS,
+    Kind("task", "tasks", Task, TaskSchema, CASE_WORKERS,
          lambda cutoff: sa.or_(Task.status == TaskStatus.OPEN, Task.updated_at >= cutoff)),
-    Kind("appointment", "appointments", Appointment, AppointmentSchema, _WORKERS,
+    Kind("appointment", "appointments", Appointment, AppointmentSchema, CASE_WORKERS,
          lambda cutoff: sa.or_(Appointment.starts_at >= cutoff, Appointment.updated_at >= cutoff)),
-    Kind("handoff", "handoffs", Handoff, HandoffSchema, _CLINICAL),
-    Kind("message", "messages", Message, MessageSchema, _WORKERS,
+    Kind("handoff", "handoffs", Handoff, HandoffSchema, CLINICAL_ROLES),
+    Kind("message", "messages", Message, MessageSchema, CASE_WORKERS,
          lambda cutoff: sa.or_(Message.send_at >= cutoff, Message.updated_at >= cutoff,
                                sa.and_(Message.direction == "inbound", Message.read_at.is_(None)))),
 )

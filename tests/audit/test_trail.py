@@ -62,7 +62,7 @@ def test_audit_events_filter_by_patient_time_and_actor(app, admin, ctx):
     audit_service.record("patient.read", resource_type="patient", resource_id=patient, patient_ids=[patient])
     audit_service.record("patient.read", resource_type="patient", resource_id=uuid.uuid4(),
                          patient_ids=[uuid.uuid4()])
-    unit_of_work.complete()
+    unit_of_work.commit()
     found = events(admin, patient_id=patient)
     assert [e["patient_ids"] for e in found] == [[str(patient)]]
     assert events(admin, since="2999-01-01T00:00:00Z") == []
@@ -80,7 +80,7 @@ def test_reading_the_trail_is_itself_audited(admin):
 def test_events_page_newest_first_without_repeats(admin, ctx):
     for _ in range(7):
         audit_service.record("test.event")
-    unit_of_work.complete()
+    unit_of_work.commit()
     seqs, cursor = [], None
     while True:
         page = admin.get("/api/v1/audit-events?limit=3&action=test.event"

@@ -17,7 +17,7 @@ def chain(app, ctx):
     """Five committed events; returns their (seq, id) in order."""
     for n in range(5):
         audit_service.record("test.event", details={"n": n})
-    unit_of_work.complete()
+    unit_of_work.commit()
     return db.session.execute(sa.text("SELECT seq, id FROM audit_events ORDER BY seq")).all()
 
 
@@ -120,7 +120,7 @@ def test_the_patients_of_an_event_cannot_be_changed(app, ctx):
     import uuid
 
     audit_service.record("patient.read", patient_ids=[uuid.uuid4()])
-    unit_of_work.complete()
+    unit_of_work.commit()
     for statement in ("UPDATE audit_event_patients SET patient_id = patient_id", "DELETE FROM audit_event_patients"):
         with pytest.raises(sa.exc.DatabaseError):
             with db.session.begin_nested():

@@ -144,7 +144,7 @@ def _seed(app, coach_id, n):
                                                                            "occurred_at": utcnow()})
             if i < n:
                 activities.create_task(episode=episode, actor=nurse, fields={"title": "t", "due_at": utcnow()})
-        unit_of_work.complete()
+        unit_of_work.commit()
 
 
 def test_caseload_and_review_use_as_many_statements_for_100_episodes_as_for_5(app, make_client, nurse):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.handoffs.consents import NOTICE_2_32
+from backend.consents.service import NOTICE_2_32
 from tests.cases.conftest import ago, ahead
 from tests.handoffs.conftest import SUMMARY
 
@@ -84,7 +84,7 @@ def test_a_consent_covers_until_it_expires(app, clinic, open_episode, program, c
     import sqlalchemy as sa
 
     from backend.extensions import db
-    from backend.handoffs.models import Consent
+    from backend.consents.models import Consent
 
     episode, otp = open_episode(), program()
     signed = consent(clinic, episode, consent_body(otp, expires_at=ahead(days=1)))

@@ -38,7 +38,7 @@ def test_an_unassigned_episodes_escalation_goes_to_clinic_staff(app, clinic, ope
     send(episode, accept_by=ago(minutes=5), arrive_by=ago(minutes=1))
     with app.app_context():
         assert check_deadlines() == 2  # both deadlines missed
-        unit_of_work.complete()
+        unit_of_work.commit()
     tasks = clinic.get(f"/api/v1/episodes/{episode['id']}/tasks").get_json()["items"]
     assert len(tasks) == 2 and {t["assignee_id"] for t in tasks} == {None}
 
@@ -66,10 +66,10 @@ def test_two_clock_processes_at_once_escalate_each_deadline_once(live_app):
             barrier.wait()
             try:
                 escalated = check_deadlines()
-                unit_of_work.complete()
+                unit_of_work.commit()
                 return escalated
             except Exception:
-                unit_of_work.fail(None)
+                unit_of_work.roll_back(None)
                 raise
 
     with ThreadPoolExecutor(2) as pool:

@@ -110,7 +110,7 @@ def january(app, staff):
         c.contact(second, T + 6 * D)  # exactly 24 h after its own discharge
         c.text(second, status="delivered", sent_at=T + 5 * D + H)
         patient.sms_status, patient.sms_status_at = SmsStatus.OPTED_OUT, T + 6 * D  # during the second only
-        unit_of_work.complete()
+        unit_of_work.commit()
 
 
 #: Numerator / denominator of every measure for January, as of LATER, worked out by hand from the

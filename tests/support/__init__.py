@@ -34,7 +34,7 @@ def make_user(app, *, role: Role = Role.COACH, username: str | None = None,
     with app.app_context():
         user = auth_service.create_user(username=username, display_name=display_name, role=role,
                                         password=password)
-        unit_of_work.complete()
+        unit_of_work.commit()
         return MadeUser(id=user.id, username=user.username, password=password, role=user.role)
 
 

@@ -148,7 +148,7 @@ def test_a_first_sync_sends_the_work_ahead_and_the_past_week_and_leaves_older_hi
                                    episode_id=uuid.UUID(episode["id"]), direction="inbound", kind="reply",
                                    body="ok", status="received", send_at=eight_days_ago, status_at=eight_days_ago,
                                    created_at=eight_days_ago, updated_at=eight_days_ago, read_at=read_at))
-        unit_of_work.complete()
+        unit_of_work.commit()
 
     phone = Phone(coach)
     phone.sync()
@@ -295,7 +295,7 @@ def test_texts_moved_along_by_the_dispatcher_reach_the_phone(app, coach, worked_
     assert phone.records[("message", records["message"])]["status"] == "queued"
     with app.app_context():
         dispatcher.dispatch(now=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1, hours=1))
-        unit_of_work.complete()
+        unit_of_work.commit()
     pages = phone.sync()
     assert records["message"] in changed_ids(pages, "messages")
     assert phone.records[("message", records["message"])]["status"] != "queued"
@@ -398,10 +398,10 @@ def test_the_feed_forgets_changes_older_than_it_keeps_and_only_those(app, coach,
         kept = rows()
         assert kept > 0
         service.purge_changes(now=dt.datetime.now(dt.timezone.utc) + service.KEEP_CHANGES - dt.timedelta(hours=1))
-        unit_of_work.complete()
+        unit_of_work.commit()
         assert rows() == kept
         service.purge_changes(now=dt.datetime.now(dt.timezone.utc) + service.KEEP_CHANGES + dt.timedelta(hours=1))
-        unit_of_work.complete()
+        unit_of_work.commit()
         assert rows() == 0
 
 

@@ -21,13 +21,12 @@ from backend.cases.models import Episode, Patient
 from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
-from backend.handoffs import directory
-from backend.handoffs.models import Consent, ConsentRevocation, Disclosure, Program
+from backend.consents.models import Consent, ConsentRevocation, Disclosure
+from backend.programs import service as programs
+from backend.programs.models import Program
 from backend.pagination import keyset_page
 
 DISCLOSING_PROGRAM = "Hospital SUD program (Bridgeline)"
-INFORMATION_KINDS = ("handoff_summary", "medications", "appointments", "diagnosis", "treatment_plan",
-                     "contact_information")
 
 #: 42 CFR 2.32(a)(1), the notice that accompanies every disclosure made with consent.
 NOTICE_2_32 = (
@@ -57,7 +56,7 @@ def record_consent(*, patient: Patient, fields: dict, actor: User) -> Consent:
         raise Problem(422, "Name the recipient: a program from the directory or a person or organisation.",
                       errors={"recipient_program_id": ["Give exactly one of recipient_program_id and "
                                                        "recipient_name."]})
-    program = directory.named_program(program_id, field="recipient_program_id") if program_id is not None else None
+    program = programs.named_program(program_id, field="recipient_program_id") if program_id is not None else None
     if program is not None:
         fields = {**fields, "recipient_name": program.name}  # as the patient read it when signing
     if fields.get("expires_at") is None and not fields.get("expires_on_end_of_treatment"):

@@ -1,4 +1,6 @@
-"""The coach's prioritised caseload and the clinic's caseload review.
+"""The coach's prioritised caseload and the clinic's caseload review: read models that combine
+the cases, handoffs and outreach domains (each rule they use is defined in its own domain:
+`Handoff.overdue`, `Message.unread_reply`, `Patient.display_name`).
 
 Priority rules, most urgent first (an episode's rank is its most urgent reason):
 
@@ -16,7 +18,7 @@ Order: rank; then more reasons first; then longest since last contact (never rea
 then the oldest episode; then the episode id — deterministic, ties included.
 
 Every figure comes from one SQL statement with correlated subqueries, so the number of
-statements does not grow with the caseload.
+statements does not grow with the caseload. Reads only; the audit trail records each read.
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ from backend.cases.models import (
 from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
-from backend.handoffs import service as handoffs_service
-from backend.outreach import service as outreach_service
+from backend.handoffs import service as handoffs
+from backend.handoffs.models import Handoff
+from backend.outreach.models import Message
 
 RULES = ("handoff_overdue", "overdue_task", "not_contacted_since_discharge", "missed_appointment_not_followed_up",
          "phone_invalid", "unread_reply", "no_contact_7_days")
@@ -69,8 +72,9 @@ def _figures(now: dt.datetime):
             Appointment.starts_at >= now).scalar_subquery(),
         "missed_not_followed_up": sa.exists().where(
             Appointment.episode_id == Episode.id, Appointment.status == AppointmentStatus.MISSED, ~followed_up),
-        "handoff_overdue": handoffs_service.overdue_on_episode(now),
-        "unread_messages": outreach_service.unread_replies(Episode.patient_id),
+        "handoff_overdue": sa.exists().where(Handoff.episode_id == Episode.id, Handoff.overdue(now)),
+        "unread_messages": sa.select(sa.func.count()).select_from(Message).where(
+            Message.patient_id == Episode.patient_id, Message.unread_reply).scalar_subquery(),
         "clinic_visit_attended": sa.exists().where(
             Appointment.episode_id == Episode.id, Appointment.kind == "transition_clinic",
             Appointment.status == AppointmentStatus.ATTENDED),
@@ -80,8 +84,8 @@ def _figures(now: dt.datetime):
 def _rows(where, now: dt.datetime):
     figures = _figures(now)
     stmt = (sa.select(Episode.id, Episode.patient_id, Episode.coach_id, Episode.level, Episode.opened_at,
-                      Episode.discharged_at, Patient.given_name, Patient.preferred_name, Patient.family_name,
-                      Patient.phone_invalid_at, *(expr.label(name) for name, expr in figures.items()))
+                      Episode.discharged_at, Patient.display_name, Patient.phone_invalid_at,
+                      *(expr.label(name) for name, expr in figures.items()))
             .join(Patient, Patient.id == Episode.patient_id)
             .where(Episode.status == EpisodeStatus.OPEN, where))
     return db.session.execute(stmt).all()
@@ -107,10 +111,6 @@ def _reasons(row, now: dt.datetime) -> list[str]:
     return reasons
 
 
-def _display_name(row) -> str:
-    return f"{row.preferred_name or row.given_name} {row.family_name}"
-
-
 def _sort_key(entry: dict):
     reasons = entry["priority_reasons"]
     rank = RULES.index(reasons[0]) if reasons else len(RULES)
@@ -126,12 +126,12 @@ def caseload(*, coach_id: uuid.UUID, now: dt.datetime | None = None) -> list[dic
     now = now or utcnow()
     entries = []
     rows = _rows(Episode.coach_id == coach_id, now)
-    open_handoffs = handoffs_service.open_handoffs_by_episode([row.id for row in rows])
+    open_handoffs = _open_handoffs([row.id for row in rows], now)
     for row in rows:
         entries.append({
             "episode_id": row.id,
             "patient_id": row.patient_id,
-            "patient_display_name": _display_name(row),
+            "patient_display_name": row.display_name,
             "level": str(row.level),
             "priority_reasons": sorted(_reasons(row, now), key=RULES.index),
             "last_contact_at": row.last_contact_at,
@@ -148,6 +148,14 @@ def caseload(*, coach_id: uuid.UUID, now: dt.datetime | None = None) -> list[dic
     audit.record("caseload.read", resource_type="user", resource_id=coach_id,
                  patient_ids=[e["patient_id"] for e in entries], details={"count": len(entries)})
     return entries
+
+
+def _open_handoffs(episode_ids: list, now: dt.datetime) -> dict:
+    """The open handoff of each episode (the newest if several), as the caseload shows it."""
+    return {handoff.episode_id: {
+        "id": str(handoff.id), "to_level": str(handoff.to_level), "status": str(handoff.status),
+        "accept_by": handoff.accept_by.isoformat(), "arrive_by": handoff.arrive_by.isoformat(),
+        "overdue": handoff.overdue(now)} for handoff in handoffs.open_handoffs(episode_ids=episode_ids)}
 
 
 def review(*, now: dt.datetime | None = None) -> dict:
@@ -196,11 +204,11 @@ def _episode_list(where, now: dt.datetime, *, order) -> dict:
     total = db.session.scalar(sa.select(sa.func.count()).select_from(base.subquery()))
     rows = db.session.execute(
         sa.select(Episode.id, Episode.patient_id, Episode.coach_id, Episode.level, Episode.opened_at,
-                  Episode.discharged_at, Patient.given_name, Patient.preferred_name, Patient.family_name)
+                  Episode.discharged_at, Patient.display_name)
         .join(Patient, Patient.id == Episode.patient_id)
         .where(Episode.status == EpisodeStatus.OPEN, where)
         .order_by(order, Episode.id).limit(AT_RISK_LIST_LIMIT)).all()
     return {"count": total, "items": [{
-        "episode_id": row.id, "patient_id": row.patient_id, "patient_display_name": _display_name(row),
+        "episode_id": row.id, "patient_id": row.patient_id, "patient_display_name": row.display_name,
         "coach_id": row.coach_id, "level": str(row.level), "opened_at": row.opened_at,
         "discharged_at": row.discharged_at} for row in rows]}

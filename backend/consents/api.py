@@ -7,10 +7,10 @@ import uuid
 from flask.views import MethodView
 
 from backend.auth.access import allow, current_user
-from backend.auth.models import Role
+from backend.auth.models import CASE_WORKERS, Role
 from backend.cases.scopes import PATIENTS
-from backend.handoffs import consents
-from backend.handoffs.schemas import (
+from backend.consents import service as consents
+from backend.consents.schemas import (
     ConsentCreateSchema,
     ConsentPageSchema,
     ConsentSchema,
@@ -18,25 +18,23 @@ from backend.handoffs.schemas import (
     DisclosureQuerySchema,
     RevokeSchema,
 )
-from backend.handoffs.scopes import CONSENTS
+from backend.consents.scopes import CONSENTS
 from backend.openapi import Blueprint
 from backend.schemas import PageQuerySchema
 
 blp = Blueprint("consents", __name__, url_prefix="/api/v1", description="42 CFR Part 2 consent and disclosures.")
 
-WORKERS = (Role.CLINIC_STAFF, Role.COACH)
-
 
 @blp.route("/patients/<uuid:patient_id>/consents")
 class PatientConsents(MethodView):
-    @allow(*WORKERS)
+    @allow(*CASE_WORKERS)
     @blp.arguments(ConsentCreateSchema)
     @blp.response(201, ConsentSchema)
     def post(self, body, patient_id: uuid.UUID):
         """Record a Part 2 consent (every element required; never edited afterwards)"""
         return consents.record_consent(patient=PATIENTS.load_or_404(patient_id), fields=body, actor=current_user())
 
-    @allow(*WORKERS)
+    @allow(*CASE_WORKERS)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, ConsentPageSchema)
     def get(self, query, patient_id: uuid.UUID):
@@ -47,7 +45,7 @@ class PatientConsents(MethodView):
 
 @blp.route("/consents/<uuid:consent_id>/revoke")
 class ConsentRevoke(MethodView):
-    @allow(*WORKERS)
+    @allow(*CASE_WORKERS)
     @blp.arguments(RevokeSchema)
     @blp.response(200, ConsentSchema)
     def post(self, body, consent_id: uuid.UUID):

@@ -4,8 +4,9 @@ Kinds: `opened`, `discharged`, `coach_assigned`, `flags_changed`, `closed` (life
 `level_change`, `encounter`, `task_created`, `task_done`, `task_cancelled`,
 `appointment_booked`, `appointment_attended`, `appointment_missed`, `appointment_cancelled`.
 `handoff_sent`, `handoff_accepted`, … and `handoff_overdue_accept` / `handoff_overdue_arrival`
-(from the handoffs module); `text_sent` and `text_received` (from the outreach module, without
-the text). One query per kind of record, however long the episode.
+(the handoff log); `text_sent` and `text_received` (outreach: codes and times, never the text).
+Each item carries codes and times only, never free text. One query per kind of record, however
+long the episode.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import sqlalchemy as sa
 
 from backend.audit import service as audit
 from backend.auth.models import Role, User
-from backend.cases.models import Appointment, Encounter, Episode, EpisodeEvent, Task
+from backend.cases.models import Appointment, AppointmentStatus, Encounter, Episode, EpisodeEvent, Task, TaskStatus
 from backend.extensions import db
-from backend.handoffs import service as handoffs_service
-from backend.outreach import service as outreach_service
+from backend.handoffs import service as handoffs
+from backend.outreach import service as outreach
+from backend.outreach.models import MessageStatus
 
 #: ED nurses see the episode's path, not the coach's work (they cannot list it either).
 _NURSE_KINDS = ("encounter", "task_", "text_")
@@ -39,16 +41,24 @@ def for_episode(*, episode: Episode, user: User) -> list[dict]:
         # No title: it is free text, and the timeline carries codes and times only.
         detail = {"due_at": task.due_at, "status": str(task.status), "assignee_id": task.assignee_id}
         items.append(_item("task_created", task.created_at, task.id, detail))
-        if task.status != "open":
+        if task.status != TaskStatus.OPEN:
             items.append(_item(f"task_{task.status}", task.completed_at or task.updated_at, task.id, detail))
     for appointment in db.session.scalars(sa.select(Appointment).where(Appointment.episode_id == episode.id)):
         detail = {"kind": appointment.kind, "starts_at": appointment.starts_at, "status": str(appointment.status)}
         items.append(_item("appointment_booked", appointment.created_at, appointment.id, detail))
-        if appointment.status != "scheduled":
+        if appointment.status != AppointmentStatus.SCHEDULED:
             items.append(_item(f"appointment_{appointment.status}", appointment.status_changed_at
                                or appointment.updated_at, appointment.id, detail))
-    items += [_item(*item) for item in handoffs_service.timeline_items(episode_id=episode.id)]
-    items += [_item(*item) for item in outreach_service.timeline_items(episode_id=episode.id)]
+    for row in handoffs.events_of_episode(episode_id=episode.id):
+        event = row.HandoffEvent
+        kind = f"handoff_{event.status}" if event.kind == "transition" else f"handoff_{event.kind}"
+        items.append(_item(kind, event.at, event.handoff_id, {"to_level": row.to_level, "by": event.by_id}))
+    for message in outreach.texts_of_episode(episode_id=episode.id):
+        if message.direction == "inbound":
+            items.append(_item("text_received", message.created_at, message.id, {"read": message.read_at is not None}))
+        elif message.status not in (MessageStatus.QUEUED, MessageStatus.CANCELLED):
+            items.append(_item("text_sent", message.sent_at or message.status_at, message.id,
+                               {"kind": str(message.kind), "status": str(message.status)}))
     if user.role == Role.ED_NURSE:
         items = [item for item in items if not item["kind"].startswith(_NURSE_KINDS)]
     items.sort(key=lambda item: (item["at"], item["kind"], str(item["record_id"])))
@@ -58,10 +68,10 @@ def for_episode(*, episode: Episode, user: User) -> list[dict]:
 
 
 def _item(kind: str, at, record_id, detail: dict) -> dict:
-    return {"kind": kind, "at": at, "record_id": record_id, "detail": {k: _plain(v) for k, v in detail.items()}}
+    return {"kind": kind, "at": at, "record_id": record_id, "detail": {k: _json_ready(v) for k, v in detail.items()}}
 
 
-def _plain(value):
+def _json_ready(value):
     """JSON-ready: timestamps as RFC 3339, ids as strings."""
     if isinstance(value, dt.datetime):
         return value.isoformat()

@@ -1,4 +1,9 @@
-"""The audit trail for admins (read only: no endpoint changes or deletes an event)."""
+"""HTTP endpoint of the audit trail, for admins (read only: no endpoint changes or deletes an event).
+
+It stands with identity, not in `backend.audit`: the trail is written below identity (every
+sign-in, refusal and look at a record is recorded), so the face that reads it, which needs
+identity's access rules, must stand above both.
+"""
 
 from __future__ import annotations
 

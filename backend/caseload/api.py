@@ -1,13 +1,18 @@
-"""HTTP endpoints of the caseload (a coach's, most urgent first) and the clinic's review."""
+"""HTTP endpoints of the read models: the caseload (a coach's, most urgent first), the clinic's
+review, and an episode's timeline (documented with the episode's activities, as the contract
+has always grouped it)."""
 
 from __future__ import annotations
+
+import uuid
 
 from flask.views import MethodView
 
 from backend.auth.access import allow, current_user
-from backend.auth.models import Role
-from backend.cases import caseload
-from backend.cases.schemas import CaseloadQuerySchema, CaseloadReviewSchema, CaseloadSchema
+from backend.auth.models import CLINICAL_ROLES, Role
+from backend.caseload import service, timeline
+from backend.caseload.schemas import CaseloadQuerySchema, CaseloadReviewSchema, CaseloadSchema, TimelinePageSchema
+from backend.cases.scopes import EPISODES
 from backend.errors import Problem
 from backend.openapi import Blueprint
 
@@ -29,7 +34,7 @@ class Caseload(MethodView):
             coach_id = user.id
         elif coach_id is None:
             raise Problem(422, "Name the coach whose caseload you want.", errors={"coach_id": ["Required."]})
-        return {"items": caseload.caseload(coach_id=coach_id), "next_cursor": None}
+        return {"items": service.caseload(coach_id=coach_id), "next_cursor": None}
 
 
 @blp.route("/caseloads")
@@ -38,4 +43,15 @@ class CaseloadReview(MethodView):
     @blp.response(200, CaseloadReviewSchema)
     def get(self):
         """Every coach's load, unassigned episodes, and the patients at risk of being lost"""
-        return caseload.review()
+        return service.review()
+
+
+@blp.route("/episodes/<uuid:episode_id>/timeline", tags=["activities"])
+class EpisodeTimeline(MethodView):
+    @allow(*CLINICAL_ROLES)
+    @blp.response(200, TimelinePageSchema)
+    def get(self, episode_id: uuid.UUID):
+        """Everything that happened in the episode, oldest first (one page; ED nurses see its
+        lifecycle, levels and appointments, not the coach's encounters and tasks)"""
+        items = timeline.for_episode(episode=EPISODES.load_or_404(episode_id), user=current_user())
+        return {"items": items, "next_cursor": None}

@@ -1,0 +1,82 @@
+"""Response bodies of the caseload, the clinic's review and the episode timeline."""
+
+from __future__ import annotations
+
+from marshmallow import fields
+
+from backend.schemas import InputSchema, OutputSchema, Timestamp, page_of
+
+
+class TimelineItemSchema(OutputSchema):
+    kind = fields.String(required=True, metadata={"description": "What happened (see the endpoint's description)."})
+    at = Timestamp(required=True)
+    record_id = fields.UUID(allow_none=True, required=True,
+                            metadata={"description": "The encounter, task, appointment or event."})
+    detail = fields.Dict(required=True, metadata={"description": "Codes and times of the record (no notes)."})
+
+
+TimelinePageSchema = page_of(TimelineItemSchema, "TimelinePageSchema")
+
+
+class CaseloadQuerySchema(InputSchema):
+    coach_id = fields.UUID(metadata={"description": "Whose caseload (clinic staff must name a coach)."})
+
+
+class CaseloadEntrySchema(OutputSchema):
+    episode_id = fields.UUID(required=True)
+    patient_id = fields.UUID(required=True)
+    patient_display_name = fields.String(required=True)
+    level = fields.String(required=True)
+    priority_reasons = fields.List(fields.String(), required=True, metadata={
+        "description": "Most urgent first: handoff_overdue, overdue_task, not_contacted_since_discharge, "
+                       "missed_appointment_not_followed_up, phone_invalid, unread_reply, no_contact_7_days."})
+    last_contact_at = Timestamp(allow_none=True, required=True, metadata={"description": "Last time reached."})
+    next_task_due_at = Timestamp(allow_none=True, required=True)
+    overdue_tasks = fields.Integer(required=True)
+    next_appointment_at = Timestamp(allow_none=True, required=True)
+    unread_messages = fields.Integer(required=True, metadata={"description": "Unread text replies."})
+    phone_invalid = fields.Boolean(required=True, metadata={
+        "description": "Texting failed as an invalid or non-mobile number; find a working number."})
+    open_handoff = fields.Dict(allow_none=True, required=True, metadata={
+        "description": "`{id, to_level, status, accept_by, arrive_by, overdue}` of the open handoff, if any."})
+    discharged_at = Timestamp(allow_none=True, required=True)
+    opened_at = Timestamp(required=True)
+
+
+CaseloadSchema = page_of(CaseloadEntrySchema, "CaseloadSchema")
+
+
+class CoachLoadSchema(OutputSchema):
+    coach_id = fields.UUID(required=True)
+    coach_display_name = fields.String(required=True)
+    active = fields.Integer(required=True, metadata={"description": "Open episodes."})
+    overdue_tasks = fields.Integer(required=True)
+    not_contacted_7d = fields.Integer(required=True, metadata={"description": "Open episodes not reached in 7 days."})
+    handoffs_overdue = fields.Integer(required=True)
+    unread = fields.Integer(required=True)
+
+
+class EpisodeBriefSchema(OutputSchema):
+    episode_id = fields.UUID(required=True)
+    patient_id = fields.UUID(required=True)
+    patient_display_name = fields.String(required=True)
+    coach_id = fields.UUID(allow_none=True, required=True)
+    level = fields.String(required=True)
+    opened_at = Timestamp(required=True)
+    discharged_at = Timestamp(allow_none=True, required=True)
+
+
+class EpisodeListSchema(OutputSchema):
+    count = fields.Integer(required=True, metadata={"description": "How many in all (items holds up to 200)."})
+    items = fields.List(fields.Nested(EpisodeBriefSchema), required=True)
+
+
+class AtRiskSchema(OutputSchema):
+    not_contacted_24h_after_discharge = fields.Nested(EpisodeListSchema, required=True)
+    no_clinic_visit_72h = fields.Nested(EpisodeListSchema, required=True)
+
+
+class CaseloadReviewSchema(OutputSchema):
+    coaches = fields.List(fields.Nested(CoachLoadSchema), required=True)
+    unassigned = fields.Nested(EpisodeListSchema, required=True)
+    at_risk = fields.Nested(AtRiskSchema, required=True)

@@ -1,0 +1,1 @@
+"""The community programs directory (a small domain below cases, consents and handoffs)."""

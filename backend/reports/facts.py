@@ -1,0 +1,172 @@
+"""The outcomes report's facts: what it counts, extracted from the domains' records.
+
+`facts` selects, for each reportable episode and for its handoffs and texts, what happened and
+when: instants in milliseconds since 1970 (`HOUR` and `DAY` are their units), the same whatever
+the report's `now`. `backend.reports.refresh` stores them (`backend.reports.models`) and
+fingerprints this module's SQL, constants included, so that changing a definition here recounts
+every stored fact. This is where the reports read the domains' models (the cases', handoffs' and
+outreach tables); nothing else in `backend.reports` queries them except `refresh`, which selects
+the episodes to recount. The measures (`backend.reports.measures`) classify the stored facts.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from backend.cases.models import (
+    HOSPITAL_LEVELS,
+    Appointment,
+    AppointmentStatus,
+    Encounter,
+    Episode,
+    LevelPeriod,
+    Patient,
+    SmsStatus,
+)
+from backend.database import epoch_ms
+from backend.handoffs.models import Handoff, HandoffEvent
+from backend.outreach.models import Message, MessageKind, MessageStatus
+from backend.reports.models import EpisodeFacts, HandoffFacts, TextFacts
+
+HOUR = 3_600_000  # ms
+DAY = 24 * HOUR
+#: Encounters that count as a follow-up (with the attended appointments).
+FOLLOW_UP_ENCOUNTERS = ("in_person", "phone", "video")
+
+
+def reportable() -> sa.ColumnElement[bool]:
+    """The episodes a report may count: discharged, after an ED or inpatient stay."""
+    return sa.and_(Episode.discharged_at.is_not(None), sa.exists().where(
+        LevelPeriod.episode_id == Episode.id, LevelPeriod.level.in_(HOSPITAL_LEVELS)))
+
+
+def facts(episode_ids: sa.Select) -> dict[type, sa.Select]:
+    """The facts of the reportable episodes among `episode_ids`, and of their handoffs and texts:
+    a select per table of `backend.reports.models`, its columns named as the table's. They do
+    not depend on when the report is made (`now` is added when it is).
+
+    Episodes:
+    - first_contact: the first encounter with outcome `reached` at or after the discharge;
+    - first_follow_up: the first attended appointment of any kind, or reached encounter in
+      person, by phone or by video, at or after the discharge;
+    - visit1, visit2: the first two attended transition-clinic visits at or after the discharge;
+      retained_visit: one 45 to 75 days after visit1;
+    - arrival: the first confirmed arrival at a community program (a handoff's `arrived_at`);
+    - first_text: when the episode's first text left Bridgeline;
+    - opted_out: when the patient opted out of texts, if that is their status now;
+    - closed: when the episode closed (an opt-out after it belongs to a later episode).
+
+    Handoffs: method, to_level, status, accept_by, arrive_by, accepted (the first acceptance),
+    cancelled (the cancellation, if any), arrived. Texts: those Bridgeline tried to send (not
+    queued, cancelled or blocked ones, nor the automatic answers to STOP and HELP), with their
+    status and when they were tried.
+    """
+    episodes = _materialized(sa.select(Episode.id, Episode.discharged_at, Episode.closed_at, Episode.patient_id,
+                                       Episode.coach_id, Episode.presenting_reason)
+                             .where(Episode.id.in_(episode_ids), reportable()), "fact_episodes")
+    cohort = _cohort_of(episodes)
+    tried = (sa.select(Message.id, Message.episode_id, Message.status, Message.sent_at,
+                       sa.func.coalesce(Message.sent_at, Message.status_at).label("tried_at"),  # refused: no sent_at
+                       *cohort)
+             .join(episodes, episodes.c.id == Message.episode_id)
+             .where(_of(Message, episodes), Message.direction == "outbound", Message.kind != MessageKind.AUTO_REPLY,
+                    Message.status.not_in([MessageStatus.QUEUED, MessageStatus.CANCELLED, MessageStatus.BLOCKED]))
+             .subquery("tried"))
+    handoffs = (sa.select(Handoff.id, Handoff.episode_id, Handoff.method, Handoff.to_level, Handoff.status,
+                          Handoff.accept_by, Handoff.arrive_by, Handoff.arrived_at, *cohort)
+                .join(episodes, episodes.c.id == Handoff.episode_id).where(_of(Handoff, episodes))
+                .subquery("cohort_handoffs"))
+    first_texts = (sa.select(tried.c.episode_id, sa.func.min(tried.c.sent_at).label("first_text"))
+                   .group_by(tried.c.episode_id).subquery("first_texts"))
+    return {EpisodeFacts: _episode_facts(episodes, first_texts, handoffs),
+            HandoffFacts: _handoff_facts(handoffs),
+            TextFacts: sa.select(tried.c.id.label("message_id"), tried.c.episode_id, *_cohort_of(tried),
+                                 tried.c.status, epoch_ms(tried.c.tried_at).label("tried"))}
+
+
+def _of(model, episodes: sa.CTE) -> sa.ColumnElement[bool]:
+    """Besides the join: SQLite then seeks each episode's rows through the model's episode_id
+    index, instead of scanning the whole table and probing the episodes (seconds, for a
+    refresh of a few hundred episodes)."""
+    return model.episode_id.in_(sa.select(episodes.c.id))
+
+
+def _cohort_of(rows) -> list[sa.ColumnElement]:
+    """The episode's columns a report selects by, carried on every stored row."""
+    return [rows.c.discharged_at, rows.c.coach_id, rows.c.presenting_reason]
+
+
+def _episode_facts(episodes: sa.CTE, first_texts: sa.Subquery, handoffs: sa.Subquery) -> sa.Select:
+    reached = Encounter.outcome == "reached"
+    contacts = (sa.select(Encounter.episode_id,
+                          sa.func.min(sa.case((reached, Encounter.occurred_at))).label("first_contact"),
+                          sa.func.min(sa.case((sa.and_(reached, Encounter.kind.in_(FOLLOW_UP_ENCOUNTERS)),
+                                               Encounter.occurred_at))).label("contact"))
+                .join(episodes, episodes.c.id == Encounter.episode_id)
+                .where(_of(Encounter, episodes), Encounter.occurred_at >= episodes.c.discharged_at)
+                .group_by(Encounter.episode_id).subquery("contacts"))
+    attended = (sa.select(Appointment.episode_id, Appointment.kind, epoch_ms(Appointment.starts_at).label("at"))
+                .join(episodes, episodes.c.id == Appointment.episode_id)
+                .where(_of(Appointment, episodes), Appointment.status == AppointmentStatus.ATTENDED,
+                       Appointment.starts_at >= episodes.c.discharged_at).subquery("attended"))
+    clinic = attended.c.kind == "transition_clinic"
+    numbered = (sa.select(attended.c.episode_id, attended.c.kind, attended.c.at,
+                          sa.func.row_number().over(partition_by=(attended.c.episode_id, clinic),
+                                                    order_by=attended.c.at).label("n"),
+                          sa.func.min(sa.case((clinic, attended.c.at))).over(partition_by=attended.c.episode_id)
+                          .label("visit1"))
+                .subquery("numbered"))
+    clinic = numbered.c.kind == "transition_clinic"
+    visits = (sa.select(numbered.c.episode_id, sa.func.min(numbered.c.at).label("visit"),
+                        sa.func.min(numbered.c.visit1).label("visit1"),
+                        sa.func.min(sa.case((sa.and_(clinic, numbered.c.n == 2), numbered.c.at))).label("visit2"),
+                        sa.func.min(sa.case((sa.and_(clinic, numbered.c.at.between(
+                            numbered.c.visit1 + 45 * DAY, numbered.c.visit1 + 75 * DAY)), numbered.c.at)))
+                        .label("retained_visit"))
+              .group_by(numbered.c.episode_id).subquery("visits"))
+    arrivals = (sa.select(handoffs.c.episode_id, sa.func.min(handoffs.c.arrived_at).label("arrival"))
+                .where(handoffs.c.to_level == "community_program",
+                       handoffs.c.arrived_at >= handoffs.c.discharged_at)
+                .group_by(handoffs.c.episode_id).subquery("arrivals"))
+    follow_up = earliest(epoch_ms(contacts.c.contact), visits.c.visit)
+    return (sa.select(episodes.c.id.label("episode_id"), *_cohort_of(episodes),
+                      epoch_ms(episodes.c.discharged_at).label("discharged"),
+                      epoch_ms(contacts.c.first_contact).label("first_contact"), follow_up.label("first_follow_up"),
+                      visits.c.visit1, visits.c.visit2, visits.c.retained_visit,
+                      epoch_ms(arrivals.c.arrival).label("arrival"),
+                      epoch_ms(first_texts.c.first_text).label("first_text"),
+                      sa.case((Patient.sms_status == SmsStatus.OPTED_OUT, epoch_ms(Patient.sms_status_at)))
+                      .label("opted_out"),
+                      epoch_ms(episodes.c.closed_at).label("closed"))
+            .select_from(episodes)
+            .join(Patient, Patient.id == episodes.c.patient_id)
+            .outerjoin(contacts, contacts.c.episode_id == episodes.c.id)
+            .outerjoin(visits, visits.c.episode_id == episodes.c.id)
+            .outerjoin(arrivals, arrivals.c.episode_id == episodes.c.id)
+            .outerjoin(first_texts, first_texts.c.episode_id == episodes.c.id))
+
+
+def _handoff_facts(handoffs: sa.Subquery) -> sa.Select:
+    def first(status: str):
+        return sa.func.min(sa.case((HandoffEvent.status == status, HandoffEvent.at)))
+
+    h = handoffs.c
+    return (sa.select(h.id.label("handoff_id"), h.episode_id, *_cohort_of(handoffs), h.method, h.to_level, h.status,
+                      epoch_ms(h.accept_by).label("accept_by"), epoch_ms(h.arrive_by).label("arrive_by"),
+                      epoch_ms(first("accepted")).label("accepted"), epoch_ms(first("cancelled")).label("cancelled"),
+                      epoch_ms(h.arrived_at).label("arrived"))
+            .select_from(handoffs)
+            .outerjoin(HandoffEvent, sa.and_(HandoffEvent.handoff_id == h.id,
+                                             HandoffEvent.status.in_(["accepted", "cancelled"])))
+            .group_by(h.id, h.episode_id, *_cohort_of(handoffs), h.method, h.to_level, h.status, h.accept_by,
+                      h.arrive_by, h.arrived_at))
+
+
+def _materialized(stmt: sa.Select, name: str) -> sa.CTE:
+    """A CTE computed once however often it is read (both databases would otherwise inline it,
+    repeating its subqueries for every reference)."""
+    return stmt.cte(name).prefix_with("MATERIALIZED")
+
+
+def earliest(a, b) -> sa.ColumnElement:
+    """The earlier of two instants, either of which may be NULL (SQL's min() and least() differ)."""
+    return sa.case((a.is_(None), b), (b.is_(None), a), (a <= b, a), else_=b)
