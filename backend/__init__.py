@@ -58,12 +58,12 @@ def create_app(config: Config | None = None) -> web.BridgelineFlask:
 def _register_blueprints(app) -> None:
     from backend.auth.api import blp as auth_blp
     from backend.auth.audit_api import blp as audit_blp
-    from backend.cases.activities_api import blp as activities_blp
     from backend.caseload.api import blp as caseload_blp
+    from backend.cases.activities_api import blp as activities_blp
     from backend.cases.api import blp as cases_blp
+    from backend.consents.api import blp as consents_blp
     from backend.handoffs import service as handoffs_service
     from backend.handoffs.api import blp as handoffs_blp
-    from backend.consents.api import blp as consents_blp
     from backend.ops.api import blp as ops_blp
     from backend.outreach import planning as outreach_planning
     from backend.outreach.api import blp as outreach_blp

@@ -16,7 +16,7 @@ from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from webargs.flaskparser import FlaskParser
 
-PROBLEM_MIMETYPE = "application/problem+json"
+from backend.errors import PROBLEM_MIMETYPE
 
 
 class ProblemSchema(ma.Schema):

@@ -12,8 +12,8 @@ from backend.auth.access import allow, current_user
 from backend.auth.models import CLINICAL_ROLES, Role
 from backend.caseload import service, timeline
 from backend.caseload.schemas import CaseloadQuerySchema, CaseloadReviewSchema, CaseloadSchema, TimelinePageSchema
+from backend.caseload.scopes import caseload_owner
 from backend.cases.scopes import EPISODES
-from backend.errors import Problem
 from backend.openapi import Blueprint
 
 blp = Blueprint("caseload", __name__, url_prefix="/api/v1", description="Caseloads.")
@@ -26,14 +26,7 @@ class Caseload(MethodView):
     @blp.response(200, CaseloadSchema)
     def get(self, query):
         """A coach's open episodes, most urgent first, with the reasons (one page)"""
-        user = current_user()
-        coach_id = query.get("coach_id")
-        if user.role == Role.COACH:
-            if coach_id not in (None, user.id):
-                raise Problem(403, "Coaches see their own caseload.")
-            coach_id = user.id
-        elif coach_id is None:
-            raise Problem(422, "Name the coach whose caseload you want.", errors={"coach_id": ["Required."]})
+        coach_id = caseload_owner(current_user(), query.get("coach_id"))
         return {"items": service.caseload(coach_id=coach_id), "next_cursor": None}
 
 

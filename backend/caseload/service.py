@@ -66,7 +66,8 @@ def _figures(now: dt.datetime):
         "last_contact_at": sa.select(sa.func.max(Encounter.occurred_at)).where(reached).scalar_subquery(),
         "contacted_since_discharge": sa.exists().where(reached, Encounter.occurred_at >= Episode.discharged_at),
         "next_task_due_at": sa.select(sa.func.min(Task.due_at)).where(open_task).scalar_subquery(),
-        "overdue_tasks": sa.select(sa.func.count()).where(open_task, Task.due_at < now).scalar_subquery(),
+        "overdue_tasks": sa.select(sa.func.count()).where(Task.episode_id == Episode.id, Task.overdue(now))
+        .scalar_subquery(),
         "next_appointment_at": sa.select(sa.func.min(Appointment.starts_at)).where(
             Appointment.episode_id == Episode.id, Appointment.status == AppointmentStatus.SCHEDULED,
             Appointment.starts_at >= now).scalar_subquery(),

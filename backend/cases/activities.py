@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from backend import signals
 from backend.audit import service as audit
 from backend.auth.models import CASE_WORKERS, User
+from backend.cases import service as cases
 from backend.cases.models import (
     Appointment,
     AppointmentStatus,
@@ -23,13 +24,12 @@ from backend.cases.models import (
     Task,
     TaskStatus,
 )
-from backend.cases import service as cases
 from backend.cases.scopes import episode_visible_to
 from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
-from backend.programs import service as programs
 from backend.pagination import keyset_page
+from backend.programs import service as programs
 
 
 def _create_once(model, fields: Mapping, compare: tuple[str, ...], **attributes):

@@ -13,15 +13,11 @@ import enum
 import uuid
 
 import sqlalchemy as sa
-from sqlalchemy.ext.hybrid import hybrid_property
+from sqlalchemy.ext.hybrid import hybrid_method, hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backend.database import UUIDPrimaryKey, Versioned, enum_column, utcnow
 from backend.extensions import db
-
-
-def _enum(cls: type[enum.Enum], name: str) -> sa.Enum:
-    return enum_column(cls, name, length=40)
 
 
 class SmsStatus(enum.StrEnum):
@@ -63,7 +59,8 @@ class Patient(UUIDPrimaryKey, Versioned, db.Model):
     timezone: Mapped[str] = mapped_column(sa.String(64))
     #: BCP 47 language tag.
     language: Mapped[str] = mapped_column(sa.String(35), default="en")
-    sms_status: Mapped[SmsStatus] = mapped_column(_enum(SmsStatus, "sms_status"), default=SmsStatus.UNKNOWN)
+    sms_status: Mapped[SmsStatus] = mapped_column(
+        enum_column(SmsStatus, "sms_status", length=40), default=SmsStatus.UNKNOWN)
     #: How the SMS status was last set: verbal, written or keyword.
     sms_status_method: Mapped[str | None] = mapped_column(sa.String(20))
     sms_status_at: Mapped[dt.datetime | None]
@@ -107,9 +104,10 @@ class Episode(UUIDPrimaryKey, Versioned, db.Model):
     )
 
     patient_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("patients.id"), index=True)
-    status: Mapped[EpisodeStatus] = mapped_column(_enum(EpisodeStatus, "episode_status"), default=EpisodeStatus.OPEN)
+    status: Mapped[EpisodeStatus] = mapped_column(
+        enum_column(EpisodeStatus, "episode_status", length=40), default=EpisodeStatus.OPEN)
     #: Current level of care; changed only by handoffs (level_periods keeps the history).
-    level: Mapped[Level] = mapped_column(_enum(Level, "care_level"))
+    level: Mapped[Level] = mapped_column(enum_column(Level, "care_level", length=40))
     presenting_reason: Mapped[str] = mapped_column(sa.String(20))
     #: When the patient arrived at the ED or was admitted.
     arrived_at: Mapped[dt.datetime]
@@ -138,7 +136,7 @@ class LevelPeriod(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     episode_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("episodes.id"), index=True)
-    level: Mapped[Level] = mapped_column(_enum(Level, "care_level"))
+    level: Mapped[Level] = mapped_column(enum_column(Level, "care_level", length=40))
     started_at: Mapped[dt.datetime]
     ended_at: Mapped[dt.datetime | None]
 
@@ -200,10 +198,21 @@ class Task(Versioned, db.Model):
     due_at: Mapped[dt.datetime]
     window_start: Mapped[dt.datetime | None]
     assignee_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
-    status: Mapped[TaskStatus] = mapped_column(_enum(TaskStatus, "task_status"), default=TaskStatus.OPEN)
+    status: Mapped[TaskStatus] = mapped_column(
+        enum_column(TaskStatus, "task_status", length=40), default=TaskStatus.OPEN)
     completed_at: Mapped[dt.datetime | None]
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    @hybrid_method
+    def overdue(self, now: dt.datetime) -> bool:
+        """Still open past its due time."""
+        return self.status == TaskStatus.OPEN and self.due_at < now
+
+    @overdue.inplace.expression
+    @classmethod
+    def _overdue_expression(cls, now: dt.datetime) -> sa.ColumnElement[bool]:
+        return sa.and_(cls.status == TaskStatus.OPEN, cls.due_at < now)
 
 
 class AppointmentStatus(enum.StrEnum):
@@ -226,7 +235,7 @@ class Appointment(Versioned, db.Model):
     program_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
     location: Mapped[str | None] = mapped_column(sa.String(200))
     status: Mapped[AppointmentStatus] = mapped_column(
-        _enum(AppointmentStatus, "appointment_status"), default=AppointmentStatus.SCHEDULED)
+        enum_column(AppointmentStatus, "appointment_status", length=40), default=AppointmentStatus.SCHEDULED)
     status_changed_at: Mapped[dt.datetime | None]
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -224,7 +224,7 @@ class TaskSchema(OutputSchema):
     assignee_id = fields.UUID(allow_none=True, required=True)
     status = fields.String(required=True)
     completed_at = Timestamp(allow_none=True, required=True)
-    overdue = fields.Function(lambda t: t.status == "open" and t.due_at < utcnow(), required=True)
+    overdue = fields.Function(lambda task: task.overdue(utcnow()), required=True)
     created_at = Timestamp(required=True)
     updated_at = Timestamp(required=True)
     version = fields.Integer(required=True)

@@ -18,13 +18,13 @@ from backend.audit import service as audit
 from backend.auth.models import User
 from backend.cases import service as cases
 from backend.cases.models import Episode, Patient
+from backend.consents.models import Consent, ConsentRevocation, Disclosure
 from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
-from backend.consents.models import Consent, ConsentRevocation, Disclosure
+from backend.pagination import keyset_page
 from backend.programs import service as programs
 from backend.programs.models import Program
-from backend.pagination import keyset_page
 
 DISCLOSING_PROGRAM = "Hospital SUD program (Bridgeline)"
 

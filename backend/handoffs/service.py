@@ -25,14 +25,14 @@ from backend.audit import service as audit
 from backend.auth.models import CASE_WORKERS, Role, User
 from backend.cases import service as cases
 from backend.cases.models import Episode
+from backend.consents import service as consents
 from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
-from backend.consents import service as consents
 from backend.handoffs.models import OPEN_STATUSES, Handoff, HandoffEvent, HandoffStatus
 from backend.handoffs.scopes import HANDOFFS
-from backend.programs import service as programs
 from backend.pagination import keyset_page
+from backend.programs import service as programs
 
 #: action → (statuses it may start from, status it leads to)
 TRANSITIONS = {

@@ -1,1 +1,3 @@
-"""Operations: liveness and readiness probes, and the clock process's heartbeat."""
+"""Operations: liveness and readiness probes, and the clock process's heartbeat.
+
+Layer: a face, beside the request cycle (`backend.web`), above every domain."""

@@ -12,7 +12,6 @@ from backend.auth.models import CASE_WORKERS, Role
 from backend.cases.scopes import PATIENTS
 from backend.openapi import Blueprint, problem
 from backend.outreach import service, templates
-from backend.outreach.scopes import INBOX, TEMPLATES
 from backend.outreach.schemas import (
     InboxQuerySchema,
     MessageCreateSchema,
@@ -24,6 +23,7 @@ from backend.outreach.schemas import (
     TemplateSchema,
     TemplateUpdateSchema,
 )
+from backend.outreach.scopes import INBOX, TEMPLATES
 from backend.schemas import PageQuerySchema
 
 blp = Blueprint("outreach", __name__, url_prefix="/api/v1", description="Texting patients.")

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import enum
 import re
-import unicodedata
+
+from backend.outreach.folding import folded
 
 
 class Intent(enum.StrEnum):
@@ -44,9 +45,9 @@ _PLAIN_OPT_OUT = re.compile("|".join((
 )))
 
 
-def _plain(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower().replace("'", "").replace("’", "")
+def _as_read(text: str) -> str:
+    """Folded, and apostrophes dropped: "Don’t" reads as "dont"."""
+    return folded(text).replace("'", "").replace("’", "")
 
 
 def intent(body: str) -> tuple[Intent | None, bool]:
@@ -58,6 +59,6 @@ def intent(body: str) -> tuple[Intent | None, bool]:
         return Intent.OPT_IN, True
     if keyword in HELP_KEYWORDS:
         return Intent.HELP, True
-    if _PLAIN_OPT_OUT.search(_plain(body)):
+    if _PLAIN_OPT_OUT.search(_as_read(body)):
         return Intent.OPT_OUT, False
     return None, False

@@ -8,7 +8,8 @@ free text is refused unless the coach explicitly confirms it.
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from backend.outreach.folding import folded
 
 #: Words and stems that reveal the service; matched case-insensitively at word starts, so
 #: "overdosed", "Suboxone®" and "detoxing" are caught too.
@@ -21,15 +22,9 @@ REVEALING = ("addiction", "addict", "substance", "opioid", "opiate", "drug", "me
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 
 
-def _normalise(text: str) -> str:
-    """Lower-case, accents off, so "Naloxóne" is naloxone."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
-
-
 def revealing_words(text: str, *, full_name: tuple[str, str] | None = None) -> list[str]:
     """The revealing words in `text`, as listed in REVEALING (sorted, each once)."""
-    plain = _normalise(text)
+    plain = folded(text)
     words = _WORD.findall(plain)
     joined = " ".join(words)
     found = set()
@@ -43,7 +38,7 @@ def revealing_words(text: str, *, full_name: tuple[str, str] | None = None) -> l
         elif any(word.startswith(term) for word in words):
             found.add(term)
     if full_name is not None:
-        given, family = (_normalise(part) for part in full_name)
+        given, family = (folded(part) for part in full_name)
         if re.search(rf"\b{re.escape(given)}\b.*\b{re.escape(family)}\b", joined):
             found.add("the patient's full name")
     return sorted(found)

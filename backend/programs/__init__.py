@@ -1,1 +1,3 @@
-"""The community programs directory (a small domain below cases, consents and handoffs)."""
+"""The community programs directory: the places a patient is handed off to and booked at.
+
+Layer: a small domain below cases (appointments name programs), consents and handoffs."""

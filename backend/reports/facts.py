@@ -23,7 +23,7 @@ from backend.cases.models import (
     SmsStatus,
 )
 from backend.database import epoch_ms
-from backend.handoffs.models import Handoff, HandoffEvent
+from backend.handoffs.models import Handoff, HandoffEvent, HandoffStatus
 from backend.outreach.models import Message, MessageKind, MessageStatus
 from backend.reports.models import EpisodeFacts, HandoffFacts, TextFacts
 
@@ -152,11 +152,13 @@ def _handoff_facts(handoffs: sa.Subquery) -> sa.Select:
     h = handoffs.c
     return (sa.select(h.id.label("handoff_id"), h.episode_id, *_cohort_of(handoffs), h.method, h.to_level, h.status,
                       epoch_ms(h.accept_by).label("accept_by"), epoch_ms(h.arrive_by).label("arrive_by"),
-                      epoch_ms(first("accepted")).label("accepted"), epoch_ms(first("cancelled")).label("cancelled"),
+                      epoch_ms(first(HandoffStatus.ACCEPTED)).label("accepted"),
+                      epoch_ms(first(HandoffStatus.CANCELLED)).label("cancelled"),
                       epoch_ms(h.arrived_at).label("arrived"))
             .select_from(handoffs)
-            .outerjoin(HandoffEvent, sa.and_(HandoffEvent.handoff_id == h.id,
-                                             HandoffEvent.status.in_(["accepted", "cancelled"])))
+            .outerjoin(HandoffEvent, sa.and_(
+                HandoffEvent.handoff_id == h.id,
+                HandoffEvent.status.in_([HandoffStatus.ACCEPTED, HandoffStatus.CANCELLED])))
             .group_by(h.id, h.episode_id, *_cohort_of(handoffs), h.method, h.to_level, h.status, h.accept_by,
                       h.arrive_by, h.arrived_at))
 

@@ -83,8 +83,8 @@ def test_a_consent_covers_until_it_expires(app, clinic, open_episode, program, c
 
     import sqlalchemy as sa
 
-    from backend.extensions import db
     from backend.consents.models import Consent
+    from backend.extensions import db
 
     episode, otp = open_episode(), program()
     signed = consent(clinic, episode, consent_body(otp, expires_at=ahead(days=1)))
