@@ -2,12 +2,13 @@
 
 Started by the Procfile's `clock` entry (`flask --app backend clock`), never inside gunicorn
 workers (each worker would run every job). Each run of a job is one unit of work: it commits
-on success and rolls back on any error. Jobs must stay safe if a second clock runs by mistake
+on success and rolls back on any error (the text dispatcher also commits each step of its pass
+on its own: `backend.outreach.dispatcher`). Jobs must stay safe if a second clock runs by mistake
 (row claims, unique constraints), since APScheduler cannot coordinate across processes.
 
-SIGTERM or SIGINT stops it: jobs already running finish (each is one transaction, and the
-platform allows 30 s before SIGKILL); a second signal stops it at once. The signal is taken
-with `sigwait` in the main thread, never in a handler: a handler runs between any two
+SIGTERM or SIGINT stops it: jobs already running finish (each is short, and the platform
+allows 30 s before SIGKILL); a second signal stops it at once. The signal is taken with
+`sigwait` in the main thread, never in a handler: a handler runs between any two
 bytecodes of the main thread, and one that shut the scheduler down while that thread was
 submitting a job left it hung on the scheduler's own locks (about 1 stop in 5 when jobs are
 due often).

@@ -149,7 +149,7 @@ def _seed_programs_and_handoffs(users) -> None:
     external program under a Part 2 consent)."""
     import sqlalchemy as sa
 
-    from backend.cases.models import Episode, EpisodeStatus
+    from backend.cases.models import Episode
     from backend.consents import service as consents
     from backend.handoffs import service as handoffs
     from backend.programs import service as directory
@@ -159,7 +159,7 @@ def _seed_programs_and_handoffs(users) -> None:
         "phone": "+16175550100", "accepting_patients": name != "Maple House Recovery Residence", "external": external})
         for name, service, level, external in _PROGRAMS]
     nurse, clinic = users["nurse.jordan"], users["clinic.riley"]
-    episodes = db.session.scalars(sa.select(Episode).where(Episode.status == EpisodeStatus.OPEN,
+    episodes = db.session.scalars(sa.select(Episode).where(Episode.is_open,
                                                            Episode.coach_id.is_not(None))
                                   .order_by(Episode.opened_at, Episode.id)).all()
     summary = {"moud": "buprenorphine", "naloxone_given": True, "plan": "Continue 16 mg daily"}

@@ -5,6 +5,7 @@ the future"), and the `{items, next_cursor}` list envelope with its query parame
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 import zoneinfo
 
 import marshmallow as ma
@@ -42,6 +43,25 @@ class Timestamp(fields.AwareDateTime):
             return moment.astimezone(dt.timezone.utc)
         except OverflowError as exc:  # 0001-01-01T00:00+14:00 has no UTC equivalent
             raise ValidationError("Out of range once converted to UTC.") from exc
+
+
+def json_ready(value):
+    """`value` as JSON carries it, for records kept or shown as free-form JSON: instants in RFC
+    3339, ids as strings, dicts and lists item by item."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(item) for item in value]
+    return value
+
+
+def one_of(values) -> validate.OneOf:
+    """A validator accepting the given values (an enum's members, or a few of them), in order."""
+    return validate.OneOf([str(value) for value in values])
 
 
 def not_in_future(moment: dt.datetime) -> None:

@@ -173,7 +173,7 @@ def _require_https() -> None:
 #: JSON bodies at least this long are gzipped for clients that accept it (a phone on a slow
 #: network gains most on caseloads, timelines and syncs; tiny bodies would only grow).
 GZIP_MIN_BYTES = 512
-_COMPRESSIBLE = {"application/json", "application/problem+json"}
+_COMPRESSIBLE = {"application/json", errors.PROBLEM_MIMETYPE}
 #: Answers that carry a fresh secret are never compressed (no BREACH-style length oracle on it).
 _NEVER_COMPRESSED = ("/api/v1/auth/tokens",)
 

@@ -147,7 +147,7 @@ def send(app, due: int) -> dict:
     try:
         with app.app_context():
             started = time.perf_counter()
-            tally = dispatcher.dispatch()
+            tally = dispatcher.dispatch_and_commit()
             elapsed = time.perf_counter() - started
     finally:
         dispatcher.claim_due = original

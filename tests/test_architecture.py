@@ -15,7 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
-#: Where a unit of work ends, and may commit: the request wrapper, the job wrapper, the commands.
+#: Where a unit of work ends, and may commit: the unit of work itself, the request wrapper, the
+#: job wrapper, the demo seed; so may the commands (`*/cli.py`) and the clock's jobs (`*/jobs.py`).
 UNITS_OF_WORK = {"backend/unit_of_work.py", "backend/web.py", "backend/clock.py", "backend/demo.py"}
 
 
@@ -54,10 +55,15 @@ def test_a_package_left_out_of_the_layers_breaks_the_contract(copy_of_the_tree):
     assert "backend.handoffs" in result.stdout
 
 
+def _called_name(call: ast.Call) -> str:
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+
+
 def commits_outside_units_of_work(path: str, source: str) -> list[str]:
-    """Calls of `….commit()` that are not where a unit of work ends: in the wrappers, in a
-    command module (`cli.py`), or in a function named for it (`…_and_commit`, `_commit_…`)."""
-    if path in UNITS_OF_WORK or path.endswith("/cli.py"):
+    """Calls that commit — `….commit()`, or any function named for committing — from a function
+    not named for it (`…_and_commit`, `_commit_…`), outside the units of work."""
+    if path in UNITS_OF_WORK or path.endswith(("/cli.py", "/jobs.py")):
         return []
     found = []
 
@@ -66,8 +72,7 @@ def commits_outside_units_of_work(path: str, source: str) -> list[str]:
             if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
                 visit(child, child.name)
                 continue
-            if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute) and child.func.attr == "commit" \
-                    and "commit" not in (function or ""):
+            if isinstance(child, ast.Call) and "commit" in _called_name(child) and "commit" not in (function or ""):
                 found.append(f"{path}:{child.lineno} in {function or 'the module'}")
             visit(child, function)
 
@@ -87,5 +92,10 @@ def test_the_commit_check_catches_a_service_that_commits():
     service = "def close_episode(*, episode):\n    episode.status = 'closed'\n    db.session.commit()\n"
     assert commits_outside_units_of_work("backend/cases/service.py", service) == [
         "backend/cases/service.py:3 in close_episode"]
+    bare = "from backend.unit_of_work import commit\ndef close(*, episode):\n    commit()\n"
+    assert commits_outside_units_of_work("backend/cases/service.py", bare) == ["backend/cases/service.py:3 in close"]
+    hidden = "def dispatch(*, now):\n    sweep_stuck_and_commit(now=now)\n"
+    assert commits_outside_units_of_work("backend/outreach/dispatcher.py", hidden) == [
+        "backend/outreach/dispatcher.py:2 in dispatch"]
     named = "def sweep_stuck_and_commit(*, now):\n    unit_of_work.commit()\n"
     assert commits_outside_units_of_work("backend/outreach/dispatcher.py", named) == []

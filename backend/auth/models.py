@@ -1,4 +1,5 @@
-"""Users, their device sessions and the sign-in failure counters.
+"""Users, their roles and the role groups every access rule names, their device sessions, and
+the sign-in failure counters.
 
 A device session is one bearer token on one phone or desk: only the token's SHA-256 is stored,
 so a database leak does not leak usable tokens, and revoking a lost phone is one row.

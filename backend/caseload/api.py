@@ -9,7 +9,7 @@ import uuid
 from flask.views import MethodView
 
 from backend.auth.access import allow, current_user
-from backend.auth.models import CLINICAL_ROLES, Role
+from backend.auth.models import CASE_WORKERS, CLINICAL_ROLES, Role
 from backend.caseload import service, timeline
 from backend.caseload.schemas import CaseloadQuerySchema, CaseloadReviewSchema, CaseloadSchema, TimelinePageSchema
 from backend.caseload.scopes import caseload_owner
@@ -21,7 +21,7 @@ blp = Blueprint("caseload", __name__, url_prefix="/api/v1", description="Caseloa
 
 @blp.route("/caseload")
 class Caseload(MethodView):
-    @allow(Role.COACH, Role.CLINIC_STAFF)
+    @allow(*CASE_WORKERS)
     @blp.arguments(CaseloadQuerySchema, location="query")
     @blp.response(200, CaseloadSchema)
     def get(self, query):

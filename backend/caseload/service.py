@@ -32,10 +32,10 @@ from backend.audit import service as audit
 from backend.auth.models import Role, User
 from backend.cases.models import (
     Appointment,
+    AppointmentKind,
     AppointmentStatus,
     Encounter,
     Episode,
-    EpisodeStatus,
     Patient,
     Task,
     TaskStatus,
@@ -46,6 +46,7 @@ from backend.extensions import db
 from backend.handoffs import service as handoffs
 from backend.handoffs.models import Handoff
 from backend.outreach.models import Message
+from backend.schemas import json_ready
 
 RULES = ("handoff_overdue", "overdue_task", "not_contacted_since_discharge", "missed_appointment_not_followed_up",
          "phone_invalid", "unread_reply", "no_contact_7_days")
@@ -58,13 +59,16 @@ _NEVER = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
 
 def _figures(now: dt.datetime):
     """Per-episode figures, as correlated scalar subqueries on Episode."""
-    reached = sa.and_(Encounter.episode_id == Episode.id, Encounter.outcome == "reached")
+    reached = sa.and_(Encounter.episode_id == Episode.id, Encounter.reached)
     open_task = sa.and_(Task.episode_id == Episode.id, Task.status == TaskStatus.OPEN)
     followed_up = sa.exists().where(Encounter.episode_id == Appointment.episode_id,
                                     Encounter.occurred_at > Appointment.starts_at)
     return {
         "last_contact_at": sa.select(sa.func.max(Encounter.occurred_at)).where(reached).scalar_subquery(),
-        "contacted_since_discharge": sa.exists().where(reached, Encounter.occurred_at >= Episode.discharged_at),
+        "not_contacted_since_discharge": sa.and_(
+            Episode.discharged_at < now - CONTACT_AFTER_DISCHARGE,
+            ~sa.exists().where(reached, Encounter.occurred_at >= Episode.discharged_at)),
+        "no_contact_7_days": ~sa.exists().where(reached, Encounter.occurred_at >= now - RECENT_CONTACT),
         "next_task_due_at": sa.select(sa.func.min(Task.due_at)).where(open_task).scalar_subquery(),
         "overdue_tasks": sa.select(sa.func.count()).where(Task.episode_id == Episode.id, Task.overdue(now))
         .scalar_subquery(),
@@ -77,7 +81,7 @@ def _figures(now: dt.datetime):
         "unread_messages": sa.select(sa.func.count()).select_from(Message).where(
             Message.patient_id == Episode.patient_id, Message.unread_reply).scalar_subquery(),
         "clinic_visit_attended": sa.exists().where(
-            Appointment.episode_id == Episode.id, Appointment.kind == "transition_clinic",
+            Appointment.episode_id == Episode.id, Appointment.kind == AppointmentKind.TRANSITION_CLINIC,
             Appointment.status == AppointmentStatus.ATTENDED),
     }
 
@@ -88,18 +92,17 @@ def _rows(where, now: dt.datetime):
                       Episode.discharged_at, Patient.display_name, Patient.phone_invalid_at,
                       *(expr.label(name) for name, expr in figures.items()))
             .join(Patient, Patient.id == Episode.patient_id)
-            .where(Episode.status == EpisodeStatus.OPEN, where))
+            .where(Episode.is_open, where))
     return db.session.execute(stmt).all()
 
 
-def _reasons(row, now: dt.datetime) -> list[str]:
+def _reasons(row) -> list[str]:
     reasons = []
     if row.handoff_overdue:
         reasons.append("handoff_overdue")
     if row.overdue_tasks:
         reasons.append("overdue_task")
-    if row.discharged_at is not None and row.discharged_at < now - CONTACT_AFTER_DISCHARGE \
-            and not row.contacted_since_discharge:
+    if row.not_contacted_since_discharge:
         reasons.append("not_contacted_since_discharge")
     if row.missed_not_followed_up:
         reasons.append("missed_appointment_not_followed_up")
@@ -107,7 +110,7 @@ def _reasons(row, now: dt.datetime) -> list[str]:
         reasons.append("phone_invalid")
     if row.unread_messages:
         reasons.append("unread_reply")
-    if row.last_contact_at is None or row.last_contact_at < now - RECENT_CONTACT:
+    if row.no_contact_7_days:
         reasons.append("no_contact_7_days")
     return reasons
 
@@ -134,7 +137,7 @@ def caseload(*, coach_id: uuid.UUID, now: dt.datetime | None = None) -> list[dic
             "patient_id": row.patient_id,
             "patient_display_name": row.display_name,
             "level": str(row.level),
-            "priority_reasons": sorted(_reasons(row, now), key=RULES.index),
+            "priority_reasons": sorted(_reasons(row), key=RULES.index),
             "last_contact_at": row.last_contact_at,
             "next_task_due_at": row.next_task_due_at,
             "overdue_tasks": row.overdue_tasks,
@@ -153,10 +156,10 @@ def caseload(*, coach_id: uuid.UUID, now: dt.datetime | None = None) -> list[dic
 
 def _open_handoffs(episode_ids: list, now: dt.datetime) -> dict:
     """The open handoff of each episode (the newest if several), as the caseload shows it."""
-    return {handoff.episode_id: {
-        "id": str(handoff.id), "to_level": str(handoff.to_level), "status": str(handoff.status),
-        "accept_by": handoff.accept_by.isoformat(), "arrive_by": handoff.arrive_by.isoformat(),
-        "overdue": handoff.overdue(now)} for handoff in handoffs.open_handoffs(episode_ids=episode_ids)}
+    return {handoff.episode_id: json_ready({
+        "id": handoff.id, "to_level": str(handoff.to_level), "status": str(handoff.status),
+        "accept_by": handoff.accept_by, "arrive_by": handoff.arrive_by, "overdue": handoff.overdue(now)})
+        for handoff in handoffs.open_handoffs(episode_ids=episode_ids)}
 
 
 def review(*, now: dt.datetime | None = None) -> dict:
@@ -164,15 +167,14 @@ def review(*, now: dt.datetime | None = None) -> dict:
     now = now or utcnow()
     figures = _figures(now)
     per_episode = (sa.select(Episode.coach_id, figures["overdue_tasks"].label("overdue"),
-                             figures["last_contact_at"].label("last_contact"),
+                             figures["no_contact_7_days"].label("stale"),
                              figures["handoff_overdue"].label("handoff_overdue"),
                              figures["unread_messages"].label("unread"))
-                   .where(Episode.status == EpisodeStatus.OPEN, Episode.coach_id.is_not(None)).subquery())
-    stale = sa.or_(per_episode.c.last_contact.is_(None), per_episode.c.last_contact < now - RECENT_CONTACT)
+                   .where(Episode.is_open, Episode.coach_id.is_not(None)).subquery())
     load = {row.coach_id: row for row in db.session.execute(
         sa.select(per_episode.c.coach_id, sa.func.count().label("active"),
                   sa.func.coalesce(sa.func.sum(per_episode.c.overdue), 0).label("overdue_tasks"),
-                  sa.func.sum(sa.case((stale, 1), else_=0)).label("not_contacted_7d"),
+                  sa.func.sum(sa.case((per_episode.c.stale, 1), else_=0)).label("not_contacted_7d"),
                   sa.func.sum(sa.case((per_episode.c.handoff_overdue, 1), else_=0)).label("handoffs_overdue"),
                   sa.func.coalesce(sa.func.sum(per_episode.c.unread), 0).label("unread"))
         .group_by(per_episode.c.coach_id))}
@@ -190,8 +192,7 @@ def review(*, now: dt.datetime | None = None) -> dict:
     # Unassigned: no coach, or a coach who has left (deactivated) — either way, nobody's list.
     has_active_coach = sa.exists().where(User.id == Episode.coach_id, User.active.is_(True))
     unassigned = _episode_list(~has_active_coach, now, order=Episode.opened_at)
-    not_contacted = _episode_list(sa.and_(Episode.discharged_at < now - CONTACT_AFTER_DISCHARGE,
-                                          ~figures["contacted_since_discharge"]), now, order=Episode.discharged_at)
+    not_contacted = _episode_list(figures["not_contacted_since_discharge"], now, order=Episode.discharged_at)
     no_visit = _episode_list(sa.and_(Episode.discharged_at < now - CLINIC_VISIT_AFTER_DISCHARGE,
                                      ~figures["clinic_visit_attended"]), now, order=Episode.discharged_at)
     patients = {e["patient_id"] for group in (unassigned, not_contacted, no_visit) for e in group["items"]}
@@ -201,13 +202,13 @@ def review(*, now: dt.datetime | None = None) -> dict:
 
 
 def _episode_list(where, now: dt.datetime, *, order) -> dict:
-    base = sa.select(Episode.id).where(Episode.status == EpisodeStatus.OPEN, where)
+    base = sa.select(Episode.id).where(Episode.is_open, where)
     total = db.session.scalar(sa.select(sa.func.count()).select_from(base.subquery()))
     rows = db.session.execute(
         sa.select(Episode.id, Episode.patient_id, Episode.coach_id, Episode.level, Episode.opened_at,
                   Episode.discharged_at, Patient.display_name)
         .join(Patient, Patient.id == Episode.patient_id)
-        .where(Episode.status == EpisodeStatus.OPEN, where)
+        .where(Episode.is_open, where)
         .order_by(order, Episode.id).limit(AT_RISK_LIST_LIMIT)).all()
     return {"count": total, "items": [{
         "episode_id": row.id, "patient_id": row.patient_id, "patient_display_name": row.display_name,

@@ -11,21 +11,21 @@ long the episode.
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
-
 import sqlalchemy as sa
 
 from backend.audit import service as audit
-from backend.auth.models import Role, User
+from backend.auth.models import CASE_WORKERS, User
 from backend.cases.models import Appointment, AppointmentStatus, Encounter, Episode, EpisodeEvent, Task, TaskStatus
 from backend.extensions import db
 from backend.handoffs import service as handoffs
+from backend.handoffs.models import HandoffEventKind
 from backend.outreach import service as outreach
-from backend.outreach.models import MessageStatus
+from backend.outreach.models import MessageDirection, MessageStatus
+from backend.schemas import json_ready
 
-#: ED nurses see the episode's path, not the coach's work (they cannot list it either).
-_NURSE_KINDS = ("encounter", "task_", "text_")
+#: The coach's work, shown only to those who work the case (an ED nurse sees the episode's path,
+#: and cannot list these records either).
+_CASE_WORK_KINDS = ("encounter", "task_", "text_")
 
 
 def for_episode(*, episode: Episode, user: User) -> list[dict]:
@@ -49,18 +49,17 @@ def for_episode(*, episode: Episode, user: User) -> list[dict]:
         if appointment.status != AppointmentStatus.SCHEDULED:
             items.append(_item(f"appointment_{appointment.status}", appointment.status_changed_at
                                or appointment.updated_at, appointment.id, detail))
-    for row in handoffs.events_of_episode(episode_id=episode.id):
-        event = row.HandoffEvent
-        kind = f"handoff_{event.status}" if event.kind == "transition" else f"handoff_{event.kind}"
-        items.append(_item(kind, event.at, event.handoff_id, {"to_level": row.to_level, "by": event.by_id}))
+    for event, to_level in handoffs.events_of_episode(episode_id=episode.id):
+        kind = f"handoff_{event.status if event.kind == HandoffEventKind.TRANSITION else event.kind}"
+        items.append(_item(kind, event.at, event.handoff_id, {"to_level": to_level, "by": event.by_id}))
     for message in outreach.texts_of_episode(episode_id=episode.id):
-        if message.direction == "inbound":
+        if message.direction == MessageDirection.INBOUND:
             items.append(_item("text_received", message.created_at, message.id, {"read": message.read_at is not None}))
         elif message.status not in (MessageStatus.QUEUED, MessageStatus.CANCELLED):
             items.append(_item("text_sent", message.sent_at or message.status_at, message.id,
                                {"kind": str(message.kind), "status": str(message.status)}))
-    if user.role == Role.ED_NURSE:
-        items = [item for item in items if not item["kind"].startswith(_NURSE_KINDS)]
+    if user.role not in CASE_WORKERS:
+        items = [item for item in items if not item["kind"].startswith(_CASE_WORK_KINDS)]
     items.sort(key=lambda item: (item["at"], item["kind"], str(item["record_id"])))
     audit.record("episode.timeline", resource_type="episode", resource_id=episode.id,
                  patient_ids=[episode.patient_id], details={"count": len(items)})
@@ -68,13 +67,4 @@ def for_episode(*, episode: Episode, user: User) -> list[dict]:
 
 
 def _item(kind: str, at, record_id, detail: dict) -> dict:
-    return {"kind": kind, "at": at, "record_id": record_id, "detail": {k: _json_ready(v) for k, v in detail.items()}}
-
-
-def _json_ready(value):
-    """JSON-ready: timestamps as RFC 3339, ids as strings."""
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return value
+    return {"kind": kind, "at": at, "record_id": record_id, "detail": json_ready(detail)}

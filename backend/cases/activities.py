@@ -24,7 +24,7 @@ from backend.cases.models import (
     Task,
     TaskStatus,
 )
-from backend.cases.scopes import episode_visible_to
+from backend.cases.scopes import TASKS
 from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
@@ -74,7 +74,7 @@ def _list(stmt, *, episode: Episode | None, cursor, limit, keys, descending=Fals
 
 def log_encounter(*, episode: Episode, fields: dict, actor: User):
     cases.must_be_open(episode)
-    fields = {**fields, "outcome": fields.get("outcome") or "reached"}
+    fields = {**fields, "outcome": fields.get("outcome") or Encounter.REACHED}
     encounter, created = _create_once(
         Encounter, fields, ("kind", "outcome", "occurred_at", "duration_minutes", "location", "note"),
         episode_id=episode.id, author_id=actor.id)
@@ -134,7 +134,7 @@ def list_episode_tasks(*, episode: Episode, cursor: str | None, limit: int):
 
 def list_tasks(*, user: User, assignee: str | None, status: str | None, cursor: str | None, limit: int):
     """Tasks across the caller's episodes (`assignee=me` for their own), soonest due first."""
-    stmt = sa.select(Task).join(Episode, Episode.id == Task.episode_id).where(episode_visible_to(user))
+    stmt = TASKS.where(sa.select(Task), user)
     if assignee is not None:
         try:
             assignee_id = user.id if assignee == "me" else uuid.UUID(assignee)

@@ -128,6 +128,16 @@ class Episode(UUIDPrimaryKey, Versioned, db.Model):
     level_periods: Mapped[list[LevelPeriod]] = relationship(
         lazy="selectin", order_by="LevelPeriod.started_at", cascade="all, delete-orphan")
 
+    @hybrid_property
+    def is_open(self) -> bool:
+        """The case is open: work is recorded on it, texts go out for it, its coach sees it."""
+        return self.status == EpisodeStatus.OPEN
+
+    @is_open.inplace.expression
+    @classmethod
+    def _is_open_expression(cls) -> sa.ColumnElement[bool]:
+        return cls.status == EpisodeStatus.OPEN
+
 
 class LevelPeriod(db.Model):
     """One stretch of an episode at one level of care (FHIR EpisodeOfCare.statusHistory)."""
@@ -178,6 +188,19 @@ class Encounter(db.Model):
     note: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
+    #: The outcome of a contact (a coach reached the patient); attempts have the others.
+    REACHED = "reached"
+
+    @hybrid_property
+    def reached(self) -> bool:
+        """The coach reached the patient (what "contacted" means in the caseload and the measures)."""
+        return self.outcome == Encounter.REACHED
+
+    @reached.inplace.expression
+    @classmethod
+    def _reached_expression(cls) -> sa.ColumnElement[bool]:
+        return cls.outcome == cls.REACHED
+
 
 class TaskStatus(enum.StrEnum):
     OPEN = "open"
@@ -215,6 +238,12 @@ class Task(Versioned, db.Model):
         return sa.and_(cls.status == TaskStatus.OPEN, cls.due_at < now)
 
 
+class AppointmentKind(enum.StrEnum):
+    TRANSITION_CLINIC = "transition_clinic"
+    PROGRAM_INTAKE = "program_intake"
+    OTHER = "other"
+
+
 class AppointmentStatus(enum.StrEnum):
     SCHEDULED = "scheduled"
     ATTENDED = "attended"
@@ -228,7 +257,7 @@ class Appointment(Versioned, db.Model):
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
     episode_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("episodes.id"))
-    #: transition_clinic, program_intake, other
+    #: An AppointmentKind (the migrations made a plain string column).
     kind: Mapped[str] = mapped_column(sa.String(30))
     starts_at: Mapped[dt.datetime]
     #: A community program from the directory (`backend.programs`).

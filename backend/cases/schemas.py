@@ -7,6 +7,16 @@ import re
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from backend.cases.models import (
+    HOSPITAL_LEVELS,
+    AppointmentKind,
+    AppointmentStatus,
+    Encounter,
+    EpisodeStatus,
+    Level,
+    SmsStatus,
+    TaskStatus,
+)
 from backend.database import utcnow
 from backend.schemas import (
     InputSchema,
@@ -17,18 +27,17 @@ from backend.schemas import (
     Timestamp,
     TimeZone,
     not_in_future,
+    one_of,
     page_of,
     text,
 )
 
-LEVELS = ["emergency_department", "inpatient", "transition_clinic", "community_program"]
 PRESENTING_REASONS = ["overdose", "withdrawal", "other"]
 MOUD = ["none", "buprenorphine", "methadone", "naltrexone"]
 CLOSE_REASONS = ["engaged_in_care", "lost_to_follow_up", "declined_services", "transferred", "moved_away",
                  "incarcerated", "deceased", "other"]
 ENCOUNTER_KINDS = ["in_person", "phone", "video", "sms", "attempt"]
-OUTCOMES = ["reached", "no_answer", "left_message", "wrong_number", "unreachable"]
-APPOINTMENT_KINDS = ["transition_clinic", "program_intake", "other"]
+OUTCOMES = [Encounter.REACHED, "no_answer", "left_message", "wrong_number", "unreachable"]
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
@@ -77,7 +86,7 @@ class PatientSchema(OutputSchema):
         "description": "When texting the phone failed as an invalid or non-mobile number; cleared by a new phone."})
     timezone = fields.String(required=True)
     language = fields.String(required=True)
-    sms_status = fields.String(required=True, validate=validate.OneOf(["unknown", "opted_in", "opted_out"]))
+    sms_status = fields.String(required=True, validate=one_of(SmsStatus))
     sms_status_method = fields.String(allow_none=True, required=True)
     sms_status_at = Timestamp(allow_none=True, required=True)
     created_at = Timestamp(required=True)
@@ -92,7 +101,7 @@ class PatientQuerySchema(PageQuerySchema):
 
 
 class SmsConsentSchema(InputSchema):
-    status = fields.String(required=True, validate=validate.OneOf(["opted_in", "opted_out"]))
+    status = fields.String(required=True, validate=one_of((SmsStatus.OPTED_IN, SmsStatus.OPTED_OUT)))
     method = fields.String(required=True, validate=validate.OneOf(["verbal", "written", "keyword"]))
 
 
@@ -106,7 +115,7 @@ class FlagsSchema(InputSchema):
 
 class EpisodeCreateSchema(InputSchema):
     patient_id = fields.UUID(required=True)
-    level = fields.String(required=True, validate=validate.OneOf(["emergency_department", "inpatient"]))
+    level = fields.String(required=True, validate=one_of(HOSPITAL_LEVELS))
     presenting_reason = fields.String(required=True, validate=validate.OneOf(PRESENTING_REASONS))
     arrived_at = Timestamp(required=True, validate=not_in_future)
     coach_id = fields.UUID(allow_none=True)
@@ -161,8 +170,8 @@ class EpisodeSchema(OutputSchema):
 
 
 class EpisodeQuerySchema(PageQuerySchema):
-    status = fields.String(validate=validate.OneOf(["open", "closed"]))
-    level = fields.String(validate=validate.OneOf(LEVELS))
+    status = fields.String(validate=one_of(EpisodeStatus))
+    level = fields.String(validate=one_of(Level))
     coach_id = fields.UUID()
     unassigned = fields.Boolean()
 
@@ -181,7 +190,7 @@ class EncounterCreateSchema(InputSchema):
 
     @validates_schema
     def _outcome_fits_kind(self, data, **kwargs):
-        if data.get("kind") == "attempt" and data.get("outcome", "reached") == "reached":
+        if data.get("kind") == "attempt" and data.get("outcome", Encounter.REACHED) == Encounter.REACHED:
             raise ValidationError({"outcome": ["An attempt needs its outcome (no_answer, left_message, "
                                                "wrong_number or unreachable)."]})
 
@@ -212,7 +221,7 @@ class TaskUpdateSchema(InputSchema):
     due_at = Timestamp()
     window_start = Timestamp(allow_none=True)
     assignee_id = fields.UUID(allow_none=True)
-    status = fields.String(validate=validate.OneOf(["open", "done", "cancelled"]))
+    status = fields.String(validate=one_of(TaskStatus))
 
 
 class TaskSchema(OutputSchema):
@@ -232,12 +241,12 @@ class TaskSchema(OutputSchema):
 
 class TaskQuerySchema(PageQuerySchema):
     assignee = fields.String(metadata={"description": "`me` or a user id."})
-    status = fields.String(validate=validate.OneOf(["open", "done", "cancelled"]))
+    status = fields.String(validate=one_of(TaskStatus))
 
 
 class AppointmentCreateSchema(InputSchema):
     id = fields.UUID(metadata={"description": "Client-generated: a retried create is a no-op."})
-    kind = fields.String(required=True, validate=validate.OneOf(APPOINTMENT_KINDS))
+    kind = fields.String(required=True, validate=one_of(AppointmentKind))
     starts_at = Timestamp(required=True)
     program_id = fields.UUID(allow_none=True)
     location = fields.String(allow_none=True, validate=validate.Length(max=200))
@@ -247,7 +256,7 @@ class AppointmentUpdateSchema(InputSchema):
     starts_at = Timestamp()
     program_id = fields.UUID(allow_none=True)
     location = fields.String(allow_none=True, validate=validate.Length(max=200))
-    status = fields.String(validate=validate.OneOf(["scheduled", "attended", "missed", "cancelled"]))
+    status = fields.String(validate=one_of(AppointmentStatus))
 
 
 class AppointmentSchema(OutputSchema):

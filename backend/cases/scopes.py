@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from backend.auth.access import Scope
 from backend.auth.models import Role, User
 from backend.cases.models import HOSPITAL_LEVELS, Appointment, Episode, Patient, Task
+from backend.extensions import db
 
 
 def episode_visible_to(user: User, *, coach_id=Episode.coach_id, level=Episode.level,
@@ -39,19 +40,19 @@ def patient_visible_to(user: User) -> sa.ColumnElement[bool]:
     return through_episode
 
 
-def _on_visible_episode(model):
+def on_visible_episode(model):
+    """The scope rule of records that belong to an episode (`model.episode_id`): the episode's."""
     def visible_to(user: User) -> sa.ColumnElement[bool]:
         return sa.exists().where(Episode.id == model.episode_id, episode_visible_to(user))
     return visible_to
 
 
-def _patient_of_episode(record) -> list:
-    from backend.extensions import db
-
+def patient_of_episode(record) -> list:
+    """The patient of a record that belongs to an episode, for the audit trail."""
     return [db.session.scalar(sa.select(Episode.patient_id).where(Episode.id == record.episode_id))]
 
 
 PATIENTS = Scope(Patient, "patient", patient_visible_to, lambda patient: [patient.id])
 EPISODES = Scope(Episode, "episode", episode_visible_to, lambda episode: [episode.patient_id])
-TASKS = Scope(Task, "task", _on_visible_episode(Task), _patient_of_episode)
-APPOINTMENTS = Scope(Appointment, "appointment", _on_visible_episode(Appointment), _patient_of_episode)
+TASKS = Scope(Task, "task", on_visible_episode(Task), patient_of_episode)
+APPOINTMENTS = Scope(Appointment, "appointment", on_visible_episode(Appointment), patient_of_episode)

@@ -27,7 +27,7 @@ from backend.cases.models import (
     Task,
     TaskStatus,
 )
-from backend.cases.scopes import episode_visible_to, patient_visible_to
+from backend.cases.scopes import EPISODES, PATIENTS
 from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
@@ -81,7 +81,7 @@ def list_patients(*, user: User, mrn: str | None, q: str | None, cursor: str | N
     if mrn is not None:
         stmt = stmt.where(Patient.mrn == mrn.strip())
     if mrn is None or user.role == Role.COACH:  # coaches look up MRNs among their own patients only
-        stmt = stmt.where(patient_visible_to(user))
+        stmt = PATIENTS.where(stmt, user)
     if q is not None:
         if user.role != Role.CLINIC_STAFF:
             raise Problem(403, "Only clinic staff search patients by name; look up an exact MRN instead.")
@@ -156,7 +156,7 @@ def open_episode(*, patient: Patient, level: str, presenting_reason: str, arrive
 def open_episode_id(patient_id: uuid.UUID) -> uuid.UUID | None:
     """The patient's open episode, if any."""
     return db.session.scalar(sa.select(Episode.id).where(Episode.patient_id == patient_id,
-                                                         Episode.status == EpisodeStatus.OPEN))
+                                                         Episode.is_open))
 
 
 def lock_episode(episode_id: uuid.UUID) -> Episode:
@@ -167,7 +167,7 @@ def lock_episode(episode_id: uuid.UUID) -> Episode:
 
 
 def is_open(episode_id: uuid.UUID) -> bool:
-    return db.session.scalar(sa.select(Episode.status).where(Episode.id == episode_id)) == EpisodeStatus.OPEN
+    return bool(db.session.scalar(sa.select(Episode.is_open).where(Episode.id == episode_id)))
 
 
 def patient_ids_of(episode_ids) -> list[uuid.UUID]:
@@ -197,7 +197,7 @@ def read_episode(*, episode: Episode) -> Episode:
 
 
 def list_episodes(*, user: User, filters: dict, cursor: str | None, limit: int):
-    stmt = sa.select(Episode).where(episode_visible_to(user))
+    stmt = EPISODES.where(sa.select(Episode), user)
     if "status" in filters:
         stmt = stmt.where(Episode.status == EpisodeStatus(filters["status"]))
     if "level" in filters:
@@ -306,7 +306,7 @@ def move_level(*, episode: Episode, level: str, at: dt.datetime) -> Episode:
 
 def must_be_open(episode: Episode) -> None:
     """Work is recorded only on an open episode: a closed one answers 409."""
-    if episode.status != EpisodeStatus.OPEN:
+    if not episode.is_open:
         raise Problem(409, "This episode is closed.")
 
 

@@ -14,11 +14,11 @@ import sqlalchemy as sa
 from backend.cases import activities
 from backend.database import upsert, utcnow
 from backend.extensions import db
-from backend.handoffs.models import DEADLINE_PENDING_IN, DeadlineEscalation, Handoff
+from backend.handoffs.models import DEADLINE_PENDING_IN, DeadlineEscalation, Handoff, HandoffEventKind
 from backend.handoffs.service import add_event, lock_episode_then_handoff
 
-_WHAT = {"accept_by": ("overdue_accept", "not accepted in time"),
-         "arrive_by": ("overdue_arrival", "arrival not confirmed in time")}
+_WHAT = {"accept_by": (HandoffEventKind.OVERDUE_ACCEPT, "not accepted in time"),
+         "arrive_by": (HandoffEventKind.OVERDUE_ARRIVAL, "arrival not confirmed in time")}
 
 
 def check_deadlines(*, now: dt.datetime | None = None) -> int:

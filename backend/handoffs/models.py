@@ -16,10 +16,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from backend.cases.models import Level
 from backend.database import UUIDPrimaryKey, Versioned, enum_column, utcnow
 from backend.extensions import db
 
 METHODS = ("warm_in_person", "warm_phone", "warm_video", "referral")
+#: The levels of care a handoff leads to.
+TO_LEVELS = (Level.TRANSITION_CLINIC, Level.COMMUNITY_PROGRAM)
 
 
 class HandoffStatus(enum.StrEnum):
@@ -35,6 +38,14 @@ class HandoffStatus(enum.StrEnum):
 
 #: Still waiting for the receiving side: to answer (sent) or for the patient to arrive (accepted).
 OPEN_STATUSES = (HandoffStatus.SENT, HandoffStatus.ACCEPTED)
+class HandoffEventKind(enum.StrEnum):
+    #: The handoff moved to the event's status.
+    TRANSITION = "transition"
+    #: A missed deadline was escalated (the status is unchanged).
+    OVERDUE_ACCEPT = "overdue_accept"
+    OVERDUE_ARRIVAL = "overdue_arrival"
+
+
 #: Each deadline, and the statuses in which it is still to be met.
 DEADLINE_PENDING_IN = {"accept_by": (HandoffStatus.SENT,), "arrive_by": OPEN_STATUSES}
 
@@ -54,7 +65,8 @@ class Handoff(UUIDPrimaryKey, Versioned, db.Model):
     method: Mapped[str] = mapped_column(sa.String(20))
     #: {moud, last_dose_at, naloxone_given, risks, plan, goals, note}: what the receiver gets.
     summary: Mapped[dict] = mapped_column(sa.JSON)
-    #: Where the referral stands (the migrations made a plain string column: no CHECK).
+    #: Where the referral stands. The migrations made a plain string column (no CHECK): a value
+    #: outside HandoffStatus, written by hand in SQL, would fail to load; fix such rows in SQL.
     status: Mapped[HandoffStatus] = mapped_column(enum_column(HandoffStatus, "handoff_status", length=20,
                                                               constraint=False), default=HandoffStatus.SENT)
     accept_by: Mapped[dt.datetime]
@@ -85,13 +97,18 @@ class Handoff(UUIDPrimaryKey, Versioned, db.Model):
     def _overdue_expression(cls, now: dt.datetime) -> sa.ColumnElement[bool]:
         return sa.or_(cls.missed("accept_by", now), cls.missed("arrive_by", now))
 
+    def sent_from_current_level(self, episode) -> bool:
+        """The episode is still at the level this handoff was sent from: only then may it move the
+        episode on (a handoff never moves an episode backwards)."""
+        return str(episode.level) == self.from_level
+
     @property
     def transition_events(self) -> list[HandoffEvent]:
-        return [e for e in self.events if e.kind == "transition"]
+        return [e for e in self.events if e.kind == HandoffEventKind.TRANSITION]
 
     @property
     def escalation_events(self) -> list[HandoffEvent]:
-        return [e for e in self.events if e.kind != "transition"]
+        return [e for e in self.events if e.kind != HandoffEventKind.TRANSITION]
 
 
 class HandoffEvent(db.Model):
@@ -104,13 +121,16 @@ class HandoffEvent(db.Model):
     handoff_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("handoffs.id"), index=True)
     #: Order within the handoff (timestamps can tie).
     seq: Mapped[int]
-    status: Mapped[str] = mapped_column(sa.String(20))
+    #: The handoff's status after the event (the migrations made plain string columns: no CHECK).
+    status: Mapped[HandoffStatus] = mapped_column(enum_column(HandoffStatus, "handoff_status", length=20,
+                                                              constraint=False))
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     #: None when the system acted (deadline job, episode closed).
     by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
     note: Mapped[str | None] = mapped_column(sa.Text)
-    #: overdue_accept, overdue_arrival are events too (status unchanged).
-    kind: Mapped[str] = mapped_column(sa.String(30), default="transition")
+    kind: Mapped[HandoffEventKind] = mapped_column(
+        enum_column(HandoffEventKind, "handoff_event_kind", length=30, constraint=False),
+        default=HandoffEventKind.TRANSITION)
 
 
 class DeadlineEscalation(db.Model):

@@ -6,8 +6,8 @@ from marshmallow import fields, validate
 
 from backend.cases.schemas import MOUD
 from backend.database import utcnow
-from backend.handoffs.models import METHODS, HandoffStatus
-from backend.schemas import InputSchema, OutputSchema, PageQuerySchema, Text, Timestamp, not_in_future, page_of
+from backend.handoffs.models import METHODS, TO_LEVELS, HandoffEventKind, HandoffStatus
+from backend.schemas import InputSchema, OutputSchema, PageQuerySchema, Text, Timestamp, not_in_future, one_of, page_of
 
 
 class SummarySchema(InputSchema):
@@ -22,7 +22,7 @@ class SummarySchema(InputSchema):
 
 class HandoffCreateSchema(InputSchema):
     episode_id = fields.UUID(required=True)
-    to_level = fields.String(required=True, validate=validate.OneOf(["transition_clinic", "community_program"]))
+    to_level = fields.String(required=True, validate=one_of(TO_LEVELS))
     to_program_id = fields.UUID(allow_none=True)
     to_user_id = fields.UUID(allow_none=True)
     method = fields.String(required=True, validate=validate.OneOf(METHODS))
@@ -51,7 +51,8 @@ class HandoffEventSchema(OutputSchema):
 
 
 class EscalationSchema(OutputSchema):
-    kind = fields.String(required=True, validate=validate.OneOf(["overdue_accept", "overdue_arrival"]))
+    kind = fields.String(required=True, validate=one_of(kind for kind in HandoffEventKind
+                                                        if kind != HandoffEventKind.TRANSITION))
     at = Timestamp(required=True)
     note = fields.String(allow_none=True, required=True)
 
@@ -81,10 +82,10 @@ class HandoffSchema(OutputSchema):
 
 
 class HandoffQuerySchema(PageQuerySchema):
-    status = fields.String(validate=validate.OneOf([str(status) for status in HandoffStatus]))
+    status = fields.String(validate=one_of(HandoffStatus))
     overdue = fields.Boolean()
     episode_id = fields.UUID()
-    to_level = fields.String(validate=validate.OneOf(["transition_clinic", "community_program"]))
+    to_level = fields.String(validate=one_of(TO_LEVELS))
 
 
 HandoffPageSchema = page_of(HandoffSchema, "HandoffPageSchema")

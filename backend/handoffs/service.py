@@ -10,7 +10,8 @@ into the transition clinic (they run it); for handoffs to a community program, c
 the episode's coach record the program's answer after calling it. Anyone who may send a handoff
 (ED nurse, clinic staff, the coach) may cancel an open one. Any other step is 409
 `invalid-transition`. Completing moves the episode's level (the handoff log is the source of
-truth for where the patient is). Keyword-only functions; flush, never commit.
+truth for where the patient is). Use cases are keyword-only functions; `add_event` and
+`lock_episode_then_handoff` are the helpers the deadline job shares. Flush, never commit.
 """
 
 from __future__ import annotations
@@ -24,15 +25,16 @@ from backend import signals
 from backend.audit import service as audit
 from backend.auth.models import CASE_WORKERS, Role, User
 from backend.cases import service as cases
-from backend.cases.models import Episode
+from backend.cases.models import AppointmentKind, AppointmentStatus, Episode, Level
 from backend.consents import service as consents
 from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
-from backend.handoffs.models import OPEN_STATUSES, Handoff, HandoffEvent, HandoffStatus
+from backend.handoffs.models import OPEN_STATUSES, Handoff, HandoffEvent, HandoffEventKind, HandoffStatus
 from backend.handoffs.scopes import HANDOFFS
 from backend.pagination import keyset_page
 from backend.programs import service as programs
+from backend.schemas import json_ready
 
 #: action → (statuses it may start from, status it leads to)
 TRANSITIONS = {
@@ -50,7 +52,7 @@ _RECEIVER_STEPS = ("accept", "decline", "complete", "no_show")
 
 def _deadline_defaults(to_level: str, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     cfg = current_app.config
-    if to_level == "transition_clinic":
+    if to_level == Level.TRANSITION_CLINIC:
         hours = cfg["HANDOFF_CLINIC_ACCEPT_HOURS"], cfg["HANDOFF_CLINIC_ARRIVE_HOURS"]
     else:
         hours = cfg["HANDOFF_PROGRAM_ACCEPT_HOURS"], cfg["HANDOFF_PROGRAM_ARRIVE_HOURS"]
@@ -89,7 +91,7 @@ def send_handoff(*, episode: Episode, fields: dict, actor: User) -> Handoff:
     accept_by, arrive_by = _deadline_defaults(to_level, now)
     handoff = Handoff(episode_id=episode.id, from_level=str(episode.level), to_level=to_level,
                       to_program_id=program_id, to_user_id=fields.get("to_user_id"), method=fields["method"],
-                      summary=_json_ready(fields["summary"]), accept_by=fields.get("accept_by") or accept_by,
+                      summary=json_ready(fields["summary"]), accept_by=fields.get("accept_by") or accept_by,
                       arrive_by=fields.get("arrive_by") or arrive_by, created_by_id=actor.id)
     if handoff.arrive_by < handoff.accept_by:
         raise Problem(422, "Arrival cannot be due before acceptance.", errors={"arrive_by": ["Before accept_by."]})
@@ -102,10 +104,6 @@ def send_handoff(*, episode: Episode, fields: dict, actor: User) -> Handoff:
     audit.record("handoff.create", resource_type="handoff", resource_id=handoff.id,
                  patient_ids=[episode.patient_id], details={"to_level": to_level})
     return handoff
-
-
-def _json_ready(summary: dict) -> dict:
-    return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in summary.items()}
 
 
 def take_step(*, handoff: Handoff, action: str, actor: User, note: str | None = None,
@@ -147,7 +145,7 @@ def lock_episode_then_handoff(handoff: Handoff) -> tuple[Episode, Handoff]:
 
 def _must_still_start_from(handoff: Handoff, episode: Episode) -> None:
     """A handoff moves the episode on from the level it was sent from, never backwards."""
-    if str(episode.level) != handoff.from_level:
+    if not handoff.sent_from_current_level(episode):
         raise Problem(409, f"The episode has moved on to the {str(episode.level).replace('_', ' ')} since this "
                            f"handoff was sent; cancel it instead.", status_now=handoff.status)
 
@@ -155,11 +153,11 @@ def _must_still_start_from(handoff: Handoff, episode: Episode) -> None:
 def _may_answer_for_receiver(handoff: Handoff, episode: Episode, actor: User) -> bool:
     if actor.role == Role.CLINIC_STAFF:
         return True
-    return handoff.to_level == "community_program" and actor.role == Role.COACH and episode.coach_id == actor.id
+    return handoff.to_level == Level.COMMUNITY_PROGRAM and actor.role == Role.COACH and episode.coach_id == actor.id
 
 
 def add_event(handoff: Handoff, status: HandoffStatus, actor: User | None, note: str | None,
-              kind: str = "transition") -> None:
+              kind: HandoffEventKind = HandoffEventKind.TRANSITION) -> None:
     """Append an event to the handoff's log (`actor` None: the system acted)."""
     seq = db.session.scalar(sa.select(sa.func.coalesce(sa.func.max(HandoffEvent.seq), 0))
                             .where(HandoffEvent.handoff_id == handoff.id)) + 1
@@ -194,21 +192,21 @@ def list_handoffs(*, user: User, filters: dict, cursor: str | None, limit: int):
 
 def on_appointment_changed(appointment, change: str) -> None:
     """The first transition-clinic visit attended completes the open ED→clinic handoff."""
-    if change != "attended" or appointment.kind != "transition_clinic":
+    if change != AppointmentStatus.ATTENDED or appointment.kind != AppointmentKind.TRANSITION_CLINIC:
         return
     handoff = db.session.scalar(sa.select(Handoff).where(
-        Handoff.episode_id == appointment.episode_id, Handoff.to_level == "transition_clinic",
+        Handoff.episode_id == appointment.episode_id, Handoff.to_level == Level.TRANSITION_CLINIC,
         Handoff.status.in_(OPEN_STATUSES)))
     if handoff is None:
         return
     episode, handoff = lock_episode_then_handoff(handoff)  # the appointment's update holds the episode
-    if handoff.status not in OPEN_STATUSES or str(episode.level) != handoff.from_level:
+    if handoff.status not in OPEN_STATUSES or not handoff.sent_from_current_level(episode):
         return
     if handoff.status == HandoffStatus.SENT:
         add_event(handoff, HandoffStatus.ACCEPTED, None, "Accepted by the attended visit.")
     handoff.status = HandoffStatus.COMPLETED
     handoff.arrived_at = max(appointment.starts_at, max(p.started_at for p in episode.level_periods))
-    cases.move_level(episode=episode, level="transition_clinic", at=handoff.arrived_at)
+    cases.move_level(episode=episode, level=Level.TRANSITION_CLINIC, at=handoff.arrived_at)
     add_event(handoff, HandoffStatus.COMPLETED, None, "First transition-clinic visit attended.")
     audit.record("handoff.complete", resource_type="handoff", resource_id=handoff.id,
                  patient_ids=[episode.patient_id], details={"by": "attended visit"})
@@ -240,7 +238,7 @@ def open_handoffs(*, episode_ids) -> list[Handoff]:
                                    .order_by(Handoff.created_at, Handoff.id)))
 
 
-def events_of_episode(*, episode_id) -> list[sa.Row]:
-    """Every event of the episode's handoffs, each row with `event` and its handoff's `to_level`."""
-    return db.session.execute(sa.select(HandoffEvent, Handoff.to_level)
-                              .join(Handoff).where(Handoff.episode_id == episode_id)).all()
+def events_of_episode(*, episode_id) -> list[tuple[HandoffEvent, str]]:
+    """Every event of the episode's handoffs, each with its handoff's `to_level`."""
+    return [(event, to_level) for event, to_level in db.session.execute(
+        sa.select(HandoffEvent, Handoff.to_level).join(Handoff).where(Handoff.episode_id == episode_id))]

@@ -14,6 +14,6 @@ outreach_cli = AppGroup("outreach", help="Texting patients.")
 @outreach_cli.command("dispatch")
 def dispatch_command() -> None:
     """Send every text that is due now, then stop."""
-    tally = dispatcher.dispatch()
+    tally = dispatcher.dispatch_and_commit()
     click.echo(f"{tally.sent} sent, {tally.deferred} deferred, {tally.blocked} blocked, {tally.cancelled} cancelled, "
                f"{tally.retrying} to retry, {tally.failed} failed, {tally.unknown} unknown")

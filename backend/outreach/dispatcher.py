@@ -1,6 +1,6 @@
 """The dispatcher: sends due texts from the outbox, each at most once.
 
-One pass (`dispatch_once`), run by the clock every `SMS_DISPATCH_SECONDS` and by
+One pass (`dispatch_once_and_commit`), run by the clock every `SMS_DISPATCH_SECONDS` and by
 `flask --app backend outreach dispatch`:
 
 1. **Sweep**: a row still `sending` `SMS_SENDING_STALE_SECONDS` after its claim belongs to a
@@ -83,19 +83,20 @@ class _Claim:
     attempts: int
 
 
-def dispatch(*, now: dt.datetime | None = None, max_passes: int = 1000) -> Tally:
+def dispatch_and_commit(*, now: dt.datetime | None = None, max_passes: int = 1000) -> Tally:
     """Passes until nothing due is left (or `max_passes`); the clock's job and the CLI's."""
     tally = Tally()
     with sms.SenderPool(current_app.config) as pool:
         for _ in range(max_passes):
-            one = dispatch_once(now=now, pool=pool)
+            one = dispatch_once_and_commit(now=now, pool=pool)
             tally.add(one)
             if one.claimed == 0 and one.deferred + one.blocked + one.cancelled == 0:
                 break
     return tally
 
 
-def dispatch_once(*, pool: sms.SenderPool, now: dt.datetime | None = None, limit: int | None = None) -> Tally:
+def dispatch_once_and_commit(*, pool: sms.SenderPool, now: dt.datetime | None = None,
+                             limit: int | None = None) -> Tally:
     """One pass: sweep, claim a batch, send it, record each outcome as it comes."""
     config = current_app.config
     clock = utcnow if now is None else (lambda: now)  # tests fix the clock; so do sends' times then
@@ -210,10 +211,9 @@ def _refusal(row, patient, now: dt.datetime) -> tuple[MessageStatus, str] | None
     message = row.Message
     if patient is None or patient.sms_status != SmsStatus.OPTED_IN:
         return MessageStatus.BLOCKED, "not sent: the patient is not opted in to texts"
-    if not patient.phone:
-        return MessageStatus.BLOCKED, "not sent: no phone number on file"
-    if patient.phone_invalid_at is not None:
-        return MessageStatus.BLOCKED, "not sent: the phone number was refused as invalid; update it"
+    phone_refusal = recipients.phone_refusal(patient.phone, patient.phone_invalid_at)
+    if phone_refusal is not None:
+        return MessageStatus.BLOCKED, f"not sent: {phone_refusal}"
     if message.automatic and row.episode_status not in (None, EpisodeStatus.OPEN):
         return MessageStatus.CANCELLED, "cancelled: the episode closed"
     if message.kind == MessageKind.APPOINTMENT_REMINDER:

@@ -31,7 +31,7 @@ from backend.errors import Problem
 from backend.extensions import db
 from backend.outreach import keywords, recipients
 from backend.outreach.keywords import Intent
-from backend.outreach.models import Message, MessageKind, MessageStatus
+from backend.outreach.models import Message, MessageDirection, MessageKind, MessageStatus
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +67,16 @@ def receive(form, *, now: dt.datetime | None = None) -> str | None:
         recipients.set_status([p.id for p in patients if p.sms_status != SmsStatus.OPTED_IN], SmsStatus.OPTED_IN)
     episode_id = cases.open_episode_id(patient.id) if patient is not None else None
     reply = REPLIES[intent].format(callback_phone=current_app.config["SMS_CALLBACK_PHONE"]) if intent else None
-    message = Message(patient_id=patient.id if patient else None, episode_id=episode_id, direction="inbound",
-                      kind=MessageKind.REPLY, body=body, phone=phone, status=MessageStatus.RECEIVED,
+    message = Message(patient_id=patient.id if patient else None, episode_id=episode_id,
+                      direction=MessageDirection.INBOUND, kind=MessageKind.REPLY, body=body, phone=phone,
+                      status=MessageStatus.RECEIVED,
                       status_reason=f"read as: {intent}" if intent else None, twilio_sid=sid, send_at=now,
                       status_at=now, created_at=now, read_at=now if bare else None)
     db.session.add(message)
     if reply is not None:
-        db.session.add(Message(patient_id=message.patient_id, episode_id=episode_id, direction="outbound",
-                               kind=MessageKind.AUTO_REPLY, body=reply, phone=phone, status=MessageStatus.SENT,
+        db.session.add(Message(patient_id=message.patient_id, episode_id=episode_id,
+                               direction=MessageDirection.OUTBOUND, kind=MessageKind.AUTO_REPLY, body=reply,
+                               phone=phone, status=MessageStatus.SENT,
                                status_reason=f"answer to {intent}, sent in the webhook's reply", send_at=now,
                                sent_at=now, status_at=now, created_at=now))
     db.session.flush()

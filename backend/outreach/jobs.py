@@ -10,4 +10,4 @@ PASSES_PER_RUN = 50
 
 def dispatch_texts() -> None:
     """Every few seconds: send the due texts (see `backend.outreach.dispatcher`)."""
-    dispatcher.dispatch(max_passes=PASSES_PER_RUN)
+    dispatcher.dispatch_and_commit(max_passes=PASSES_PER_RUN)

@@ -46,6 +46,11 @@ class MessageStatus(enum.StrEnum):
     RECEIVED = "received"
 
 
+class MessageDirection(enum.StrEnum):
+    OUTBOUND = "outbound"
+    INBOUND = "inbound"
+
+
 class MessageKind(enum.StrEnum):
     CHECK_IN = "check_in"
     APPOINTMENT_REMINDER = "appointment_reminder"
@@ -65,7 +70,8 @@ WENT_OUT = (MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.DELIVERED, 
 
 
 #: Texts a person should look at: they may or may not have reached the patient, or were stopped.
-NEEDS_REVIEW = "status IN ('unknown', 'failed', 'blocked')"
+REVIEW_STATUSES = (MessageStatus.UNKNOWN, MessageStatus.FAILED, MessageStatus.BLOCKED)
+NEEDS_REVIEW = f"status IN ({', '.join(repr(str(status)) for status in REVIEW_STATUSES)})"
 INBOUND = "direction = 'inbound'"
 
 
@@ -106,8 +112,9 @@ class Message(UUIDPrimaryKey, db.Model):
     episode_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("episodes.id"))
     appointment_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("appointments.id"))
     template_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("message_templates.id"))
-    #: outbound or inbound
-    direction: Mapped[str] = mapped_column(sa.String(10))
+    #: outbound or inbound (the migrations made a plain string column: no CHECK).
+    direction: Mapped[MessageDirection] = mapped_column(
+        enum_column(MessageDirection, "message_direction", length=10, constraint=False))
     kind: Mapped[MessageKind] = mapped_column(enum_column(MessageKind, "message_kind", length=20))
     body: Mapped[str] = mapped_column(sa.Text)
     #: E.164: the recipient (set when the text is claimed) or the sender of a reply.
@@ -140,10 +147,10 @@ class Message(UUIDPrimaryKey, db.Model):
 
     @hybrid_property
     def unread_reply(self) -> bool:
-        """A reply nobody has read yet (the caseload's `unread_reply`; the inbox's `unread`)."""
-        return self.direction == "inbound" and self.read_at is None
+        """A reply nobody has read yet (the caseload's `unread_reply`; the phone keeps these)."""
+        return self.direction == MessageDirection.INBOUND and self.read_at is None
 
     @unread_reply.inplace.expression
     @classmethod
     def _unread_reply_expression(cls) -> sa.ColumnElement[bool]:
-        return sa.and_(cls.direction == "inbound", cls.read_at.is_(None))
+        return sa.and_(cls.direction == MessageDirection.INBOUND, cls.read_at.is_(None))

@@ -34,11 +34,11 @@ from flask import current_app
 
 from backend import signals
 from backend.auth.models import User
-from backend.cases.models import Appointment, AppointmentStatus, Episode, EpisodeStatus, Patient, SmsStatus
+from backend.cases.models import Appointment, AppointmentStatus, Episode, Patient, SmsStatus
 from backend.database import upsert, utcnow
 from backend.extensions import db
 from backend.outreach import rules, templates
-from backend.outreach.models import Message, MessageKind, MessageStatus
+from backend.outreach.models import Message, MessageDirection, MessageKind, MessageStatus
 
 _LIVE_PLAN = sa.text("status <> 'cancelled'")
 _COACH_NAMES = "bridgeline.coach_names"
@@ -49,7 +49,7 @@ def plan_check_ins(episode: Episode, *, now: dt.datetime | None = None, late: bo
     """Queue the post-discharge check-ins of `episode` (those not planned yet)."""
     now = now or utcnow()
     patient = episode.patient
-    if episode.discharged_at is None or episode.status != EpisodeStatus.OPEN or \
+    if episode.discharged_at is None or not episode.is_open or \
             patient.sms_status != SmsStatus.OPTED_IN:
         return
     config = current_app.config
@@ -73,7 +73,7 @@ def sync_reminders(appointment: Appointment, *, now: dt.datetime | None = None) 
     visit no longer scheduled; plan those still ahead."""
     now = now or utcnow()
     episode = db.session.get(Episode, appointment.episode_id)
-    live = appointment.status == AppointmentStatus.SCHEDULED and episode.status == EpisodeStatus.OPEN
+    live = appointment.status == AppointmentStatus.SCHEDULED and episode.is_open
     prefix = f"reminder:{appointment.id}:{appointment.starts_at.astimezone(dt.timezone.utc):%Y%m%dT%H%MZ}:"
     stale = Message.appointment_id == appointment.id
     if live:
@@ -120,7 +120,7 @@ def _row(patient: Patient, episode_id: uuid.UUID, kind: MessageKind, body: str, 
          send_at: dt.datetime, due_at: dt.datetime, reason: str | None, now: dt.datetime,
          appointment_id: uuid.UUID | None = None) -> dict:
     return {"id": uuid.uuid4(), "patient_id": patient.id, "episode_id": episode_id, "appointment_id": appointment_id,
-            "direction": "outbound", "kind": kind, "body": body, "status": MessageStatus.QUEUED,
+            "direction": MessageDirection.OUTBOUND, "kind": kind, "body": body, "status": MessageStatus.QUEUED,
             "status_reason": reason, "plan_key": plan_key, "send_at": send_at, "due_at": due_at, "attempts": 0,
             "status_at": now, "created_at": now, "updated_at": now}
 
@@ -182,7 +182,7 @@ def on_sms_consent_changed(patient: Patient) -> None:
     if patient.sms_status != SmsStatus.OPTED_IN:
         return
     episode = db.session.scalar(sa.select(Episode).where(Episode.patient_id == patient.id,
-                                                         Episode.status == EpisodeStatus.OPEN))
+                                                         Episode.is_open))
     if episode is None:
         return
     with batch():

@@ -8,6 +8,7 @@ and the caseload tells the coach (`phone_invalid`) until the phone is changed.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterable
 
@@ -20,6 +21,15 @@ from backend.extensions import db
 
 OPTED_OUT_CODES = frozenset({21610})
 INVALID_NUMBER_CODES = frozenset({21211, 21614, 30005, 30006})
+
+
+def phone_refusal(phone: str | None, phone_invalid_at: dt.datetime | None) -> str | None:
+    """Why texts cannot go to this phone, or None when they can."""
+    if not phone:
+        return "no phone number on file"
+    if phone_invalid_at is not None:
+        return "the phone number was refused as invalid; update it"
+    return None
 
 
 def apply_error_code(patient_id: uuid.UUID, code: int | None) -> None:

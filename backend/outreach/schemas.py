@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from backend.schemas import InputSchema, OutputSchema, PageQuerySchema, Text, Timestamp, page_of
+from backend.outreach import segments as sms_segments
+from backend.outreach import templates
+from backend.outreach.models import REVIEW_STATUSES, MessageDirection, MessageStatus
+from backend.schemas import InputSchema, OutputSchema, PageQuerySchema, Text, Timestamp, one_of, page_of
 
 
 class TemplateCreateSchema(InputSchema):
@@ -31,26 +34,16 @@ class TemplateSchema(OutputSchema):
     updated_at = Timestamp(required=True)
 
     def _sample(self, template) -> str:
-        from backend.outreach.templates import PLACEHOLDERS, render
-
-        return render(template.body, PLACEHOLDERS)
+        return templates.render(template.body, templates.PLACEHOLDERS)
 
     def _encoding(self, template) -> str:
-        from backend.outreach import segments
-
-        return segments.encoding(self._sample(template))
+        return sms_segments.encoding(self._sample(template))
 
     def _segments(self, template) -> int:
-        from backend.outreach import segments
-
-        return segments.count(self._sample(template))
+        return sms_segments.count(self._sample(template))
 
 
 TemplatePageSchema = page_of(TemplateSchema, "TemplatePageSchema")
-
-
-MESSAGE_STATUSES = ["queued", "sending", "sent", "delivered", "undelivered", "failed", "cancelled", "blocked",
-                    "unknown", "received"]
 
 
 class MessageCreateSchema(InputSchema):
@@ -78,11 +71,11 @@ class MessageSchema(OutputSchema):
     patient_id = fields.UUID(allow_none=True, required=True, metadata={
         "description": "None for a reply from a number that matches no single patient."})
     episode_id = fields.UUID(allow_none=True, required=True)
-    direction = fields.String(required=True, validate=validate.OneOf(["outbound", "inbound"]))
+    direction = fields.String(required=True, validate=one_of(MessageDirection))
     kind = fields.String(required=True, validate=validate.OneOf(
         ["check_in", "appointment_reminder", "staff", "auto_reply", "reply"]))
     body = fields.String(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(MESSAGE_STATUSES))
+    status = fields.String(required=True, validate=one_of(MessageStatus))
     status_reason = fields.String(allow_none=True, required=True, metadata={
         "description": "Why: deferred by quiet hours or the rate limit, blocked, failed with Twilio's error…"})
     segments = fields.Method("_segments", required=True)
@@ -101,12 +94,10 @@ class MessageSchema(OutputSchema):
     read_by_id = fields.UUID(allow_none=True, required=True)
 
     def _segments(self, message) -> int:
-        from backend.outreach import segments
-
-        return segments.count(message.body)
+        return sms_segments.count(message.body)
 
     def _from_phone(self, message) -> str | None:
-        return message.phone if message.direction == "inbound" else None
+        return message.phone if message.direction == MessageDirection.INBOUND else None
 
 
 MessagePageSchema = page_of(MessageSchema, "MessagePageSchema")
@@ -117,5 +108,5 @@ class InboxQuerySchema(PageQuerySchema):
 
 
 class ReviewQuerySchema(PageQuerySchema):
-    status = fields.String(validate=validate.OneOf(["unknown", "failed", "blocked"]), metadata={
+    status = fields.String(validate=one_of(REVIEW_STATUSES), metadata={
         "description": "One of the statuses that need a person (default: all three)."})

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from backend.auth.access import Scope
 from backend.auth.models import Role, User
-from backend.cases.models import Episode, EpisodeStatus
+from backend.cases.models import Episode
 from backend.outreach.models import INBOUND, Message, MessageTemplate
 
 
@@ -22,7 +22,7 @@ def _inbox_visible_to(user: User) -> sa.ColumnElement[bool]:
         return inbound
     if user.role == Role.COACH:
         return sa.and_(inbound, Message.patient_id.in_(
-            sa.select(Episode.patient_id).where(Episode.coach_id == user.id, Episode.status == EpisodeStatus.OPEN)))
+            sa.select(Episode.patient_id).where(Episode.coach_id == user.id, Episode.is_open)))
     return sa.false()
 
 

@@ -15,12 +15,12 @@ import sqlalchemy as sa
 from backend.audit import service as audit
 from backend.auth.models import User
 from backend.cases import service as cases
-from backend.cases.models import Appointment, AppointmentStatus, Episode, EpisodeStatus, Patient, SmsStatus
+from backend.cases.models import Appointment, AppointmentStatus, Episode, Patient, SmsStatus
 from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
-from backend.outreach import privacy, templates
-from backend.outreach.models import NEEDS_REVIEW, Message, MessageKind, MessageStatus, MessageTemplate
+from backend.outreach import privacy, recipients, templates
+from backend.outreach.models import NEEDS_REVIEW, Message, MessageDirection, MessageKind, MessageStatus, MessageTemplate
 from backend.outreach.scopes import INBOX
 from backend.pagination import keyset_page
 
@@ -33,7 +33,7 @@ def compose(*, patient: Patient, fields: dict, actor: User) -> Message:
     if patient.sms_status != SmsStatus.OPTED_IN:
         raise Problem(409, f"The patient's SMS status is {patient.sms_status}: texts go only to patients who "
                            "opted in.", type="sms-not-permitted", sms_status=str(patient.sms_status))
-    if not patient.phone or patient.phone_invalid_at is not None:
+    if recipients.phone_refusal(patient.phone, patient.phone_invalid_at) is not None:
         raise Problem(409, "The patient has no phone number that can take texts; update it first.",
                       type="sms-not-permitted", sms_status=str(patient.sms_status))
     template_id = fields.get("template_id")
@@ -52,7 +52,8 @@ def compose(*, patient: Patient, fields: dict, actor: User) -> Message:
         raise Problem(422, "A text can be scheduled at most 90 days ahead.",
                       errors={"send_at": ["At most 90 days ahead."]})
     message = Message(patient_id=patient.id, episode_id=cases.open_episode_id(patient.id), template_id=template_id,
-                      direction="outbound", kind=MessageKind.STAFF, body=body, status=MessageStatus.QUEUED,
+                      direction=MessageDirection.OUTBOUND, kind=MessageKind.STAFF, body=body,
+                      status=MessageStatus.QUEUED,
                       status_reason="confirmed by the sender despite the privacy check" if words else None,
                       send_at=send_at, due_at=send_at, created_by_id=actor.id, created_at=now, status_at=now)
     db.session.add(message)
@@ -84,7 +85,7 @@ def _default_values(patient: Patient, actor: User) -> dict[str, str]:
     values = templates.default_values(patient=patient, coach_display_name=actor.display_name)
     upcoming = db.session.scalar(
         sa.select(Appointment.starts_at).join(Episode, Episode.id == Appointment.episode_id)
-        .where(Episode.patient_id == patient.id, Episode.status == EpisodeStatus.OPEN,
+        .where(Episode.patient_id == patient.id, Episode.is_open,
                Appointment.status == AppointmentStatus.SCHEDULED, Appointment.starts_at > utcnow())
         .order_by(Appointment.starts_at).limit(1))
     if upcoming is not None:
@@ -126,7 +127,7 @@ def mark_read(*, message: Message, user: User) -> Message:
 def needing_review(*, status: str | None, cursor: str | None, limit: int) -> tuple[list[Message], str | None]:
     """Outbound texts a person should look at: `unknown` (may or may not have gone), `failed`,
     `blocked` — newest first."""
-    stmt = sa.select(Message).where(sa.text(NEEDS_REVIEW), Message.direction == "outbound")
+    stmt = sa.select(Message).where(sa.text(NEEDS_REVIEW), Message.direction == MessageDirection.OUTBOUND)
     if status:
         stmt = stmt.where(Message.status == MessageStatus(status))
     rows, next_cursor = keyset_page(stmt, keys=[Message.created_at, Message.id], cursor=cursor, limit=limit,

@@ -1,4 +1,5 @@
-"""Use cases of message templates: placeholders, the privacy check, the opt-out hint, segments.
+"""Use cases of message templates: placeholders and the values every text knows
+(`default_values`), the privacy check, the opt-out hint, segments.
 
 Automatic texts are a template's body with its placeholders filled and the opt-out hint
 appended; a template is refused when saved if it reveals the service (422 `message-privacy`

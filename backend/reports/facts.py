@@ -15,16 +15,18 @@ import sqlalchemy as sa
 from backend.cases.models import (
     HOSPITAL_LEVELS,
     Appointment,
+    AppointmentKind,
     AppointmentStatus,
     Encounter,
     Episode,
+    Level,
     LevelPeriod,
     Patient,
     SmsStatus,
 )
 from backend.database import epoch_ms
 from backend.handoffs.models import Handoff, HandoffEvent, HandoffStatus
-from backend.outreach.models import Message, MessageKind, MessageStatus
+from backend.outreach.models import Message, MessageDirection, MessageKind, MessageStatus
 from backend.reports.models import EpisodeFacts, HandoffFacts, TextFacts
 
 HOUR = 3_600_000  # ms
@@ -68,7 +70,8 @@ def facts(episode_ids: sa.Select) -> dict[type, sa.Select]:
                        sa.func.coalesce(Message.sent_at, Message.status_at).label("tried_at"),  # refused: no sent_at
                        *cohort)
              .join(episodes, episodes.c.id == Message.episode_id)
-             .where(_of(Message, episodes), Message.direction == "outbound", Message.kind != MessageKind.AUTO_REPLY,
+             .where(_of(Message, episodes), Message.direction == MessageDirection.OUTBOUND,
+                    Message.kind != MessageKind.AUTO_REPLY,
                     Message.status.not_in([MessageStatus.QUEUED, MessageStatus.CANCELLED, MessageStatus.BLOCKED]))
              .subquery("tried"))
     handoffs = (sa.select(Handoff.id, Handoff.episode_id, Handoff.method, Handoff.to_level, Handoff.status,
@@ -96,7 +99,7 @@ def _cohort_of(rows) -> list[sa.ColumnElement]:
 
 
 def _episode_facts(episodes: sa.CTE, first_texts: sa.Subquery, handoffs: sa.Subquery) -> sa.Select:
-    reached = Encounter.outcome == "reached"
+    reached = Encounter.reached
     contacts = (sa.select(Encounter.episode_id,
                           sa.func.min(sa.case((reached, Encounter.occurred_at))).label("first_contact"),
                           sa.func.min(sa.case((sa.and_(reached, Encounter.kind.in_(FOLLOW_UP_ENCOUNTERS)),
@@ -108,14 +111,14 @@ def _episode_facts(episodes: sa.CTE, first_texts: sa.Subquery, handoffs: sa.Subq
                 .join(episodes, episodes.c.id == Appointment.episode_id)
                 .where(_of(Appointment, episodes), Appointment.status == AppointmentStatus.ATTENDED,
                        Appointment.starts_at >= episodes.c.discharged_at).subquery("attended"))
-    clinic = attended.c.kind == "transition_clinic"
+    clinic = attended.c.kind == AppointmentKind.TRANSITION_CLINIC
     numbered = (sa.select(attended.c.episode_id, attended.c.kind, attended.c.at,
                           sa.func.row_number().over(partition_by=(attended.c.episode_id, clinic),
                                                     order_by=attended.c.at).label("n"),
                           sa.func.min(sa.case((clinic, attended.c.at))).over(partition_by=attended.c.episode_id)
                           .label("visit1"))
                 .subquery("numbered"))
-    clinic = numbered.c.kind == "transition_clinic"
+    clinic = numbered.c.kind == AppointmentKind.TRANSITION_CLINIC
     visits = (sa.select(numbered.c.episode_id, sa.func.min(numbered.c.at).label("visit"),
                         sa.func.min(numbered.c.visit1).label("visit1"),
                         sa.func.min(sa.case((sa.and_(clinic, numbered.c.n == 2), numbered.c.at))).label("visit2"),
@@ -124,7 +127,7 @@ def _episode_facts(episodes: sa.CTE, first_texts: sa.Subquery, handoffs: sa.Subq
                         .label("retained_visit"))
               .group_by(numbered.c.episode_id).subquery("visits"))
     arrivals = (sa.select(handoffs.c.episode_id, sa.func.min(handoffs.c.arrived_at).label("arrival"))
-                .where(handoffs.c.to_level == "community_program",
+                .where(handoffs.c.to_level == Level.COMMUNITY_PROGRAM,
                        handoffs.c.arrived_at >= handoffs.c.discharged_at)
                 .group_by(handoffs.c.episode_id).subquery("arrivals"))
     follow_up = earliest(epoch_ms(contacts.c.contact), visits.c.visit)

@@ -33,7 +33,8 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from backend.handoffs.models import OPEN_STATUSES, HandoffStatus
+from backend.cases.models import Level
+from backend.handoffs.models import DEADLINE_PENDING_IN
 from backend.outreach.models import MessageStatus
 from backend.reports.facts import DAY, HOUR, earliest
 from backend.reports.models import EpisodeFacts, HandoffFacts, TextFacts
@@ -213,7 +214,8 @@ def handoffs_accepted_on_time(h) -> sa.ColumnElement:
     community program)."""
     return sa.case((h.accepted <= h.accept_by, MET), (h.accepted.is_not(None), MISSED),
                    (h.cancelled < h.accept_by, None),
-                   (sa.and_(h.status == HandoffStatus.SENT, h.now < h.accept_by), PENDING), else_=MISSED)
+                   (sa.and_(h.status.in_(DEADLINE_PENDING_IN["accept_by"]), h.now < h.accept_by), PENDING),
+                   else_=MISSED)
 
 
 @_measure("community_arrival_confirmed", population="handoffs", window="until the handoff's arrive-by")
@@ -223,9 +225,10 @@ def community_arrival_confirmed(h) -> sa.ColumnElement:
     arrive-by deadline. Pending while still open and the deadline is ahead; an arrival confirmed
     late still closes the loop.
     Source: product.md (closed-loop referral: arrival confirmed; default arrive-by 14 days)."""
-    return sa.case((sa.or_(h.to_level != "community_program", h.cancelled < h.arrive_by), None),
+    return sa.case((sa.or_(h.to_level != Level.COMMUNITY_PROGRAM, h.cancelled < h.arrive_by), None),
                    (h.arrived.is_not(None), MET),
-                   (sa.and_(h.status.in_(OPEN_STATUSES), h.now < h.arrive_by), PENDING), else_=MISSED)
+                   (sa.and_(h.status.in_(DEADLINE_PENDING_IN["arrive_by"]), h.now < h.arrive_by), PENDING),
+                   else_=MISSED)
 
 
 # --- texts -----------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ from backend.outreach.models import Message
 from backend.outreach.schemas import MessageSchema
 from backend.pagination import decode_cursor, encode_cursor, invalid_cursor
 from backend.sync.models import Change, txid_horizon
+from backend.sync.scopes import on_the_phone
 
 #: Feed rows read per incremental page.
 FEED_PAGE = 500
@@ -95,7 +96,7 @@ KINDS = (
     Kind("handoff", "handoffs", Handoff, HandoffSchema, CLINICAL_ROLES),
     Kind("message", "messages", Message, MessageSchema, CASE_WORKERS,
          lambda cutoff: sa.or_(Message.send_at >= cutoff, Message.updated_at >= cutoff,
-                               sa.and_(Message.direction == "inbound", Message.read_at.is_(None)))),
+                               Message.unread_reply)),
 )
 #: Episodes as they are now, beside the feed row or the episode being asked about. Built once:
 #: a fresh alias per request costs about 1 ms of Python.
@@ -161,17 +162,12 @@ def horizon_and_top(floor: Position) -> tuple[int, Position]:
     return row.horizon, Position(top.txid, top.seq)  # complete as of now
 
 
-def _phone_scope(user: User, episode=Episode) -> sa.ColumnElement[bool]:
-    return sa.and_(episode.status == EpisodeStatus.OPEN, episode_visible_to(
-        user, coach_id=episode.coach_id, level=episode.level, opened_by_id=episode.opened_by_id))
-
-
 # --- first sync ------------------------------------------------------------------------------
 
 def _first_sync_page(user: User, kinds: list[Kind], *, start: Position, after: uuid.UUID | None) -> Page:
     if not kinds:
         return Page(_encode(start), False, _empty(), [])
-    stmt = sa.select(Episode.id, Episode.patient_id).where(_phone_scope(user)).order_by(Episode.id)
+    stmt = sa.select(Episode.id, Episode.patient_id).where(on_the_phone(user)).order_by(Episode.id)
     if after is not None:
         stmt = stmt.where(Episode.id > after)
     rows = db.session.execute(stmt.limit(EPISODES_PAGE + 1)).all()
@@ -216,9 +212,9 @@ def _feed(user: User, kinds: list[Kind], position: Position, horizon: int) -> sa
     and an episode's updates that took it out of their scope."""
     current = _CURRENT
     patients_open_episode = (sa.select(Episode.id)
-                             .where(Episode.patient_id == Change.patient_id, Episode.status == EpisodeStatus.OPEN)
+                             .where(Episode.patient_id == Change.patient_id, Episode.is_open)
                              .scalar_subquery())
-    now_in = _phone_scope(user, current)
+    now_in = on_the_phone(user, current)
     was_in = sa.and_(Change.entity == "episode", Change.was_status == EpisodeStatus.OPEN, episode_visible_to(
         user, coach_id=Change.was_coach_id, level=Change.was_level, opened_by_id=current.opened_by_id))
     return (sa.select(Change.txid, Change.seq, Change.entity, Change.entity_id,
@@ -255,7 +251,7 @@ def _removed(user: User, kinds: list[Kind], episodes: set[uuid.UUID]) -> list[di
     parts = [sa.select(sa.literal("episode"), Episode.id).where(Episode.id.in_(episodes)),
              sa.select(sa.literal("patient"), Episode.patient_id).where(
                  Episode.id.in_(episodes),
-                 ~sa.exists().where(other.patient_id == Episode.patient_id, _phone_scope(user, other)))]
+                 ~sa.exists().where(other.patient_id == Episode.patient_id, on_the_phone(user, other)))]
     parts += [sa.select(sa.literal(kind.name), kind.model.id).where(kind.model.episode_id.in_(episodes))
               for kind in _PARTS if kind.name in names]
     return [{"type": kind, "id": record_id} for kind, record_id in db.session.execute(sa.union_all(*parts))]

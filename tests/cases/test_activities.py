@@ -137,18 +137,3 @@ def test_appointments_name_only_programs_in_the_directory(coach, admin, open_epi
     moved = coach.patch(f"/api/v1/appointments/{booked.get_json()['id']}", json={"program_id": str(uuid.uuid4())},
                         headers={"If-Match": booked.headers["ETag"]})
     assert moved.status_code == 422 and moved.get_json()["errors"] == {"program_id": ["No such program."]}
-
-
-def test_the_timeline_lists_everything_in_order(clinic, coach, nurse, open_episode):
-    episode = open_episode(coach=coach, arrived_at=ago(hours=10))
-    nurse.post(f"/api/v1/episodes/{episode['id']}/discharge", json={"discharged_at": ago(hours=8)})
-    coach.post(f"/api/v1/episodes/{episode['id']}/encounters",
-               json={"kind": "attempt", "outcome": "no_answer", "occurred_at": ago(hours=2)})
-    coach.post(f"/api/v1/episodes/{episode['id']}/encounters", json={"kind": "phone", "occurred_at": ago(hours=1)})
-    coach.post(f"/api/v1/episodes/{episode['id']}/tasks", json={"title": "Visit", "due_at": ahead(days=1)})
-    items = clinic.get(f"/api/v1/episodes/{episode['id']}/timeline").get_json()["items"]
-    kinds = [i["kind"] for i in items]
-    assert kinds[:2] == ["level_change", "discharged"]
-    assert kinds.count("encounter") == 2 and {"opened", "coach_assigned", "task_created"} <= set(kinds)
-    assert [i["at"] for i in items] == sorted(i["at"] for i in items)
-    assert all("note" not in i["detail"] for i in items)

@@ -57,7 +57,7 @@ def patient_texting(register, open_episode, coach, clinic):  # noqa: F811 - the 
 
 def dispatch(now: dt.datetime | None = None) -> dispatcher.Tally:
     """One dispatcher run at `now` (inside the test's application context)."""
-    tally = dispatcher.dispatch(now=now)
+    tally = dispatcher.dispatch_and_commit(now=now)
     unit_of_work.commit()
     return tally
 

@@ -130,7 +130,7 @@ def test_a_crash_between_send_and_commit_never_sends_a_second_text(ctx, app, twi
     with monkeypatch.context() as patched:
         patched.setattr(dispatcher, "_commit_outcome", crash)
         with pytest.raises(KeyboardInterrupt):
-            dispatcher.dispatch()
+            dispatcher.dispatch_and_commit()
     db.session.rollback()
     assert len(twilio.received) == 1 and message(text).status == "sending"
 

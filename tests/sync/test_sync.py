@@ -294,7 +294,7 @@ def test_texts_moved_along_by_the_dispatcher_reach_the_phone(app, coach, worked_
     phone.sync()
     assert phone.records[("message", records["message"])]["status"] == "queued"
     with app.app_context():
-        dispatcher.dispatch(now=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1, hours=1))
+        dispatcher.dispatch_and_commit(now=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1, hours=1))
         unit_of_work.commit()
     pages = phone.sync()
     assert records["message"] in changed_ids(pages, "messages")
