@@ -46,6 +46,7 @@ def seed_command() -> None:
     _seed_caseloads(users)
     _seed_programs_and_handoffs(users)
     _seed_replies()
+    _seed_templates()
     unit_of_work.commit()
     click.echo("demo accounts (username / password / role):")
     for username, _name, role, password in DEMO_USERS:
@@ -82,7 +83,9 @@ def _seed_caseloads(users) -> None:
         patient = cases.register_patient(actor=nurse, fields={
             "mrn": f"DEMO{1000 + number}", "given_name": given, "family_name": family,
             "preferred_name": preferred, "birth_date": dt.date(1970 + number % 30, 1 + number % 12, 1 + number % 27),
-            "phone": f"+1617555{1000 + number:04d}", "language": "en"})
+            "phone": f"+1617555{1000 + number:04d}",
+            # Chelsea and Revere: about a third of the demo patients read Spanish first
+            "language": ["en", "es-US", "en", "es"][number % 4]})
         if number % 3 != 2:  # most agreed to texts in the ED; some were not asked yet
             cases.set_sms_consent(patient=patient, status="opted_in", method="verbal")
         episode = cases.open_episode(patient=patient, level="emergency_department",
@@ -122,6 +125,20 @@ def _seed_caseloads(users) -> None:
     closed = cases.open_episode(patient=patient, level="emergency_department", presenting_reason="overdose",
                                 arrived_at=hours(400), coach_id=coaches[1].id, flags={}, actor=nurse)
     cases.close_episode(episode=closed, reason="engaged_in_care", note=None, actor=clinic)
+
+
+def _seed_templates() -> None:
+    """Templates a coach picks from, in English and Spanish."""
+    from backend.outreach import templates
+
+    for language, name, body in (
+            ("en", "Ride to the clinic", "Hi {first_name}, your ride comes at {appointment_time}. "
+                                         "Call {callback_phone} if plans change."),
+            ("es", "Ride to the clinic", "Hola {first_name}, su transporte llega a las {appointment_time}. "
+                                         "Llame al {callback_phone} si algo cambia."),
+            ("en", "Thinking of you", "Hi {first_name}, {coach_name} here. Thinking of you today."),
+            ("es", "Thinking of you", "Hola {first_name}, soy {coach_name}. Pensando en usted hoy.")):
+        templates.create(name=name, body=body, language=language)
 
 
 def _seed_replies() -> None:

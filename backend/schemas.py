@@ -5,6 +5,7 @@ the future"), and the `{items, next_cursor}` list envelope with its query parame
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 import zoneinfo
 
@@ -85,6 +86,15 @@ class Text(fields.String):
 def text(max_length: int, **kwargs) -> Text:
     """Trimmed, non-blank text of at most `max_length` characters."""
     return Text(validate=validate.Length(min=1, max=max_length), **kwargs)
+
+
+class LanguageTag(fields.String):
+    """A BCP 47 language tag such as `en` or `es-MX`."""
+
+    _TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(validate=validate.Regexp(self._TAG, error="A BCP 47 tag such as en or es-MX."), **kwargs)
 
 
 class PhoneNumber(fields.String):

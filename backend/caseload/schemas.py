@@ -76,7 +76,14 @@ class AtRiskSchema(OutputSchema):
     no_clinic_visit_72h = fields.Nested(EpisodeListSchema, required=True)
 
 
+class ReviewTextsSchema(OutputSchema):
+    fell_back_to_english_30d = fields.Integer(required=True, metadata={
+        "description": "Automatic texts sent in the last 30 days in English because none existed in the "
+                       "patient's language: a template to write."})
+
+
 class CaseloadReviewSchema(OutputSchema):
     coaches = fields.List(fields.Nested(CoachLoadSchema), required=True)
     unassigned = fields.Nested(EpisodeListSchema, required=True)
     at_risk = fields.Nested(AtRiskSchema, required=True)
+    texts = fields.Nested(ReviewTextsSchema, required=True)

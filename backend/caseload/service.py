@@ -54,6 +54,8 @@ CONTACT_AFTER_DISCHARGE = dt.timedelta(hours=24)
 CLINIC_VISIT_AFTER_DISCHARGE = dt.timedelta(hours=72)
 RECENT_CONTACT = dt.timedelta(days=7)
 AT_RISK_LIST_LIMIT = 200
+#: How far back the review counts automatic texts that went in English for want of the patient's language.
+LANGUAGE_FALLBACK_WINDOW = dt.timedelta(days=30)
 _NEVER = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
 
 
@@ -196,9 +198,12 @@ def review(*, now: dt.datetime | None = None) -> dict:
     no_visit = _episode_list(sa.and_(Episode.discharged_at < now - CLINIC_VISIT_AFTER_DISCHARGE,
                                      ~figures["clinic_visit_attended"]), now, order=Episode.discharged_at)
     patients = {e["patient_id"] for group in (unassigned, not_contacted, no_visit) for e in group["items"]}
+    fell_back = db.session.scalar(sa.select(sa.func.count()).select_from(Message).where(
+        Message.fell_back == sa.true(), Message.claimed_at >= now - LANGUAGE_FALLBACK_WINDOW))
     audit.record("caseloads.read", patient_ids=patients, details={"coaches": len(rows)})
     return {"coaches": rows, "unassigned": unassigned,
-            "at_risk": {"not_contacted_24h_after_discharge": not_contacted, "no_clinic_visit_72h": no_visit}}
+            "at_risk": {"not_contacted_24h_after_discharge": not_contacted, "no_clinic_visit_72h": no_visit},
+            "texts": {"fell_back_to_english_30d": fell_back}}
 
 
 def _episode_list(where, now: dt.datetime, *, order) -> dict:

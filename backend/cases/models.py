@@ -72,10 +72,15 @@ class Patient(UUIDPrimaryKey, Versioned, db.Model):
     registered_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
-    @property
+    @hybrid_property
     def first_name(self) -> str:
-        """What the patient is called: the preferred name, else the given name."""
+        """What the patient is called (texts greet them so): the preferred name, else the given name."""
         return self.preferred_name or self.given_name
+
+    @first_name.inplace.expression
+    @classmethod
+    def _first_name_expression(cls) -> sa.ColumnElement[str]:
+        return sa.func.coalesce(sa.func.nullif(cls.preferred_name, ""), cls.given_name)
 
     @hybrid_property
     def display_name(self) -> str:
@@ -85,7 +90,7 @@ class Patient(UUIDPrimaryKey, Versioned, db.Model):
     @display_name.inplace.expression
     @classmethod
     def _display_name_expression(cls) -> sa.ColumnElement[str]:
-        return sa.func.coalesce(sa.func.nullif(cls.preferred_name, ""), cls.given_name) + " " + cls.family_name
+        return cls.first_name + " " + cls.family_name
 
 
 class Episode(UUIDPrimaryKey, Versioned, db.Model):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
@@ -20,6 +19,7 @@ from backend.cases.models import (
 from backend.database import utcnow
 from backend.schemas import (
     InputSchema,
+    LanguageTag,
     OutputSchema,
     PageQuerySchema,
     PhoneNumber,
@@ -38,7 +38,6 @@ CLOSE_REASONS = ["engaged_in_care", "lost_to_follow_up", "declined_services", "t
                  "incarcerated", "deceased", "other"]
 ENCOUNTER_KINDS = ["in_person", "phone", "video", "sms", "attempt"]
 OUTCOMES = [Encounter.REACHED, "no_answer", "left_message", "wrong_number", "unreachable"]
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
 def _past_date(day: dt.date) -> None:
@@ -59,7 +58,7 @@ class PatientFieldsSchema(InputSchema):
     birth_date = fields.Date(validate=_past_date)
     phone = PhoneNumber(allow_none=True, metadata={"description": "Any common format; stored as E.164."})
     timezone = TimeZone(metadata={"description": "IANA name; defaults to the program's (DEFAULT_TIMEZONE)."})
-    language = fields.String(validate=validate.Regexp(_LANGUAGE, error="A BCP 47 tag such as en or es-MX."),
+    language = LanguageTag(
                              metadata={"description": "BCP 47 tag; default `en`."})
 
 

@@ -35,7 +35,7 @@ class Templates(MethodView):
     @signed_in
     @blp.response(200, TemplatePageSchema)
     def get(self):
-        """Message templates, by name (one page)"""
+        """Message templates, by name and language (one page)"""
         return {"items": templates.list_all(), "next_cursor": None}
 
     @allow(Role.ADMIN)

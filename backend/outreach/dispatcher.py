@@ -43,10 +43,11 @@ import sqlalchemy as sa
 from flask import current_app
 
 from backend import unit_of_work
+from backend.auth.models import User
 from backend.cases.models import Appointment, AppointmentStatus, Episode, EpisodeStatus, Patient, SmsStatus
 from backend.database import utcnow
 from backend.extensions import db
-from backend.outreach import recipients, rules, sms
+from backend.outreach import recipients, rules, sms, templates
 from backend.outreach.models import AUTOMATIC_KINDS, WENT_OUT, Message, MessageKind, MessageStatus
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,10 @@ class Tally:
 class _Claim:
     id: uuid.UUID
     phone: str
+    #: What goes: an automatic text is written now, in the patient's language as it is now.
     body: str
+    language: str | None
+    fell_back: bool
     attempts: int
 
 
@@ -135,9 +139,10 @@ def claim_due_and_commit(*, now: dt.datetime, limit: int, tally: Tally) -> list[
 def claim_due(*, now: dt.datetime, limit: int, tally: Tally) -> list[_Claim]:
     """Decide every due row of one batch; move the sendable ones to `sending`."""
     stmt = (sa.select(Message, Episode.status.label("episode_status"), Appointment.status.label("appointment_status"),
-                      Appointment.starts_at.label("appointment_starts_at"))
+                      Appointment.starts_at.label("appointment_starts_at"), User.display_name.label("coach_name"))
             .outerjoin(Episode, Episode.id == Message.episode_id)
             .outerjoin(Appointment, Appointment.id == Message.appointment_id)
+            .outerjoin(User, User.id == Episode.coach_id)
             .where(Message.status == MessageStatus.QUEUED, Message.due_at <= now)
             .order_by(Message.due_at, Message.id).limit(limit))
     if db.engine.dialect.name == "postgresql":
@@ -176,17 +181,29 @@ def claim_due(*, now: dt.datetime, limit: int, tally: Tally) -> list[_Claim]:
                     tally.deferred += 1
                 continue
             earlier[message.patient_id].append(now)
-        to_claim[message.id] = _Claim(message.id, patient.phone, message.body, message.attempts + 1)
+        to_claim[message.id] = _claim(row, patient)
     db.session.flush()
     if not to_claim:
         return []
     claimed = set(db.session.scalars(
         sa.update(Message).where(Message.id.in_(to_claim), Message.status == MessageStatus.QUEUED)
         .values(status=MessageStatus.SENDING, claimed_at=now, attempts=Message.attempts + 1, status_at=now,
-                updated_at=now, phone=sa.case(*((Message.id == c.id, c.phone) for c in to_claim.values())),
-                status_reason=None)
+                updated_at=now, status_reason=None,
+                **{field: sa.case(*((Message.id == c.id, getattr(c, field)) for c in to_claim.values()))
+                   for field in ("phone", "body", "language", "fell_back")})
         .returning(Message.id).execution_options(synchronize_session=False)))
     return [claim for message_id, claim in to_claim.items() if message_id in claimed]
+
+
+def _claim(row, patient) -> _Claim:
+    """The claim of a text that goes now: an automatic one written for the patient as they are."""
+    message = row.Message
+    if not message.automatic:
+        return _Claim(message.id, patient.phone, message.body, message.language, False, message.attempts + 1)
+    reminder = message.kind == MessageKind.APPOINTMENT_REMINDER
+    text = templates.automatic_text(message.kind, patient=patient, coach_display_name=row.coach_name,
+                                    appointment_starts_at=row.appointment_starts_at if reminder else None)
+    return _Claim(message.id, patient.phone, text.body, text.language, text.fell_back, message.attempts + 1)
 
 
 def _lock_patients(patient_ids: set[uuid.UUID]) -> dict[uuid.UUID, sa.Row]:
@@ -200,7 +217,8 @@ def _lock_patients(patient_ids: set[uuid.UUID]) -> dict[uuid.UUID, sa.Row]:
     """
     if not patient_ids:
         return {}
-    stmt = (sa.select(Patient.id, Patient.phone, Patient.phone_invalid_at, Patient.sms_status, Patient.timezone)
+    stmt = (sa.select(Patient.id, Patient.phone, Patient.phone_invalid_at, Patient.sms_status, Patient.timezone,
+                      Patient.language, Patient.first_name.label("first_name"))
             .where(Patient.id.in_(patient_ids)).order_by(Patient.id))
     if db.engine.dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)

@@ -4,10 +4,18 @@ Both are idempotent on Twilio's MessageSid: a reply already stored is not handle
 second confirmation text), and a status callback only ever moves a text forward
 (`sent` → `delivered`/`undelivered`/`failed`), so a repeated or late callback changes nothing.
 
-A reply is matched to a patient by phone number. Opt-out keywords and plain-language requests
-opt every matching patient out (cancelling their queued texts) and get one confirmation;
-START/YES/UNSTOP opt back in a patient who was not opted in (from an opted-in patient, "yes" is
-an ordinary reply); HELP/INFO get a short reply with the callback number and no service name.
+A reply is matched to a patient by phone number. Opt-out keywords and plain-language requests,
+in any language Bridgeline texts in, opt every matching patient out (cancelling their queued
+texts) and get one confirmation in the language they asked in; START/YES/UNSTOP (COMENZAR/SÍ…)
+opt back in a patient who was not opted in (from an opted-in patient, "yes" is an ordinary
+reply); HELP/INFO (AYUDA) get a short reply with the callback number and no service name.
+
+Twilio's own opt-out handling is authoritative: when the webhook carries `OptOutType` (Twilio's
+Advanced Opt-Out: STOP, START or HELP), Twilio has already answered the patient, in the
+language its keyword was set up in, so Bridgeline records the change and sends no second
+answer. Without it, Bridgeline reads the text and answers itself. (On a long code Twilio also
+answers its English STOP keywords itself and blocks any reply to an opted-out number, so a
+patient never gets two confirmations either way.)
 Bare keywords are handled and filed as read; everything else — plain-language opt-outs included,
 since their words may matter to the coach — lands unread in the inbox: the coach's of the
 patient's open episode, or the clinic's when the number matches no patient or several.
@@ -20,7 +28,6 @@ import logging
 import uuid
 
 import sqlalchemy as sa
-from flask import current_app
 
 from backend import phones
 from backend.audit import service as audit
@@ -29,17 +36,14 @@ from backend.cases.models import Patient, SmsStatus
 from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
-from backend.outreach import keywords, recipients
+from backend.outreach import keywords, recipients, templates
 from backend.outreach.keywords import Intent
 from backend.outreach.models import Message, MessageDirection, MessageKind, MessageStatus
 
 log = logging.getLogger(__name__)
 
-REPLIES = {
-    Intent.OPT_OUT: "You will get no more texts from this number. Reply START to get them again.",
-    Intent.OPT_IN: "You will get texts from this number again. Reply STOP to opt out.",
-    Intent.HELP: "For help, call {callback_phone}. Reply STOP to opt out.",
-}
+#: Twilio's Advanced Opt-Out signal (`OptOutType`), as Bridgeline reads it.
+TWILIO_OPT_OUT_TYPES = {"STOP": Intent.OPT_OUT, "START": Intent.OPT_IN, "HELP": Intent.HELP}
 
 #: Twilio's MessageStatus values we record; others (queued, accepted, sending…) add nothing.
 _CALLBACK_STATUSES = {"sent": MessageStatus.SENT, "delivered": MessageStatus.DELIVERED,
@@ -58,7 +62,11 @@ def receive(form, *, now: dt.datetime | None = None) -> str | None:
     phone, body = _phone(_required(form, "From")), form.get("Body", "")[:1600]
     patients = list(db.session.scalars(sa.select(Patient).where(Patient.phone == phone).order_by(Patient.id)))
     patient = patients[0] if len(patients) == 1 else None
-    intent, bare = keywords.intent(body)
+    reading = keywords.read(body)
+    intent, bare, language = reading.intent, reading.bare, reading.language
+    handled_by_twilio = form.get("OptOutType", "").strip().upper() in TWILIO_OPT_OUT_TYPES
+    if handled_by_twilio:  # Twilio matched one of its opt-out keywords and has answered
+        intent, bare = TWILIO_OPT_OUT_TYPES[form["OptOutType"].strip().upper()], True
     if intent == Intent.OPT_IN and not [p for p in patients if p.sms_status != SmsStatus.OPTED_IN]:
         intent, bare = None, False  # "yes" from someone already opted in is a reply for the coach
     if intent == Intent.OPT_OUT:
@@ -66,7 +74,7 @@ def receive(form, *, now: dt.datetime | None = None) -> str | None:
     elif intent == Intent.OPT_IN:
         recipients.set_status([p.id for p in patients if p.sms_status != SmsStatus.OPTED_IN], SmsStatus.OPTED_IN)
     episode_id = cases.open_episode_id(patient.id) if patient is not None else None
-    reply = REPLIES[intent].format(callback_phone=current_app.config["SMS_CALLBACK_PHONE"]) if intent else None
+    reply = templates.reply_text(intent, language) if intent and not handled_by_twilio else None
     message = Message(patient_id=patient.id if patient else None, episode_id=episode_id,
                       direction=MessageDirection.INBOUND, kind=MessageKind.REPLY, body=body, phone=phone,
                       status=MessageStatus.RECEIVED,
@@ -77,12 +85,14 @@ def receive(form, *, now: dt.datetime | None = None) -> str | None:
         db.session.add(Message(patient_id=message.patient_id, episode_id=episode_id,
                                direction=MessageDirection.OUTBOUND, kind=MessageKind.AUTO_REPLY, body=reply,
                                phone=phone, status=MessageStatus.SENT,
-                               status_reason=f"answer to {intent}, sent in the webhook's reply", send_at=now,
-                               sent_at=now, status_at=now, created_at=now))
+                               status_reason=f"answer to {intent}, sent in the webhook's reply", language=language,
+                               send_at=now, sent_at=now, status_at=now, created_at=now))
     db.session.flush()
     audit.record("message.receive", resource_type="message", resource_id=message.id,
                  patient_ids=[p.id for p in patients], details={"intent": str(intent) if intent else None,
-                                                                "matched_patients": len(patients)})
+                                                                "matched_patients": len(patients),
+                                                                "language": language,
+                                                                "answered_by_twilio": handled_by_twilio})
     return reply
 
 

@@ -1,17 +1,20 @@
 """What a reply asks for: to stop texts, to start them again, help — or nothing (a reply for the
-coach).
+coach) — and in which language it asked, so the answer comes in that language.
 
-privacy.md: STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPTOUT in any case with any
-surrounding spaces or punctuation opt out at once, and so does any reasonable plain-language
-request ("please stop texting me", "don't text me"); START, YES, UNSTOP opt back in; HELP and
-INFO get a short reply.
+privacy.md: the opt-out keywords of every language Bridgeline texts in (STOP, ALTO…), in any
+case, with or without accents and with any surrounding spaces or punctuation, opt out at once,
+and so does any reasonable plain-language request ("please stop texting me", "no me escriban
+más"); START, YES, UNSTOP (COMENZAR, SÍ…) opt back in; HELP, INFO (AYUDA) get a short reply.
+The lists are in `backend.outreach.languages`, one place per language.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 
+from backend.outreach import languages
 from backend.outreach.folding import folded
 
 
@@ -21,28 +24,13 @@ class Intent(enum.StrEnum):
     HELP = "help"
 
 
-OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
-OPT_IN_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
-HELP_KEYWORDS = frozenset({"HELP", "INFO"})
-
-_TEXTING = r"(?:text|txt|messag|msg|sms|contact|send|bother)\w*"
-#: Words that may stand between "don't" and "text": "don't ever text me", "do not want any more messages".
-_BETWEEN = r"(?:(?:ever|want|wanna|need|like|to|get|getting|receive|any|more|these|those|your|the|such|me)\s+){0,4}"
-#: Plain-language requests to stop, matched on lower-case text without apostrophes.
-_PLAIN_OPT_OUT = re.compile("|".join((
-    rf"\b(?:stop|quit|cease|end)\s+(?:getting\s+|receiving\s+)?(?:all\s+|the\s+|these\s+|your\s+)?{_TEXTING}",
-    rf"\b(?:dont|do\s+not|never)\s+{_BETWEEN}{_TEXTING}",
-    rf"\bno\s+more\s+{_TEXTING}",
-    r"\b(?:unsubscribe|opt\s*-?\s*out|optout|opt\s+me\s+out)\b",
-    r"\b(?:take|remove)\s+me\s+off\b",
-    r"\bremove\s+(?:me|my\s+(?:number|phone))\b",
-    r"\blose\s+(?:my|this)\s+number\b",
-    r"\bleave\s+me\s+alone\b",
-    r"\bwrong\s+(?:number|person)\b",
-    r"\bstop\s+(?:it|now|please)\b",
-    r"^\s*(?:please\s+)?stop\b",
-    r"(?:^|[,.;:!]|\b(?:thanks|thank\s+you|please|pls|just|now|ok|okay))\s*stop\s*[.!]*\s*$",
-)))
+@dataclasses.dataclass(frozen=True)
+class Reading:
+    intent: Intent | None
+    #: A bare keyword (True) rather than a sentence.
+    bare: bool
+    #: The language the request was made in (English when it asked for nothing).
+    language: str
 
 
 def _as_read(text: str) -> str:
@@ -50,15 +38,22 @@ def _as_read(text: str) -> str:
     return folded(text).replace("'", "").replace("’", "")
 
 
+def read(body: str) -> Reading:
+    """What the reply asks for, whether as a bare keyword, and in which language."""
+    keyword = re.sub(r"[^A-Z]", "", folded(body).upper())
+    for language in languages.LANGUAGES.values():
+        for intent, words in ((Intent.OPT_OUT, language.opt_out_keywords), (Intent.OPT_IN, language.opt_in_keywords),
+                              (Intent.HELP, language.help_keywords)):
+            if keyword in words:
+                return Reading(intent, True, language.code)
+    text = _as_read(body)
+    for language in languages.LANGUAGES.values():
+        if language.plain_opt_out.search(text):
+            return Reading(Intent.OPT_OUT, False, language.code)
+    return Reading(None, False, languages.FALLBACK)
+
+
 def intent(body: str) -> tuple[Intent | None, bool]:
     """The reply's intent, and whether it was a bare keyword (True) rather than a sentence."""
-    keyword = re.sub(r"[^A-Za-z]", "", body).upper()
-    if keyword in OPT_OUT_KEYWORDS:
-        return Intent.OPT_OUT, True
-    if keyword in OPT_IN_KEYWORDS:
-        return Intent.OPT_IN, True
-    if keyword in HELP_KEYWORDS:
-        return Intent.HELP, True
-    if _PLAIN_OPT_OUT.search(_as_read(body)):
-        return Intent.OPT_OUT, False
-    return None, False
+    reading = read(body)
+    return reading.intent, reading.bare

@@ -26,9 +26,13 @@ class MessageTemplate(UUIDPrimaryKey, db.Model):
     """A text with named placeholders (`{first_name}`…), checked by the privacy rules on save."""
 
     __tablename__ = "message_templates"
+    __table_args__ = (sa.UniqueConstraint("name", "language"),)
 
-    name: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    #: A built-in text's name (`check_in`, `help`…) replaces that text in the template's language.
+    name: Mapped[str] = mapped_column(sa.String(100))
     body: Mapped[str] = mapped_column(sa.String(600))
+    #: BCP 47 tag of a language Bridgeline texts in (`en`, `es`, `es-MX`…).
+    language: Mapped[str] = mapped_column(sa.String(35), default="en", server_default="en")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -100,6 +104,9 @@ class Message(UUIDPrimaryKey, db.Model):
         sa.Index("ix_messages_review_created", "created_at", "id", **_where(NEEDS_REVIEW)),
         sa.Index("ix_messages_appointment_id", "appointment_id", **_where("appointment_id IS NOT NULL")),
         sa.Index("ix_messages_episode_id", "episode_id"),
+        # The review's count of texts that went in English for want of the patient's language.
+        sa.Index("ix_messages_fell_back_claimed", "claimed_at", sqlite_where=sa.text("fell_back = 1"),
+                 postgresql_where=sa.text("fell_back")),
         # One planned text per plan (a check-in day, a reminder of one appointment time), however
         # often the plan is made; a cancelled plan may be made again.
         sa.Index("uq_messages_plan_key", "plan_key", unique=True, **_where("status <> 'cancelled'")),
@@ -138,6 +145,11 @@ class Message(UUIDPrimaryKey, db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
     read_at: Mapped[dt.datetime | None]
+    #: The language the text is written in (automatic texts and keyword answers; a coach's own
+    #: text and a reply: None).
+    language: Mapped[str | None] = mapped_column(sa.String(35))
+    #: An automatic text that went in English because none exists in the patient's language.
+    fell_back: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     read_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

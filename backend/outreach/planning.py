@@ -18,6 +18,9 @@ goes at the next allowed time (quiet hours and the rate limit still apply); earl
 dropped, so a patient never receives a burst of stale check-ins. Opting back in plans no late
 check-in.
 
+A planned text's body is a preview: the dispatcher writes it again when it goes, in the
+patient's language and with their values as they are then (`backend.outreach.dispatcher`).
+
 Planning is idempotent: each planned text has a `plan_key` that is unique among live messages,
 so a repeated signal or a second process plans nothing twice.
 """
@@ -62,8 +65,9 @@ def plan_check_ins(episode: Episode, *, now: dt.datetime | None = None, late: bo
     if missed and late:
         day, at = missed[-1]
         upcoming.insert(0, (day, at, now, f"late: planned for {_local(at, zone)}; goes at the next allowed time"))
-    body = templates.render(templates.automatic_body(MessageKind.CHECK_IN), _values(patient, episode.coach_id))
-    _queue([_row(patient, episode.id, MessageKind.CHECK_IN, body, f"check_in:{episode.id}:day{day}",
+    text = templates.automatic_text(MessageKind.CHECK_IN, patient=patient,
+                                    coach_display_name=_coach_display_name(episode.coach_id))
+    _queue([_row(patient, episode.id, MessageKind.CHECK_IN, text, f"check_in:{episode.id}:day{day}",
                  send_at=at, due_at=due, reason=reason, now=now)
             for day, at, due, reason in upcoming])
 
@@ -82,13 +86,14 @@ def sync_reminders(appointment: Appointment, *, now: dt.datetime | None = None) 
     patient = episode.patient
     if not live or patient.sms_status != SmsStatus.OPTED_IN:
         return
-    values = _values(patient, episode.coach_id) | templates.appointment_values(appointment.starts_at, patient.timezone)
-    body = templates.render(templates.automatic_body(MessageKind.APPOINTMENT_REMINDER), values)
+    text = templates.automatic_text(MessageKind.APPOINTMENT_REMINDER, patient=patient,
+                                    coach_display_name=_coach_display_name(episode.coach_id),
+                                    appointment_starts_at=appointment.starts_at)
     rows = []
     for hours in current_app.config["SMS_REMINDER_HOURS"]:
         at = appointment.starts_at - dt.timedelta(hours=hours)
         if at > now:
-            rows.append(_row(patient, episode.id, MessageKind.APPOINTMENT_REMINDER, body, f"{prefix}{hours}h",
+            rows.append(_row(patient, episode.id, MessageKind.APPOINTMENT_REMINDER, text, f"{prefix}{hours}h",
                              send_at=at, due_at=at, reason=None, now=now, appointment_id=appointment.id))
     _queue(rows)
 
@@ -103,10 +108,6 @@ def cancel_queued(*conditions: sa.ColumnElement[bool], reason: str) -> int:
     return result.rowcount
 
 
-def _values(patient: Patient, coach_id: uuid.UUID | None) -> dict[str, str]:
-    return templates.default_values(patient=patient, coach_display_name=_coach_display_name(coach_id))
-
-
 def _coach_display_name(coach_id: uuid.UUID | None) -> str | None:
     """The coach's name, as texts sign off (looked up once per session: plans come in runs)."""
     names = db.session.info.setdefault(_COACH_NAMES, {})
@@ -116,11 +117,12 @@ def _coach_display_name(coach_id: uuid.UUID | None) -> str | None:
     return names[coach_id]
 
 
-def _row(patient: Patient, episode_id: uuid.UUID, kind: MessageKind, body: str, plan_key: str, *,
+def _row(patient: Patient, episode_id: uuid.UUID, kind: MessageKind, text: templates.Rendered, plan_key: str, *,
          send_at: dt.datetime, due_at: dt.datetime, reason: str | None, now: dt.datetime,
          appointment_id: uuid.UUID | None = None) -> dict:
     return {"id": uuid.uuid4(), "patient_id": patient.id, "episode_id": episode_id, "appointment_id": appointment_id,
-            "direction": MessageDirection.OUTBOUND, "kind": kind, "body": body, "status": MessageStatus.QUEUED,
+            "direction": MessageDirection.OUTBOUND, "kind": kind, "body": text.body, "language": text.language,
+            "fell_back": text.fell_back, "status": MessageStatus.QUEUED,
             "status_reason": reason, "plan_key": plan_key, "send_at": send_at, "due_at": due_at, "attempts": 0,
             "status_at": now, "created_at": now, "updated_at": now}
 

@@ -1,23 +1,22 @@
 """Texts must not reveal the service (privacy.md "SMS rules").
 
-A message is checked for words that disclose substance-use treatment (and, when the patient is
-known, their full name). Templates are refused with 422 `message-privacy` when saved; a coach's
-free text is refused unless the coach explicitly confirms it.
+A message is checked for words that disclose substance-use treatment in every language
+Bridgeline texts in, whatever the message's own (and, when the patient is known, for their full
+name). Templates are refused with 422 `message-privacy` when saved; a coach's free text is
+refused unless the coach explicitly confirms it.
 """
 
 from __future__ import annotations
 
 import re
 
+from backend.outreach import languages
 from backend.outreach.folding import folded
 
-#: Words and stems that reveal the service; matched case-insensitively at word starts, so
-#: "overdosed", "Suboxone®" and "detoxing" are caught too.
-REVEALING = ("addiction", "addict", "substance", "opioid", "opiate", "drug", "methadone", "buprenorphine",
-             "suboxone", "subutex", "sublocade", "naloxone", "narcan", "naltrexone", "vivitrol", "overdose",
-             "detox", "rehab", "recovery", "sober", "sobriety", "heroin", "fentanyl", "fentanil", "withdrawal",
-             "sud", "oud", "mat", "moud", "treatment program", "bridge clinic", "addiction clinic", "12-step",
-             "narcotics", "alcoholics anonymous", "relapse", "clean and sober", "methadone clinic")
+#: Words and stems that reveal the service, in every language a text can be written in; matched
+#: at word starts without case or accents, so "overdosed", "Suboxone®", "detoxing", "Sobredosis"
+#: and "desintoxicación" are caught too.
+REVEALING = tuple(dict.fromkeys(word for language in languages.LANGUAGES.values() for word in language.revealing))
 
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 

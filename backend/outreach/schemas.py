@@ -7,11 +7,24 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from backend.outreach import segments as sms_segments
 from backend.outreach import templates
 from backend.outreach.models import REVIEW_STATUSES, MessageDirection, MessageStatus
-from backend.schemas import InputSchema, OutputSchema, PageQuerySchema, Text, Timestamp, one_of, page_of
+from backend.schemas import (
+    InputSchema,
+    LanguageTag,
+    OutputSchema,
+    PageQuerySchema,
+    Text,
+    Timestamp,
+    one_of,
+    page_of,
+)
 
 
 class TemplateCreateSchema(InputSchema):
-    name = Text(required=True, validate=validate.Length(min=1, max=100))
+    name = Text(required=True, validate=validate.Length(min=1, max=100), metadata={
+        "description": "Unique per language. A built-in text's name (`check_in`, `appointment_reminder`, "
+                       "`opt_out_confirmation`, `opt_in_confirmation`, `help`) replaces it in that language."})
+    language = LanguageTag(metadata={"description": "BCP 47 tag of a language Bridgeline texts in (`en`, `es`…); "
+                                                    "default `en`."})
     body = Text(required=True, validate=validate.Length(min=1, max=600),
                 metadata={"description": "Placeholders: {first_name}, {coach_name}, {appointment_time}, "
                                          "{appointment_date}, {callback_phone}."})
@@ -19,22 +32,24 @@ class TemplateCreateSchema(InputSchema):
 
 class TemplateUpdateSchema(InputSchema):
     name = Text(validate=validate.Length(min=1, max=100))
+    language = LanguageTag()
     body = Text(validate=validate.Length(min=1, max=600))
 
 
 class TemplateSchema(OutputSchema):
     id = fields.UUID(required=True)
     name = fields.String(required=True)
+    language = fields.String(required=True)
     body = fields.String(required=True)
     sample = fields.Method("_sample", required=True, metadata={
-        "description": "The text as sent: realistic values and the opt-out hint."})
+        "description": "The text as sent: realistic values and the opt-out hint of its language."})
     encoding = fields.Method("_encoding", required=True, metadata={"description": "GSM-7 or UCS-2."})
     segments = fields.Method("_segments", required=True, metadata={"description": "SMS segments (at most 2)."})
     created_at = Timestamp(required=True)
     updated_at = Timestamp(required=True)
 
     def _sample(self, template) -> str:
-        return templates.render(template.body, templates.PLACEHOLDERS)
+        return templates.sample(name=template.name, body=template.body, language=template.language)
 
     def _encoding(self, template) -> str:
         return sms_segments.encoding(self._sample(template))
@@ -74,7 +89,12 @@ class MessageSchema(OutputSchema):
     direction = fields.String(required=True, validate=one_of(MessageDirection))
     kind = fields.String(required=True, validate=validate.OneOf(
         ["check_in", "appointment_reminder", "staff", "auto_reply", "reply"]))
-    body = fields.String(required=True)
+    body = fields.String(required=True, metadata={"description": "Exactly what was (or will be) sent; an "
+                                                                 "automatic text is written when it goes."})
+    language = fields.String(allow_none=True, required=True, metadata={
+        "description": "The language an automatic text or a keyword's answer is written in; null for others."})
+    fell_back = fields.Boolean(required=True, metadata={
+        "description": "An automatic text sent in English because none exists in the patient's language."})
     status = fields.String(required=True, validate=one_of(MessageStatus))
     status_reason = fields.String(allow_none=True, required=True, metadata={
         "description": "Why: deferred by quiet hours or the rate limit, blocked, failed with Twilio's error…"})

@@ -72,8 +72,8 @@ def _from_template(template_id: uuid.UUID, variables: dict, patient: Patient, ac
         raise Problem(422, f"Unknown variables: {', '.join(unknown)}.",
                       errors={"variables": [f"Unknown: {', '.join(unknown)}; known: "
                                             f"{', '.join(sorted(templates.PLACEHOLDERS))}."]})
-    values = _default_values(patient, actor) | variables
-    body = templates.render(template.body, values)
+    values = _default_values(patient, actor, template.language) | variables
+    body = templates.render(template.body, values, template.language)
     missing = sorted(name for name in templates.placeholders(template.body) if name not in values)
     if missing:
         raise Problem(422, f"The template needs values for: {', '.join(missing)}.",
@@ -81,7 +81,7 @@ def _from_template(template_id: uuid.UUID, variables: dict, patient: Patient, ac
     return body
 
 
-def _default_values(patient: Patient, actor: User) -> dict[str, str]:
+def _default_values(patient: Patient, actor: User, language: str) -> dict[str, str]:
     values = templates.default_values(patient=patient, coach_display_name=actor.display_name)
     upcoming = db.session.scalar(
         sa.select(Appointment.starts_at).join(Episode, Episode.id == Appointment.episode_id)
@@ -89,7 +89,7 @@ def _default_values(patient: Patient, actor: User) -> dict[str, str]:
                Appointment.status == AppointmentStatus.SCHEDULED, Appointment.starts_at > utcnow())
         .order_by(Appointment.starts_at).limit(1))
     if upcoming is not None:
-        values |= templates.appointment_values(upcoming, patient.timezone)
+        values |= templates.appointment_values(upcoming, patient.timezone, language)
     return values
 
 

@@ -60,7 +60,8 @@ def facts(episode_ids: sa.Select) -> dict[type, sa.Select]:
     Handoffs: method, to_level, status, accept_by, arrive_by, accepted (the first acceptance),
     cancelled (the cancellation, if any), arrived. Texts: those Bridgeline tried to send (not
     queued, cancelled or blocked ones, nor the automatic answers to STOP and HELP), with their
-    status and when they were tried.
+    status, when they were tried, their language (a coach's own text: the patient's) and whether
+    an automatic text fell back to English. Episodes carry the patient's language.
     """
     episodes = _materialized(sa.select(Episode.id, Episode.discharged_at, Episode.closed_at, Episode.patient_id,
                                        Episode.coach_id, Episode.presenting_reason)
@@ -68,8 +69,11 @@ def facts(episode_ids: sa.Select) -> dict[type, sa.Select]:
     cohort = _cohort_of(episodes)
     tried = (sa.select(Message.id, Message.episode_id, Message.status, Message.sent_at,
                        sa.func.coalesce(Message.sent_at, Message.status_at).label("tried_at"),  # refused: no sent_at
+                       # a coach's own text has no language of its own: the patient's
+                       sa.func.coalesce(Message.language, Patient.language).label("language"), Message.fell_back,
                        *cohort)
              .join(episodes, episodes.c.id == Message.episode_id)
+             .join(Patient, Patient.id == episodes.c.patient_id)
              .where(_of(Message, episodes), Message.direction == MessageDirection.OUTBOUND,
                     Message.kind != MessageKind.AUTO_REPLY,
                     Message.status.not_in([MessageStatus.QUEUED, MessageStatus.CANCELLED, MessageStatus.BLOCKED]))
@@ -83,7 +87,8 @@ def facts(episode_ids: sa.Select) -> dict[type, sa.Select]:
     return {EpisodeFacts: _episode_facts(episodes, first_texts, handoffs),
             HandoffFacts: _handoff_facts(handoffs),
             TextFacts: sa.select(tried.c.id.label("message_id"), tried.c.episode_id, *_cohort_of(tried),
-                                 tried.c.status, epoch_ms(tried.c.tried_at).label("tried"))}
+                                 tried.c.status, epoch_ms(tried.c.tried_at).label("tried"), tried.c.language,
+                                 tried.c.fell_back)}
 
 
 def _of(model, episodes: sa.CTE) -> sa.ColumnElement[bool]:
@@ -139,7 +144,7 @@ def _episode_facts(episodes: sa.CTE, first_texts: sa.Subquery, handoffs: sa.Subq
                       epoch_ms(first_texts.c.first_text).label("first_text"),
                       sa.case((Patient.sms_status == SmsStatus.OPTED_OUT, epoch_ms(Patient.sms_status_at)))
                       .label("opted_out"),
-                      epoch_ms(episodes.c.closed_at).label("closed"))
+                      epoch_ms(episodes.c.closed_at).label("closed"), Patient.language)
             .select_from(episodes)
             .join(Patient, Patient.id == episodes.c.patient_id)
             .outerjoin(contacts, contacts.c.episode_id == episodes.c.id)

@@ -59,6 +59,8 @@ class Measure:
     #: median over the members MET is reported, in `unit`).
     value: Callable[..., sa.ColumnElement] | None = None
     unit: str | None = None
+    #: Reported by language too (the SMS measures: the member's `language` fact).
+    by_language: bool = False
 
     @property
     def definition(self) -> str:
@@ -79,9 +81,9 @@ POPULATIONS = {"episodes": EpisodeFacts, "handoffs": HandoffFacts, "texts": Text
 
 
 def _measure(key: str, *, population: str, window: str, unit: str | None = None,
-             value: Callable[..., sa.ColumnElement] | None = None) -> Callable:
+             value: Callable[..., sa.ColumnElement] | None = None, by_language: bool = False) -> Callable:
     def register(classify: Callable[..., sa.ColumnElement]) -> Callable[..., sa.ColumnElement]:
-        MEASURES[key] = Measure(key, population, window, classify, value, unit)
+        MEASURES[key] = Measure(key, population, window, classify, value, unit, by_language)
         return classify
     return register
 
@@ -233,7 +235,8 @@ def community_arrival_confirmed(h) -> sa.ColumnElement:
 
 # --- texts -----------------------------------------------------------------------------------
 
-@_measure("texts_delivered", population="texts", window="24 h after sending for a delivery report")
+@_measure("texts_delivered", population="texts", window="24 h after sending for a delivery report",
+          by_language=True)
 def texts_delivered(t) -> sa.ColumnElement:
     """SMS delivery rate: texts to the report's episodes' patients that Twilio reported
     `delivered`, among those Bridgeline tried to send (not queued, cancelled or blocked ones, nor
@@ -246,7 +249,7 @@ def texts_delivered(t) -> sa.ColumnElement:
                    (sa.or_(failed, t.tried <= t.now - DELIVERY_REPORT_WAIT), MISSED), else_=PENDING)
 
 
-@_measure("opted_out", population="episodes", window="from the first text to the report")
+@_measure("opted_out", population="episodes", window="from the first text to the report", by_language=True)
 def opted_out(e) -> sa.ColumnElement:
     """Opt-out rate (lower is better): episodes whose patient opted out of texts (STOP, Twilio's
     21610, or staff recording it) after the episode's first text and before it closed, among

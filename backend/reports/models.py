@@ -44,6 +44,8 @@ class EpisodeFacts(_Cohort, db.Model):
     first_text: Mapped[int | None] = mapped_column(Ms)
     opted_out: Mapped[int | None] = mapped_column(Ms)
     closed: Mapped[int | None] = mapped_column(Ms)
+    #: The patient's language (BCP 47), for the SMS measures by language.
+    language: Mapped[str | None] = mapped_column(sa.String(35))
 
 
 class HandoffFacts(_Cohort, db.Model):
@@ -73,6 +75,10 @@ class TextFacts(_Cohort, db.Model):
     status: Mapped[str] = mapped_column(sa.String(20))
     #: When Bridgeline tried to send it (sent, or refused by Twilio).
     tried: Mapped[int] = mapped_column(Ms)
+    #: The language it was written in (BCP 47).
+    language: Mapped[str | None] = mapped_column(sa.String(35))
+    #: An automatic text that went in English because none existed in the patient's language.
+    fell_back: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
 
 class RefreshState(db.Model):

@@ -34,6 +34,13 @@ class OutcomesQuerySchema(InputSchema):
             raise ValidationError(f"A report covers at most {MAX_PERIOD_DAYS} days.", "to")
 
 
+class LanguageFiguresSchema(OutputSchema):
+    numerator = fields.Integer(required=True)
+    denominator = fields.Integer(required=True)
+    pending = fields.Integer(required=True)
+    rate = fields.Float(required=True, allow_none=True)
+
+
 class MeasureSchema(OutputSchema):
     numerator = fields.Integer(required=True)
     denominator = fields.Integer(required=True, metadata={"description": "Decided members: met or missed."})
@@ -48,6 +55,10 @@ class MeasureSchema(OutputSchema):
     window = fields.String(required=True)
     definition = fields.String(required=True)
     source = fields.String(required=True)
+    by_language = fields.Dict(keys=fields.String(), values=fields.Nested(LanguageFiguresSchema), required=True,
+                              allow_none=True, metadata={
+                                  "description": "The SMS measures by language (`en`, `es`…: the text's, or the "
+                                                 "patient's); null for the others."})
 
 
 MeasuresSchema = type("MeasuresSchema", (OutputSchema,), {
@@ -65,6 +76,12 @@ class CohortSchema(OutputSchema):
     definition = fields.String(required=True)
 
 
+class TextsSchema(OutputSchema):
+    fell_back_to_english = fields.Integer(required=True, metadata={
+        "description": "Automatic texts Bridgeline tried to send in English because none existed in the "
+                       "patient's language."})
+
+
 class OutcomesSchema(OutputSchema):
     from_ = fields.Date(required=True, data_key="from", attribute="from")
     to = fields.Date(required=True)
@@ -73,3 +90,4 @@ class OutcomesSchema(OutputSchema):
     filters = fields.Nested(FiltersSchema, required=True)
     cohort = fields.Nested(CohortSchema, required=True)
     measures = fields.Nested(MeasuresSchema, required=True)
+    texts = fields.Nested(TextsSchema, required=True)

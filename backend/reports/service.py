@@ -21,6 +21,7 @@ from flask import current_app
 from backend.audit import service as audit
 from backend.database import utcnow
 from backend.extensions import db
+from backend.outreach import languages
 from backend.reports import refresh
 from backend.reports.facts import HOUR
 from backend.reports.measures import MEASURES, MET, MISSED, PENDING, POPULATIONS, Measure
@@ -40,19 +41,44 @@ def outcomes(*, start: dt.date, end: dt.date, coach_id: uuid.UUID | None = None,
     refresh.refresh()
     zone = zoneinfo.ZoneInfo(current_app.config["DEFAULT_TIMEZONE"])
     period = (_midnight(start, zone), _midnight(end + dt.timedelta(days=1), zone))
-    figures = _tally({population: _members(table, period, coach_id, presenting_reason, now)
-                      for population, table in POPULATIONS.items()})
+    members = {population: _members(table, period, coach_id, presenting_reason, now)
+               for population, table in POPULATIONS.items()}
+    figures = _tally(members)
     episodes = figures.pop("episodes")
     measures = {key: {**figures[key], "unit": measure.unit, "population": measure.population,
-                      "window": measure.window, "definition": measure.definition, "source": measure.source}
+                      "window": measure.window, "definition": measure.definition, "source": measure.source,
+                      "by_language": _by_language(measure, members[measure.population])
+                      if measure.by_language else None}
                 for key, measure in MEASURES.items()}
+    texts = members["texts"]
+    fell_back = db.session.scalar(sa.select(sa.func.count()).select_from(texts).where(texts.c.fell_back.is_(True)))
     audit.record("report.outcomes", resource_type="report", details={
         "from": start.isoformat(), "to": end.isoformat(), "coach_id": str(coach_id) if coach_id else None,
         "presenting_reason": presenting_reason, "episodes": episodes})
     return {"from": start, "to": end, "timezone": zone.key, "as_of": now,
             "filters": {"coach_id": coach_id, "presenting_reason": presenting_reason},
             "cohort": {"episodes": episodes, "definition": COHORT},
-            "measures": measures}
+            "measures": measures,
+            "texts": {"fell_back_to_english": fell_back}}
+
+
+def _by_language(measure: Measure, members: sa.Subquery) -> dict[str, dict]:
+    """The measure's figures per language of its members (`es-MX` counts as `es`)."""
+    classified = sa.select(members.c.language, measure.classify(members.c).label("status")).subquery()
+    rows = db.session.execute(sa.select(
+        classified.c.language, *(sa.func.count(sa.case((classified.c.status == status, 1))) for status in
+                                 (MET, MISSED, PENDING))).group_by(classified.c.language)).all()
+    tally: dict[str, list[int]] = {}
+    for language, *counts in rows:
+        total = tally.setdefault(languages.primary(language), [0, 0, 0])
+        total[:] = [a + b for a, b in zip(total, counts, strict=True)]
+    return {language: _rate(*counts) for language, counts in sorted(tally.items()) if any(counts)}
+
+
+def _rate(met: int, missed: int, pending: int) -> dict:
+    denominator = met + missed
+    return {"numerator": met, "denominator": denominator, "pending": pending,
+            "rate": round(met / denominator, 4) if denominator else None}
 
 
 def _midnight(day: dt.date, zone: zoneinfo.ZoneInfo) -> dt.datetime:
@@ -108,10 +134,7 @@ def _median(values: sa.ColumnElement) -> sa.ScalarSelect:
 def _figures(measure: Measure, row) -> dict:
     met, missed, pending = (int(row[f"{measure.key}__{status}"]) for status in (MET, MISSED, PENDING))
     median = row.get(f"{measure.key}__median")
-    denominator = met + missed
-    return {"numerator": met, "denominator": denominator, "pending": pending,
-            "rate": round(met / denominator, 4) if denominator else None,
-            "value": round(float(median) / HOUR, 1) if median is not None else None}
+    return {**_rate(met, missed, pending), "value": round(float(median) / HOUR, 1) if median is not None else None}
 
 
 CSV_COLUMNS = ("measure", "population", "numerator", "denominator", "pending", "rate", "value", "unit", "window",
@@ -130,4 +153,9 @@ def as_csv(report: dict) -> str:
     for key, figures in report["measures"].items():
         writer.writerow({"measure": key, **{name: "" if figures[name] is None else figures[name]
                                             for name in CSV_COLUMNS[1:11]}, **common})
+        for language, by_language in (figures["by_language"] or {}).items():
+            writer.writerow({"measure": f"{key}[{language}]", **{name: "" if figures[name] is None else figures[name]
+                                                                 for name in CSV_COLUMNS[1:11]},
+                             **{name: "" if value is None else value for name, value in by_language.items()},
+                             **common})
     return out.getvalue()

@@ -7,8 +7,12 @@ import uuid
 
 import sqlalchemy as sa
 
+from backend import unit_of_work
 from backend.auth.models import Role
+from backend.cases.models import Episode
+from backend.database import utcnow
 from backend.extensions import db
+from backend.outreach.models import Message, MessageDirection, MessageKind, MessageStatus
 from tests.cases.conftest import ago
 from tests.support import counted_statements
 
@@ -169,3 +173,19 @@ def test_caseload_and_review_use_as_many_statements_for_100_episodes_as_for_5(ap
     assert len(sent["caseload 5"]) == len(sent["caseload 100"]), sent
     assert len(sent["review 5"]) == len(sent["review 100"]), sent
     assert len(sent["caseload 100"]) <= 12, sent
+
+
+def test_the_review_counts_automatic_texts_that_went_in_english_for_want_of_the_patients_language(
+        app, clinic, open_episode):
+    episode = open_episode()
+    with app.app_context():
+        patient_id = db.session.scalar(sa.select(Episode.patient_id).where(Episode.id == uuid.UUID(episode["id"])))
+        now = utcnow()
+        for fell_back, claimed in ((True, now - dt.timedelta(days=2)), (True, now - dt.timedelta(days=40)),
+                                   (False, now - dt.timedelta(days=1))):
+            db.session.add(Message(patient_id=patient_id, direction=MessageDirection.OUTBOUND,
+                                   kind=MessageKind.CHECK_IN, body="Hi", status=MessageStatus.SENT, language="en",
+                                   fell_back=fell_back, claimed_at=claimed, sent_at=claimed, send_at=claimed,
+                                   status_at=claimed))
+        unit_of_work.commit()
+    assert clinic.get("/api/v1/caseloads").get_json()["texts"] == {"fell_back_to_english_30d": 1}

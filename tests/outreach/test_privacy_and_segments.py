@@ -48,3 +48,36 @@ def test_the_patients_full_name_is_revealing_but_a_first_name_is_not():
 ])
 def test_segments_follow_the_encoding(text, encoding, count):
     assert segments.encoding(text) == encoding and segments.count(text) == count
+
+
+@pytest.mark.parametrize("text, count", [
+    # Twilio's rules: a split GSM-7 text holds 153 septets a segment; an escaped character (two
+    # septets) never straddles two segments
+    ("a" * 152 + "€" + "a" * 152, 3),
+    ("a" * 153 + "€" + "a" * 151, 2),
+    ("a" * 158 + "€", 1),
+    ("a" * 159 + "€", 2),
+    ("[" * 80, 1),
+    ("[" * 81, 2),
+    ("a" * 152 + "]" + "a" * 153, 3),
+    # UCS-2: 70 units alone, 67 a segment when split; an emoji (a surrogate pair) is never split
+    ("a" * 66 + "😀" + "a" * 66, 3),
+    ("a" * 65 + "😀" + "a" * 67, 2),
+    ("😀" * 35, 1),
+    ("😀" * 36, 2),
+    ("😀" * 67, 3),
+    # Spanish: accents outside GSM-7 make the whole text UCS-2
+    ("¿Cómo está? " * 5 + "Hola", 1),
+    ("Le recordamos su cita mañana. " * 4 + "Responda ALTO para no recibir más mensajes.", 3),
+    ("Niño español: ñ and ¿ and ¡ are GSM-7", 1),
+])
+def test_segment_counts_agree_with_twilios_rules_at_the_edges(text, count):
+    assert segments.count(text) == count
+
+
+def test_spanish_revealing_words_are_caught_with_and_without_accents():
+    assert set(revealing_words("ADICCIÓN, adiccion, Sustancias, opioides, Drogas, METADONA, buprenorfina, "
+                               "Suboxone, naloxona, Narcan, sobredosis, desintoxicación, rehabilitación, "
+                               "recuperacion, sobrio, sobria")) >= {
+        "adiccion", "sustancia", "opioide", "droga", "metadona", "buprenorfina", "suboxone", "naloxona", "narcan",
+        "sobredosis", "desintox", "rehab", "rehabilitacion", "recuperacion", "sobrio", "sobria"}
