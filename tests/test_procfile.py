@@ -97,8 +97,9 @@ def released(env):
     return env
 
 
-def create_admin(env, username="root", password="a long admin passphrase"):
-    result = run(f"flask --app backend users create {username} --role admin --display-name 'First Admin'",
+def create_admin(env, username="root", password="a long admin passphrase", role="admin"):
+    """An account made at the shell (the bootstrap: active at once, whatever its role)."""
+    result = run(f"flask --app backend users create {username} --role {role} --display-name 'First Admin'",
                  env, stdin=password + "\n")
     assert result.returncode == 0, result.stderr
     return username, password
@@ -242,6 +243,7 @@ def test_the_clock_texts_through_twilio_and_the_webhooks_answer_over_http(releas
                "TWILIO_AUTH_TOKEN": "procfile-auth-token", "TWILIO_FROM_NUMBER": "+16175550000",
                "TWILIO_API_BASE_URL": fake.url, "PUBLIC_BASE_URL": base, "SMS_DISPATCH_SECONDS": "1"}
     admin_name, admin_password = create_admin(texting)
+    create_admin(texting, username="clinic.t", password="a passphrase", role="clinic_staff")
     try:
         with process("web", texting, PORT=str(port)), process("clock", texting):
             deadline = time.monotonic() + 30
@@ -252,11 +254,13 @@ def test_the_clock_texts_through_twilio_and_the_webhooks_answer_over_http(releas
                 assert time.monotonic() < deadline, "web did not start"
                 time.sleep(0.2)
             admin = token_for(base, admin_name, admin_password)
-            for username, role in (("coach.t", "coach"), ("clinic.t", "clinic_staff")):
-                assert requests.post(f"{base}/api/v1/users", headers=admin, timeout=10, json={
-                    "username": username, "display_name": "Maria T", "role": role,
-                    "password": "a passphrase"}).status_code == 201
-            coach, clinic = token_for(base, "coach.t", "a passphrase"), token_for(base, "clinic.t", "a passphrase")
+            made = requests.post(f"{base}/api/v1/users", headers=admin, timeout=10, json={
+                "username": "coach.t", "display_name": "Maria T", "role": "coach", "password": "a passphrase"})
+            assert made.status_code == 201 and made.json()["access"] == "pending"
+            clinic = token_for(base, "clinic.t", "a passphrase")  # made at the shell below: active
+            assert requests.post(f"{base}/api/v1/users/{made.json()['id']}/access-approval", headers=clinic,
+                                 timeout=10, json={}).status_code == 200  # a second person approves
+            coach = token_for(base, "coach.t", "a passphrase")
             coach_id = requests.get(f"{base}/api/v1/me", headers=coach, timeout=10).json()["id"]
             patient = requests.post(f"{base}/api/v1/patients", headers=clinic, timeout=10, json={
                 "given_name": "Alex", "family_name": "Rivera", "birth_date": "1990-04-02",

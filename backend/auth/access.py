@@ -17,7 +17,7 @@ from flask import current_app, g, request
 
 from backend.audit import service as audit
 from backend.auth import service as auth_service
-from backend.auth.models import DeviceSession, Role, User
+from backend.auth.models import Access, DeviceSession, Role, User
 from backend.errors import Problem
 from backend.extensions import db
 
@@ -91,6 +91,9 @@ def enforce() -> None:
     g.user_id = session.user.id
     if session.user.role not in rule:
         raise Problem(403, f"The {session.user.role} role may not take this action.")
+    if session.user.access == Access.PENDING and rule != frozenset(Role):
+        raise Problem(403, "Your clinical access is waiting for a clinic-staff member's approval (two people "
+                           "grant clinical access).", type="access-pending")
 
 
 def _authenticate() -> DeviceSession:

@@ -13,6 +13,7 @@ from backend.auth import service
 from backend.auth.access import allow, current_session, current_user, public, signed_in
 from backend.auth.models import Role
 from backend.auth.schemas import (
+    AccessApprovalSchema,
     DevicePageSchema,
     TokenRequestSchema,
     TokenSchema,
@@ -133,6 +134,17 @@ class UserDetail(MethodView):
     def patch(self, body, user_id: uuid.UUID):
         """Change a user (admin); `active: false` ends every session at once"""
         return service.update_user(user=USERS.load_or_404(user_id), changes=body, actor=current_user())
+
+
+@blp.route("/users/<uuid:user_id>/access-approval")
+class UserAccessApproval(MethodView):
+    @allow(Role.CLINIC_STAFF)
+    @blp.arguments(AccessApprovalSchema)
+    @blp.response(200, UserSchema)
+    @problem(blp, 409, "The person's access is not waiting for approval.")
+    def post(self, body, user_id: uuid.UUID):
+        """Approve the clinical role an admin gave (clinic staff other than the grantee)"""
+        return service.approve_access(user=USERS.load_or_404(user_id), approver=current_user())
 
 
 @blp.route("/users/<uuid:user_id>/devices")

@@ -34,6 +34,15 @@ CASE_WORKERS = frozenset({Role.COACH, Role.CLINIC_STAFF})
 REGISTRARS = frozenset({Role.ED_NURSE, Role.CLINIC_STAFF})
 
 
+class Access(enum.StrEnum):
+    """Whether a person's role is in force. A clinical role an admin gives (a new account or a
+    role change) is `pending` until a clinic-staff member other than the grantee approves it:
+    no single admin can reach patient records (privacy.md, two people grant clinical access)."""
+
+    ACTIVE = "active"
+    PENDING = "pending"
+
+
 class User(UUIDPrimaryKey, db.Model):
     __tablename__ = "users"
 
@@ -49,8 +58,18 @@ class User(UUIDPrimaryKey, db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     deactivated_at: Mapped[dt.datetime | None]
+    #: Pending while a clinical role given by an admin awaits a second person's approval.
+    access: Mapped[Access] = mapped_column(enum_column(Access, "user_access", length=10, constraint=False),
+                                           default=Access.ACTIVE, server_default=Access.ACTIVE.value)
+    #: The admin who gave the clinical role now pending or last approved, and when.
+    access_granted_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+    access_granted_at: Mapped[dt.datetime | None]
+    #: The clinic-staff member who approved it, and when.
+    access_approved_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
+    access_approved_at: Mapped[dt.datetime | None]
 
-    sessions: Mapped[list[DeviceSession]] = relationship(back_populates="user", lazy="raise")
+    sessions: Mapped[list[DeviceSession]] = relationship(back_populates="user", lazy="raise",
+                                                         foreign_keys="DeviceSession.user_id")
 
 
 class DeviceSession(UUIDPrimaryKey, db.Model):

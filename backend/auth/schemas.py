@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from backend.auth.models import Role
-from backend.schemas import InputSchema, OutputSchema, PageQuerySchema, Timestamp, page_of
+from backend.auth.models import Access, Role
+from backend.schemas import InputSchema, OutputSchema, PageQuerySchema, Timestamp, one_of, page_of
 
 _USERNAME = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{1,63}$",
                             error="2–64 letters, digits or . _ @ + -, starting with a letter or digit.")
@@ -39,6 +39,14 @@ class TokenSchema(OutputSchema):
 
 class UserSchema(UserSummarySchema):
     active = fields.Boolean(required=True)
+    access = fields.String(required=True, validate=one_of(Access), metadata={
+        "description": "`pending` while a clinical role an admin gave waits for a clinic-staff member's "
+                       "approval (`POST /users/{id}/access-approval`); the person can sign in, but clinical "
+                       "endpoints answer 403 `access-pending`."})
+    access_granted_by_id = fields.UUID(allow_none=True, required=True)
+    access_granted_at = Timestamp(allow_none=True, required=True)
+    access_approved_by_id = fields.UUID(allow_none=True, required=True)
+    access_approved_at = Timestamp(allow_none=True, required=True)
     created_at = Timestamp(required=True)
     updated_at = Timestamp(required=True)
     deactivated_at = Timestamp(allow_none=True, required=True)
@@ -58,6 +66,10 @@ class UserUpdateSchema(InputSchema):
     active = fields.Boolean(metadata={"description": "`false` deactivates and ends every session at once."})
     password = fields.String(load_only=True, validate=_PASSWORD,
                              metadata={"description": "Setting it ends the user's sessions."})
+
+
+class AccessApprovalSchema(InputSchema):
+    """No fields: the approver is the signed-in clinic-staff member (send `{}` or no body)."""
 
 
 class UserListQuerySchema(PageQuerySchema):

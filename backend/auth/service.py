@@ -19,7 +19,7 @@ from flask import current_app
 
 from backend import unit_of_work
 from backend.audit import service as audit
-from backend.auth.models import DeviceSession, LoginThrottle, Role, User
+from backend.auth.models import CLINICAL_ROLES, Access, DeviceSession, LoginThrottle, Role, User
 from backend.database import upsert, utcnow
 from backend.errors import Problem
 from backend.extensions import db
@@ -109,7 +109,42 @@ def create_user(*, username: str, display_name: str, role: Role, password: str, 
         raise Problem(409, f"The username {username!r} is taken.", errors={"username": ["Already taken."]}) from None
     audit.record("user.create", resource_type="user", resource_id=user.id,
                  details={"role": str(user.role)}, actor=actor)
+    if actor is not None:
+        _grant(user, actor)
     return user
+
+
+def _grant(user: User, actor: User) -> None:
+    """A clinical role an admin gives waits for a second person (a clinic-staff member other
+    than the grantee); any other role is in force at once. Without an actor (the shell's
+    `flask users create`, the demo seed) nobody is waiting to approve: the bootstrap."""
+    if user.role not in CLINICAL_ROLES:
+        user.access = Access.ACTIVE
+        return
+    user.access, user.access_granted_by_id, user.access_granted_at = Access.PENDING, actor.id, utcnow()
+    user.access_approved_by_id = user.access_approved_at = None
+    db.session.flush()
+    audit.record("user.access_granted", resource_type="user", resource_id=user.id,
+                 details={"role": str(user.role), "access": "pending"}, actor=actor)
+
+
+def approve_access(*, user: User, approver: User) -> User:
+    """A second person approves the clinical role an admin gave: the grantee's access starts."""
+    if approver.id == user.id:
+        raise Problem(403, "Nobody approves their own clinical access: another clinic-staff member must.")
+    if user.access != Access.PENDING:
+        raise Problem(409, "This person's access is not waiting for approval.", access=str(user.access))
+    user.access, user.access_approved_by_id, user.access_approved_at = Access.ACTIVE, approver.id, utcnow()
+    db.session.flush()
+    audit.record("user.access_approved", resource_type="user", resource_id=user.id,
+                 details={"role": str(user.role), "granted_by": str(user.access_granted_by_id)}, actor=approver)
+    return user
+
+
+def pending_access() -> list[User]:
+    """Clinical roles waiting for a second person's approval, oldest grant first."""
+    return list(db.session.scalars(sa.select(User).where(User.access == Access.PENDING, User.active.is_(True))
+                                   .order_by(User.access_granted_at, User.id)))
 
 
 def update_user(*, user: User, changes: dict, actor: User | None = None) -> User:
@@ -125,6 +160,8 @@ def update_user(*, user: User, changes: dict, actor: User | None = None) -> User
     if new_role != user.role:
         user.role = new_role
         revoke_reason = "user_changed"
+        if actor is not None:
+            _grant(user, actor)
     if "password" in changes:
         user.password_hash = hash_password(changes["password"])
         revoke_reason = "user_changed"

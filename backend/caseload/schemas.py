@@ -82,8 +82,19 @@ class ReviewTextsSchema(OutputSchema):
                        "patient's language: a template to write."})
 
 
+class PendingAccessSchema(OutputSchema):
+    user_id = fields.UUID(required=True)
+    username = fields.String(required=True)
+    display_name = fields.String(required=True)
+    role = fields.String(required=True)
+    granted_by_id = fields.UUID(allow_none=True, required=True)
+    granted_at = Timestamp(allow_none=True, required=True)
+
+
 class CaseloadReviewSchema(OutputSchema):
     coaches = fields.List(fields.Nested(CoachLoadSchema), required=True)
     unassigned = fields.Nested(EpisodeListSchema, required=True)
     at_risk = fields.Nested(AtRiskSchema, required=True)
     texts = fields.Nested(ReviewTextsSchema, required=True)
+    pending_access = fields.List(fields.Nested(PendingAccessSchema), required=True, metadata={
+        "description": "Clinical roles an admin gave, waiting for a clinic-staff member's approval."})

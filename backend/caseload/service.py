@@ -29,6 +29,7 @@ import uuid
 import sqlalchemy as sa
 
 from backend.audit import service as audit
+from backend.auth import service as auth
 from backend.auth.models import Role, User
 from backend.cases.models import (
     Appointment,
@@ -203,7 +204,10 @@ def review(*, now: dt.datetime | None = None) -> dict:
     audit.record("caseloads.read", patient_ids=patients, details={"coaches": len(rows)})
     return {"coaches": rows, "unassigned": unassigned,
             "at_risk": {"not_contacted_24h_after_discharge": not_contacted, "no_clinic_visit_72h": no_visit},
-            "texts": {"fell_back_to_english_30d": fell_back}}
+            "texts": {"fell_back_to_english_30d": fell_back},
+            "pending_access": [{"user_id": user.id, "username": user.username, "display_name": user.display_name,
+                                "role": str(user.role), "granted_by_id": user.access_granted_by_id,
+                                "granted_at": user.access_granted_at} for user in auth.pending_access()]}
 
 
 def _episode_list(where, now: dt.datetime, *, order) -> dict:

@@ -67,12 +67,15 @@ def receive(form, *, now: dt.datetime | None = None) -> str | None:
     handled_by_twilio = form.get("OptOutType", "").strip().upper() in TWILIO_OPT_OUT_TYPES
     if handled_by_twilio:  # Twilio matched one of its opt-out keywords and has answered
         intent, bare = TWILIO_OPT_OUT_TYPES[form["OptOutType"].strip().upper()], True
-    if intent == Intent.OPT_IN and not [p for p in patients if p.sms_status != SmsStatus.OPTED_IN]:
-        intent, bare = None, False  # "yes" from someone already opted in is a reply for the coach
+    # "yes"/"sí" opts back in only who opted out; START opts in anyone not opted in yet
+    waiting = (SmsStatus.OPTED_OUT,) if reading.affirmative and not handled_by_twilio \
+        else (SmsStatus.OPTED_OUT, SmsStatus.UNKNOWN)
+    if intent == Intent.OPT_IN and not [p for p in patients if p.sms_status in waiting]:
+        intent, bare = None, False  # an ordinary "yes" is a reply for the coach
     if intent == Intent.OPT_OUT:
         recipients.set_status([p.id for p in patients], SmsStatus.OPTED_OUT)
     elif intent == Intent.OPT_IN:
-        recipients.set_status([p.id for p in patients if p.sms_status != SmsStatus.OPTED_IN], SmsStatus.OPTED_IN)
+        recipients.set_status([p.id for p in patients if p.sms_status in waiting], SmsStatus.OPTED_IN)
     episode_id = cases.open_episode_id(patient.id) if patient is not None else None
     reply = templates.reply_text(intent, language) if intent and not handled_by_twilio else None
     message = Message(patient_id=patient.id if patient else None, episode_id=episode_id,

@@ -31,6 +31,8 @@ class Reading:
     bare: bool
     #: The language the request was made in (English when it asked for nothing).
     language: str
+    #: An opt-in word that is also an everyday answer ("yes", "sí").
+    affirmative: bool = False
 
 
 def _as_read(text: str) -> str:
@@ -45,7 +47,7 @@ def read(body: str) -> Reading:
         for intent, words in ((Intent.OPT_OUT, language.opt_out_keywords), (Intent.OPT_IN, language.opt_in_keywords),
                               (Intent.HELP, language.help_keywords)):
             if keyword in words:
-                return Reading(intent, True, language.code)
+                return Reading(intent, True, language.code, keyword in language.affirmative_keywords)
     text = _as_read(body)
     for language in languages.LANGUAGES.values():
         if language.plain_opt_out.search(text):

@@ -30,11 +30,18 @@ class Language:
     opt_out_hint: str
     opt_out_keywords: frozenset[str]
     opt_in_keywords: frozenset[str]
+    #: Opt-in keywords that are also everyday answers ("yes", "sí"): they opt back in only a
+    #: patient who opted out; from anyone else they are a reply for the coach.
+    affirmative_keywords: frozenset[str]
     help_keywords: frozenset[str]
     #: Requests to stop in plain words, matched on the folded text without apostrophes.
     plain_opt_out: re.Pattern
     #: Words and stems that reveal the service (matched at word starts, folded).
     revealing: tuple[str, ...]
+    #: Everyday words that begin with a revealing stem ("sustancial", "soberano"): not revealing.
+    harmless: tuple[str, ...]
+    #: How a text names the sender when the episode has no coach.
+    care_team: str
     #: The built-in texts, by template name: the automatic texts (without the opt-out hint,
     #: which is appended) and the answers to keywords (complete as they are).
     texts: dict[str, str]
@@ -49,6 +56,7 @@ ENGLISH = Language(
     opt_out_hint="Reply STOP to opt out.",
     opt_out_keywords=frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}),
     opt_in_keywords=frozenset({"START", "YES", "UNSTOP"}),
+    affirmative_keywords=frozenset({"YES"}),
     help_keywords=frozenset({"HELP", "INFO"}),
     plain_opt_out=re.compile("|".join((
         rf"\b(?:stop|quit|cease|end)\s+(?:getting\s+|receiving\s+)?(?:all\s+|the\s+|these\s+|your\s+)?{_EN_TEXTING}",
@@ -69,6 +77,8 @@ ENGLISH = Language(
                "detox", "rehab", "recovery", "sober", "sobriety", "heroin", "fentanyl", "fentanil", "withdrawal",
                "sud", "oud", "mat", "moud", "treatment program", "bridge clinic", "addiction clinic", "12-step",
                "narcotics", "alcoholics anonymous", "relapse", "clean and sober", "methadone clinic"),
+    harmless=(),
+    care_team="your care team",
     texts={
         "check_in": "Hi {first_name}, it's {coach_name} checking in. How are you doing? "
                     "Text back or call {callback_phone}.",
@@ -80,37 +90,44 @@ ENGLISH = Language(
     },
 )
 
-#: Verbs of texting and bothering, as a request to stop names them ("no me escriban", "no me manden").
-_ES_TEXTING = r"(?:escrib|mand|envi|contact|molest|text)\w*"
+#: A request not to be written to, sent to or bothered: the command forms only ("no me escriban",
+#: "no me mandes"), never a past or a statement ("no me escribió", "no me molesta").
+_ES_DONT = (r"(?:escrib(?:a|an|as)|mand(?:e|en|es)|envi(?:e|en|es)|contact(?:e|en|es)|molest(?:e|en|es)"
+            r"|text(?:ee|een|ees))\b")
 
 SPANISH = Language(
     code="es", locale="es_US", date_pattern="EEEE, d 'de' MMMM", time_pattern="HH:mm",
-    opt_out_hint="Responda ALTO para no recibir más mensajes.",
-    opt_out_keywords=frozenset({"ALTO", "PARAR", "PARE", "CANCELAR", "BASTA", "BAJA", "NOMAS", "DETENER"}),
-    opt_in_keywords=frozenset({"COMENZAR", "SI", "EMPEZAR", "INICIAR"}),
+    opt_out_hint="Responda ALTO para no recibir más.",
+    opt_out_keywords=frozenset({"ALTO", "PARAR", "PARE", "CANCELAR", "BASTA", "BAJA", "NOMAS"}),
+    opt_in_keywords=frozenset({"COMENZAR", "SI"}),
+    affirmative_keywords=frozenset({"SI"}),
     help_keywords=frozenset({"AYUDA"}),
     plain_opt_out=re.compile("|".join((
-        rf"\bno\s+(?:me|nos)\s+(?:\w+\s+){{0,2}}{_ES_TEXTING}",
-        r"\bno\s+quiero\s+(?:recibir\s+)?(?:mas\s+)?(?:mensaj|texto)\w*",
-        rf"\bdej(?:e|en|a|ar)\s+de\s+{_ES_TEXTING}",
+        rf"\bno\s+(?:me|nos)\s+(?:(?:vuelva|vuelvan|vuelvas)\s+a\s+|(?:sigan?|sigas)\s+)?{_ES_DONT}",
+        r"\bno\s+(?:quiero|deseo)\s+que\s+me\s+(?:escrib|mand|envi|contact|molest)\w*",
+        r"\bno\s+(?:quiero|deseo)\s+(?:recibir\s+)?(?:mas\s+)?(?:estos\s+|sus\s+|los\s+|sus\s+)?(?:mensaj|texto)\w*",
+        r"\bdej(?:e|en|a)\s+de\s+(?:escrib|mand|envi|contact|molest|text)\w*",
         r"\bno\s+mas\s+(?:mensaj|texto)\w*",
-        r"\b(?:numero|persona)\s+equivocad[oa]\b",
-        r"\b(?:borr|quit|elimin)\w*\s+(?:mi\s+)?(?:numero|telefono)\b",
-        r"^\s*(?:por\s+favor\s+)?(?:alto|pare|parar|basta)\b",
+        r"\b(?:numero|persona)\s+(?:equivocad[oa]|incorrect[oa])\b",
+        r"\bequivoca\w*\s+de\s+(?:numero|persona)\b",
+        r"\b(?:borr|quit|elimin|saqu)\w*\s+(?:de\s+(?:la|su)\s+lista|(?:mi\s+)?(?:numero|telefono))\b",
+        r"^\s*(?:por\s+favor\s+)?(?:alto|pare|parar|basta)(?:\s+(?:ya|por\s+favor))?\s*[.!]*\s*$",
     ))),
-    revealing=("adiccion", "adicto", "adicta", "sustancia", "opioide", "opiaceo", "opiode", "droga", "metadona",
-               "buprenorfina", "naloxona", "sobredosis", "desintox", "rehabilitacion", "rehab", "recuperacion",
-               "sobrio", "sobria", "sobriedad", "heroina", "fentanilo", "abstinencia", "narcotico", "recaida",
-               "clinica de metadona", "tratamiento de adicciones", "alcoholicos anonimos", "narcoticos anonimos"),
+    revealing=("adiccion", "adicto", "adicta", "sustancia", "substancia", "opioide", "opiaceo", "opiode", "droga",
+               "drogodepend", "metadona", "buprenorfina", "naloxona", "sobredosis", "desintox", "rehabilitacion",
+               "rehab", "recuperacion", "sobrio", "sobria", "sobriedad", "heroina", "fentanilo", "abstinencia",
+               "narcotico", "recaida", "clinica de metadona", "tratamiento de adicciones", "alcoholicos anonimos",
+               "narcoticos anonimos"),
+    harmless=("sustancial", "substancial", "soberbi", "soberan"),
+    care_team="su equipo",
     texts={
-        "check_in": "Hola {first_name}, soy {coach_name}. ¿Cómo está? Responda a este mensaje o llame al "
-                    "{callback_phone}.",
-        "appointment_reminder": "Hola {first_name}, le recordamos su cita el {appointment_date} a las "
-                                "{appointment_time}. ¿Preguntas? Llame al {callback_phone}.",
-        "opt_out_confirmation": "No recibirá más mensajes de este número. Responda COMENZAR para recibirlos "
-                                "de nuevo.",
+        "check_in": "Hola {first_name}, soy {coach_name}. ¿Cómo está? Responda o llame al {callback_phone}.",
+        "appointment_reminder": "Hola {first_name}: su cita es el {appointment_date}, {appointment_time}. "
+                                "Llame al {callback_phone}.",
+        "opt_out_confirmation": "No recibirá más mensajes de este número. Responda COMENZAR para volver a "
+                                "recibirlos.",
         "opt_in_confirmation": "Recibirá mensajes de este número otra vez. Responda ALTO para no recibir más.",
-        "help": "Para ayuda, llame al {callback_phone}. Responda ALTO para no recibir más mensajes.",
+        "help": "Para ayuda, llame al {callback_phone}. Responda ALTO para no recibir más.",
     },
 )
 
@@ -122,8 +139,15 @@ REPLIES = {"opt_out": "opt_out_confirmation", "opt_in": "opt_in_confirmation", "
 
 
 def primary(tag: str | None) -> str:
-    """The primary subtag of a BCP 47 tag, lower-cased (`es-MX` → `es`); English when none."""
-    return (tag or FALLBACK).split("-")[0].lower()
+    """The primary subtag of a BCP 47 tag, lower-cased (`es-MX`, `es_MX` → `es`); English when none."""
+    return re.split(r"[-_]", tag or FALLBACK)[0].lower() or FALLBACK
+
+
+def canonical(tag: str) -> str:
+    """A tag in its one written form: `es-mx`, `ES_MX` → `es-MX`; `zh-hant-tw` → `zh-Hant-TW`."""
+    first, *rest = re.split(r"[-_]", tag)
+    return "-".join([first.lower(), *(part.title() if len(part) == 4 else part.upper() if len(part) == 2 or
+                                      part.isdigit() else part.lower() for part in rest)])
 
 
 def of(tag: str | None) -> Language | None:

@@ -17,6 +17,8 @@ from backend.outreach.folding import folded
 #: at word starts without case or accents, so "overdosed", "Suboxone®", "detoxing", "Sobredosis"
 #: and "desintoxicación" are caught too.
 REVEALING = tuple(dict.fromkeys(word for language in languages.LANGUAGES.values() for word in language.revealing))
+#: Everyday words that begin with a revealing stem ("sustancial"): not revealing.
+HARMLESS = tuple(word for language in languages.LANGUAGES.values() for word in language.harmless)
 
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 
@@ -26,13 +28,16 @@ def revealing_words(text: str, *, full_name: tuple[str, str] | None = None) -> l
     plain = folded(text)
     words = _WORD.findall(plain)
     joined = " ".join(words)
+    # each part of a hyphenated word too ("anti-drogas", "post-sobredosis"); not the harmless ones
+    words = [word for whole in words for word in dict.fromkeys((whole, *re.split(r"[-']", whole)))
+             if not word.startswith(HARMLESS)]
     found = set()
     for term in REVEALING:
         if " " in term:
             if re.search(rf"\b{re.escape(term)}\b", joined):
                 found.add(term)
-        elif len(term) <= 4:  # short acronyms only as whole words ("mat" not "matter")
-            if term in words:
+        elif len(term) <= 4:  # short words only whole or plural ("drug", "drugs"; "mat" not "matter")
+            if term in words or f"{term}s" in words:
                 found.add(term)
         elif any(word.startswith(term) for word in words):
             found.add(term)

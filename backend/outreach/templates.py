@@ -35,8 +35,8 @@ from backend.outreach.models import MessageTemplate
 OPT_OUT_HINT = languages.ENGLISH.opt_out_hint
 #: Every placeholder a template may use, with the longest realistic value (for the segment check).
 PLACEHOLDERS = {
-    "first_name": "Alexandria",
-    "coach_name": "Maria",
+    "first_name": "Maximiliana",
+    "coach_name": "Francisca",
     "appointment_time": "10:30 AM",
     "appointment_date": "Tue Nov 24",
     "callback_phone": "(617) 555-0100",
@@ -83,12 +83,14 @@ def sample(*, name: str, body: str, language: str) -> str:
     return render(body, values, language)
 
 
-def default_values(*, patient, coach_display_name: str | None) -> dict[str, str]:
+def default_values(*, patient, coach_display_name: str | None,
+                   language: str = languages.FALLBACK) -> dict[str, str]:
     """The values every text knows: the patient's first name, the coach's first name (the
-    sender's, for a coach's own text; the episode coach's, for an automatic one), the callback
-    phone."""
+    sender's, for a coach's own text; the episode coach's, for an automatic one; without one,
+    "your care team" in the text's language), the callback phone."""
     coach = coach_display_name.split()[0] if coach_display_name and coach_display_name.strip() else None
-    return {"first_name": patient.first_name, "coach_name": coach or "your care team",
+    care_team = (languages.of(language) or languages.ENGLISH).care_team
+    return {"first_name": patient.first_name, "coach_name": coach or care_team,
             "callback_phone": current_app.config["SMS_CALLBACK_PHONE"]}
 
 
@@ -126,12 +128,16 @@ def check(body: str, *, name: str = "", language: str = languages.FALLBACK) -> d
 
 
 def _check_built_in(name: str, body: str) -> None:
-    """A template named after a built-in text replaces it: it may use only what that text knows."""
+    """A template named after a built-in text replaces it: it may use only what that text knows,
+    and the answer to HELP must give the callback number."""
     allowed = KNOWN_PLACEHOLDERS.get(name)
     extra = sorted(placeholders(body) - allowed) if allowed is not None else []
     if extra:
         raise Problem(422, f"The {name} text is made without: {', '.join(extra)}.",
                       errors={"body": [f"{name} can use only: {', '.join(sorted(allowed))}."]})
+    if name == languages.REPLIES["help"] and "callback_phone" not in placeholders(body):
+        raise Problem(422, "The answer to HELP must give the callback number.",
+                      errors={"body": ["Include {callback_phone}."]})
 
 
 def _language_tag(tag: str) -> str:
@@ -139,8 +145,7 @@ def _language_tag(tag: str) -> str:
     if languages.of(tag) is None:
         raise Problem(422, f"Bridgeline texts in {', '.join(languages.LANGUAGES)}; not in {tag}.",
                       errors={"language": [f"One of: {', '.join(languages.LANGUAGES)} (or a regional tag of one)."]})
-    primary, _, region = tag.partition("-")
-    return f"{primary.lower()}-{region}" if region else primary.lower()
+    return languages.canonical(tag)
 
 
 def _refuse_duplicate(name: str, language: str, template_id=None) -> None:
@@ -187,7 +192,7 @@ def text_for(name: str, tag: str | None) -> tuple[str, str, bool]:
     text of that language; else the same in English. Looked up once per database session (a
     request, a job run), and again after an edit."""
     cache = db.session.info.setdefault(_TEXTS, {})
-    key = (name, (tag or languages.FALLBACK).lower())
+    key = (name, languages.canonical(tag or languages.FALLBACK))
     if key not in cache:
         cache[key] = _find(name, key[1])
     return cache[key]
@@ -212,7 +217,7 @@ def automatic_text(kind: str, *, patient, coach_display_name: str | None,
     """The automatic text of `kind` for `patient` as it goes now: in their language, with their
     values, the opt-out hint of that language appended."""
     body, language, fell_back = text_for(str(kind), patient.language)
-    values = default_values(patient=patient, coach_display_name=coach_display_name)
+    values = default_values(patient=patient, coach_display_name=coach_display_name, language=language)
     if appointment_starts_at is not None:
         values |= appointment_values(appointment_starts_at, patient.timezone, language)
     return Rendered(render(body, values, language), language, fell_back)

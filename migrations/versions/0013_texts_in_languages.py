@@ -21,6 +21,10 @@ depends_on = None
 
 
 def upgrade():
+    # Names that now mean the answers to keywords: an older template of that name was never
+    # checked as one, so it must not take over; it keeps its text under another name.
+    op.execute("UPDATE message_templates SET name = name || ' (before 2026-12)' "
+               "WHERE name IN ('opt_out_confirmation', 'opt_in_confirmation', 'help')")
     with op.batch_alter_table('message_templates') as batch:
         batch.add_column(sa.Column('language', sa.String(length=35), server_default='en', nullable=False))
         batch.drop_constraint('uq_message_templates_name', type_='unique')

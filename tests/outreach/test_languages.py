@@ -154,7 +154,8 @@ def test_templates_are_named_once_per_language_and_only_in_languages_texts_go_in
     ("COMENZAR", "opt_in", True), ("Sí", "opt_in", True), ("ayuda", "help", True),
 ])
 def test_spanish_keywords_and_requests_are_read_in_spanish(body, intent, bare):
-    assert read(body) == Reading(Intent(intent), bare, "es")
+    reading = read(body)
+    assert (reading.intent, reading.bare, reading.language) == (Intent(intent), bare, "es")
 
 
 @pytest.mark.parametrize("body", ["No tengo mensajes nuevos", "Me llamo Ana", "Sí, mañana a las 3", "Para mañana"])
@@ -171,3 +172,80 @@ def test_a_template_saved_after_the_plan_is_the_text_that_goes(ctx, twilio, pati
 
     run_until(twilio, 1, utcnow(), days=2)
     assert twilio.received[0].body == f"Hello Alex, checking in from the team. {ENGLISH_HINT}"
+
+
+def test_every_built_in_text_fits_two_segments_with_long_names_in_every_language(app):
+    from backend.outreach import segments, templates
+
+    with app.app_context():
+        for language in languages.LANGUAGES.values():
+            for name, body in language.texts.items():
+                sample = templates.sample(name=name, body=body, language=language.code)
+                assert segments.count(sample) <= 2, (language.code, name, sample)
+
+
+@pytest.mark.parametrize("body", ["No me molesta, gracias", "no me mandaron la receta",
+                                  "No me han enviado la dirección", "No me escribió el doctor",
+                                  "Todavía no me contactaron de la clínica", "¿Y si no me mandan la receta?",
+                                  "No me pudieron mandar el papel", "No me dejan contactar a mi hermano",
+                                  "Parar en la farmacia primero?"])
+def test_spanish_statements_about_texts_are_not_requests_to_stop(body):
+    assert read(body).intent is None
+
+
+@pytest.mark.parametrize("body", ["no quiero que me escriban", "Ya no quiero recibir estos mensajes",
+                                  "No deseo recibir mensajes", "Bórrenme de la lista", "Número incorrecto",
+                                  "Se equivocaron de número"])
+def test_more_spanish_requests_to_stop_are_understood(body):
+    assert read(body) == Reading(Intent.OPT_OUT, False, "es")
+
+
+def test_si_opts_back_in_only_a_patient_who_opted_out(ctx, twilio, client, clinic, patient_texting):
+    patient, _ = patient_texting(language="es")  # opted in
+    answer = inbound(client, "Sí", sid="SMsi1").get_data(as_text=True)
+    assert "<Message>" not in answer  # an ordinary "sí" for the coach
+    assert "Sí" in [m["body"] for m in clinic.get("/api/v1/inbox?unread=true").get_json()["items"]]
+    inbound(client, "ALTO", sid="SMsi2")
+    answer = inbound(client, "si", sid="SMsi3").get_data(as_text=True)
+    assert "Recibirá mensajes" in answer
+    assert clinic.get(f"/api/v1/patients/{patient['id']}").get_json()["sms_status"] == "opted_in"
+
+
+def test_si_from_someone_never_asked_does_not_opt_them_in(ctx, twilio, client, clinic, patient_texting):
+    patient, _ = patient_texting(language="es", sms_status="unknown")
+    inbound(client, "Sí", sid="SMsi4")
+    assert clinic.get(f"/api/v1/patients/{patient['id']}").get_json()["sms_status"] == "unknown"
+
+
+def test_a_regional_template_serves_its_region_and_tags_are_written_one_way(ctx, twilio, patient_texting, admin):
+    body = {"name": "check_in", "body": "¡Hola {first_name}! Le escribe {coach_name}."}
+    assert admin.post("/api/v1/message-templates", json={**body, "language": "es-mx"}).get_json()["language"] == \
+        "es-MX"
+    assert admin.post("/api/v1/message-templates", json={**body, "language": "ES-mx"}).status_code == 409
+    patient_texting(discharged_at=(utcnow() - dt.timedelta(hours=1)).isoformat(), language="es-MX")
+    run_until(twilio, 1, utcnow(), days=2)
+    assert twilio.received[0].body.startswith("¡Hola Alex! Le escribe")
+
+
+def test_a_spanish_text_without_a_coach_signs_in_spanish(app, register):
+    from backend.outreach import templates
+
+    with app.app_context():
+        patient = type("Patient", (), {"first_name": "Ana", "language": "es", "timezone": "America/New_York"})
+        text = templates.automatic_text("check_in", patient=patient, coach_display_name=None)
+    assert "soy su equipo" in text.body and "your care team" not in text.body
+
+
+def test_a_help_answer_template_must_give_the_callback_number(admin):
+    refused = admin.post("/api/v1/message-templates", json={"name": "help", "language": "es",
+                                                             "body": "Estamos aquí para ayudarle."})
+    assert refused.status_code == 422 and "callback" in refused.get_json()["detail"]
+
+
+@pytest.mark.parametrize("text, found", [("no drugs please", {"drug"}), ("programa anti-drogas", {"droga"}),
+                                         ("post-sobredosis", {"sobredosis"}), ("drogodependencia", {"drogodepend"}),
+                                         ("substancias", {"substancia"}),
+                                         ("Hubo un cambio sustancial en su cita", set()), ("Un día soberbio", set()),
+                                         ("The drugstore on Main St", set())])
+def test_revealing_words_hide_in_plurals_and_hyphens_but_everyday_words_pass(text, found):
+    assert set(revealing_words(text)) == found
