@@ -98,6 +98,7 @@ class Config:
         self.SESSION_IDLE_TIMEOUT_COACH_SECONDS = _int("SESSION_IDLE_TIMEOUT_COACH_SECONDS", 12 * 3600)
         self.SESSION_MAX_AGE_SECONDS = _int("SESSION_MAX_AGE_SECONDS", 30 * 24 * 3600)
         self.LOGIN_MAX_FAILURES = _int("LOGIN_MAX_FAILURES", 5)
+        self.LOGIN_ACCOUNT_MAX_FAILURES = _int("LOGIN_ACCOUNT_MAX_FAILURES", 50)
         self.LOGIN_FAILURE_WINDOW_SECONDS = _int("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60)
         self.LOGIN_LOCKOUT_SECONDS = _int("LOGIN_LOCKOUT_SECONDS", 15 * 60)
         #: Argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile).

@@ -27,7 +27,7 @@ OPENAPI = EXAMPLES.with_name("openapi.json")
 #: Answer headers an example documents.
 HEADERS = ("Content-Type", "ETag", "Idempotent-Replayed", "Allow")
 #: Fields whose values are opaque strings, new on every run (the audit chain hashes timestamps).
-OPAQUE = {"token", "cursor", "next_cursor", "request_id", "hash", "prev_hash"}
+OPAQUE = {"token", "device_cookie", "cursor", "next_cursor", "request_id", "hash", "prev_hash"}
 
 TWILIO_AUTH_TOKEN = "examples-twilio-auth-token"
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 
+from flask import request
 from flask.views import MethodView
 
 from backend.auth import service
@@ -37,16 +38,19 @@ class Tokens(MethodView):
     @blp.arguments(TokenRequestSchema)
     @blp.response(201, TokenSchema)
     @problem(blp, 401, "Unknown user or wrong password (the same answer for both).")
-    @problem(blp, 429, "Too many failures for this username; see Retry-After.",
+    @problem(blp, 429, "Too many failures for this username from this address, or from everywhere (then a "
+                       "device that signed in before gets through with its `device_cookie`); see Retry-After.",
              headers={"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}})
     def post(self, body):
         """Sign in on a device and get its bearer token"""
         try:
             issued = service.sign_in(username=body["username"], password=body["password"],
-                                     device_name=body["device_name"])
+                                     device_name=body["device_name"], address=request.remote_addr or "",
+                                     device_cookie=body.get("device_cookie"))
         except service.SignInThrottled as throttled:
             # Answered, not raised: the unit of work must still commit the audit event.
-            return problem_response(429, "Too many failed sign-ins for this username; try again later.",
+            return problem_response(429, "Too many failed sign-ins for this username; try again later (a "
+                                         "device that signed in before may send its device_cookie).",
                                     headers={"Retry-After": str(throttled.retry_after_seconds)})
         except service.InvalidCredentials:
             # Answered, not raised: the failure count and its audit event must be committed.
@@ -57,6 +61,7 @@ class Tokens(MethodView):
             "expires_at": session.expires_at,
             "idle_timeout_seconds": session.idle_timeout_seconds,
             "user": session.user,
+            "device_cookie": issued.device_cookie,
         }
 
 

@@ -19,6 +19,9 @@ class TokenRequestSchema(InputSchema):
                              load_only=True)
     device_name = fields.String(load_default="Unnamed device", validate=validate.Length(min=1, max=100),
                                 metadata={"description": "Shown in the device list, e.g. `Pixel 7 (work)`."})
+    device_cookie = fields.String(validate=validate.Length(min=1, max=200), load_only=True, metadata={
+        "description": "The `device_cookie` an earlier sign-in on this device answered: it gets through "
+                       "while the account is locked against guesses from many addresses."})
 
 
 class UserSummarySchema(OutputSchema):
@@ -35,6 +38,8 @@ class TokenSchema(OutputSchema):
     idle_timeout_seconds = fields.Integer(
         required=True, metadata={"description": "The token stops working after this much inactivity."})
     user = fields.Nested(UserSummarySchema, required=True)
+    device_cookie = fields.String(required=True, metadata={
+        "description": "Keep it on the device and send it with the next sign-in (see the request)."})
 
 
 class UserSchema(UserSummarySchema):

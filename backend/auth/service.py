@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import hmac
 import math
 import secrets
 
@@ -40,6 +41,8 @@ class SignInThrottled(Exception):
 class IssuedToken:
     token: str
     session: DeviceSession
+    #: Proof for later sign-ins that this device signed in before (see `sign_in`).
+    device_cookie: str = ""
 
 
 # --- passwords -----------------------------------------------------------------------------
@@ -192,39 +195,70 @@ def _keep_an_admin(user: User, *, becoming: Role, active: bool) -> None:
 
 # --- sign-in -------------------------------------------------------------------------------
 
-def sign_in(*, username: str, password: str, device_name: str) -> IssuedToken:
+def sign_in(*, username: str, password: str, device_name: str, address: str = "",
+            device_cookie: str | None = None) -> IssuedToken:
     """Check the credentials and open a device session, or raise.
 
-    Raises SignInThrottled while the username is locked out (even with the right password),
-    InvalidCredentials otherwise; both are recorded. Failures are counted per username in
-    the database, and attempts on one username take turns (a row lock held until commit), so
-    the limit holds across every worker and process, however many guesses arrive at once.
+    Failures are counted twice, in the database (so every worker and process shares them):
+    per username *and client address* — `LOGIN_MAX_FAILURES` there locks that username from
+    that address only, so a stranger's guesses never lock the person out from their own
+    phone — and per username across all addresses, where `LOGIN_ACCOUNT_MAX_FAILURES` (many
+    more) locks the account against a guessing campaign from many addresses, except for a
+    device that has signed in to it before and shows its device cookie (OWASP's device-cookie
+    scheme). Raises SignInThrottled while locked (even with the right password),
+    InvalidCredentials otherwise; both are recorded. Attempts on one username take turns (row
+    locks held until commit, the account's row first), however many arrive at once.
     """
     key = normalise_username(username)[:255]
-    throttle = _lock_throttle_row(key)
-    now = utcnow()  # after waiting for the lock
-    if throttle.locked_until is not None and throttle.locked_until > now:
-        retry_after = math.ceil((throttle.locked_until - now).total_seconds())
-        audit.record("auth.sign_in_throttled", details={"username_hash": audit.username_fingerprint(key)})
-        raise SignInThrottled(retry_after)
+    account = _lock_throttle_row(key)
+    pair = _lock_throttle_row(f"{key[:200]} from {address[:45]}")
+    now = utcnow()  # after waiting for the locks
+    trusted_device = device_cookie is not None and _device_cookie_valid(device_cookie, key)
+    for throttle in (pair, account if not trusted_device else None):
+        if throttle is not None and throttle.locked_until is not None and throttle.locked_until > now:
+            retry_after = math.ceil((throttle.locked_until - now).total_seconds())
+            audit.record("auth.sign_in_throttled", details={
+                "username_hash": audit.username_fingerprint(key),
+                "scope": "address" if throttle is pair else "account"})
+            raise SignInThrottled(retry_after)
 
     user = find_user_by_username(key)
     if not _password_matches(user, password) or not user.active:
-        _count_failure(throttle, now)
+        _count_failure(pair, now, limit=current_app.config["LOGIN_MAX_FAILURES"])
+        _count_failure(account, now, limit=current_app.config["LOGIN_ACCOUNT_MAX_FAILURES"])
         audit.record("auth.sign_in_failed", resource_type="user", resource_id=user.id if user else None,
                      details={"username_hash": audit.username_fingerprint(key)})
         raise InvalidCredentials()
 
-    # Reset rather than delete: a concurrent attempt may be waiting for this row's lock.
-    throttle.failures, throttle.locked_until = 0, None
+    # Reset rather than delete: a concurrent attempt may be waiting for this row's lock. The
+    # account-wide count stays: one success must not wipe a campaign's tally.
+    pair.failures, pair.locked_until = 0, None
     issued = _open_session(user=user, device_name=device_name, now=now)
+    issued = dataclasses.replace(issued, device_cookie=_new_device_cookie(key))
     audit.record("auth.sign_in", resource_type="device_session", resource_id=issued.session.id,
                  actor=user, device_session=issued.session)
     return issued
 
 
+def _new_device_cookie(username: str) -> str:
+    """A device cookie: proof that this device signed in to `username` before (a random nonce
+    and its HMAC under the app's secret; nothing is stored)."""
+    nonce = secrets.token_urlsafe(16)
+    return f"{nonce}.{_cookie_mac(username, nonce)}"
+
+
+def _device_cookie_valid(cookie: str, username: str) -> bool:
+    nonce, _, mac = cookie.partition(".")
+    return bool(nonce) and hmac.compare_digest(mac, _cookie_mac(username, nonce))
+
+
+def _cookie_mac(username: str, nonce: str) -> str:
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, f"device-cookie|{username}|{nonce}".encode(), hashlib.sha256).hexdigest()
+
+
 def _lock_throttle_row(key: str) -> LoginThrottle:
-    """The username's counter row, created if needed and locked for this transaction, in one
+    """A failure counter row, created if needed and locked for this transaction, in one
     statement (a no-op update takes the row lock), so a concurrent purge cannot slip between
     finding the row and locking it."""
     stmt = upsert(
@@ -236,14 +270,14 @@ def _lock_throttle_row(key: str) -> LoginThrottle:
     return db.session.scalars(stmt, execution_options={"populate_existing": True}).one()
 
 
-def _count_failure(throttle: LoginThrottle, now: dt.datetime) -> None:
+def _count_failure(throttle: LoginThrottle, now: dt.datetime, *, limit: int) -> None:
     cfg = current_app.config
     window_start = now - dt.timedelta(seconds=cfg["LOGIN_FAILURE_WINDOW_SECONDS"])
     if throttle.last_failure_at < window_start:
         throttle.failures = 0
     throttle.failures += 1
     throttle.last_failure_at = now
-    if throttle.failures >= cfg["LOGIN_MAX_FAILURES"]:
+    if throttle.failures >= limit:
         throttle.locked_until = now + dt.timedelta(seconds=cfg["LOGIN_LOCKOUT_SECONDS"])
         throttle.failures = 0
 

@@ -157,6 +157,43 @@ def test_stale_failure_counters_are_purged_but_live_lockouts_kept(app, anonymous
     now = dt.datetime.now(dt.timezone.utc)
     db.session.execute(sa.update(LoginThrottle).where(LoginThrottle.username_key == "locked.out")
                        .values(locked_until=now + dt.timedelta(hours=1)))
-    assert purge_stale_sign_in_counters(now=now + dt.timedelta(minutes=16)) == 1
+    # typo.once's counters (the account's and its address's) and locked.out's address lock, over
+    assert purge_stale_sign_in_counters(now=now + dt.timedelta(minutes=16)) == 3
     assert {t.username_key for t in db.session.scalars(sa.select(LoginThrottle))} == {"locked.out"}
     assert purge_stale_sign_in_counters(now=now + dt.timedelta(minutes=61)) == 1
+
+
+def from_address(app, address: str):
+    """A client whose requests come from `address` (as the WSGI server reports the peer)."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def test_a_strangers_wrong_passwords_never_lock_the_person_out_from_their_own_address(app):
+    user = make_user(app)
+    stranger, nurse_desk = from_address(app, "198.51.100.7"), from_address(app, "10.20.0.15")
+    for _ in range(5):
+        assert sign_in(stranger, f"  {user.username.upper()} ", "wrong").status_code == 401  # normalised
+    assert sign_in(stranger, user.username, user.password).status_code == 429  # that address is locked
+    assert sign_in(nurse_desk, user.username, user.password).status_code == 201  # theirs is not
+
+
+def test_a_campaign_from_many_addresses_locks_the_account_but_a_known_device_gets_through(app, monkeypatch):
+    monkeypatch.setitem(app.config, "LOGIN_ACCOUNT_MAX_FAILURES", 6)
+    user = make_user(app)
+    phone = from_address(app, "10.20.0.16")
+    first = sign_in(phone, user.username, user.password)
+    assert first.status_code == 201
+    cookie = first.get_json()["device_cookie"]
+    for n in range(6):  # three addresses, two guesses each: no address reaches its own limit
+        assert sign_in(from_address(app, f"203.0.113.{n // 2}"), user.username, "wrong").status_code == 401
+
+    assert sign_in(from_address(app, "10.20.0.99"), user.username, user.password).status_code == 429
+    assert sign_in(phone, user.username, user.password).status_code == 429  # without its cookie
+    back = phone.post("/api/v1/auth/tokens", json={"username": user.username, "password": user.password,
+                                                   "device_name": "phone", "device_cookie": cookie})
+    assert back.status_code == 201
+    forged = phone.post("/api/v1/auth/tokens", json={"username": user.username, "password": user.password,
+                                                     "device_name": "phone", "device_cookie": cookie[:-4] + "0000"})
+    assert forged.status_code == 429
