@@ -14,6 +14,28 @@ DEFAULT_SECRET_KEY = "dev-only-not-secret"
 DEFAULT_AUDIT_HMAC_KEY = "dev-only-audit-key"
 
 
+#: Settings that are secrets: each may come from a file instead (`SECRET_KEY_FILE=/run/secrets/…`,
+#: the container and systemd `LoadCredential` convention), so it never sits in the environment.
+SECRETS = ("SECRET_KEY", "AUDIT_HMAC_KEY", "DATABASE_URL", "TWILIO_AUTH_TOKEN")
+
+
+def _secret(name: str, default: str | None) -> str | None:
+    """A secret from `NAME`, or from the file `NAME_FILE` names (trailing newline removed)."""
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        if os.environ.get(name):
+            raise RuntimeError(f"Set {name} or {name}_FILE, not both")
+        try:
+            with open(path, encoding="utf-8") as file:
+                value = file.read().rstrip("\r\n")
+        except OSError as exc:
+            raise RuntimeError(f"{name}_FILE names a file that cannot be read: {exc.strerror}") from exc
+        if not value:
+            raise RuntimeError(f"{name}_FILE names an empty file")
+        return value
+    return os.environ.get(name) or default
+
+
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     if raw is None or raw == "":
@@ -50,12 +72,12 @@ class Config:
         env = os.environ
         #: `development` (default) or `production`; production enforces the checks in `validate`.
         self.BRIDGELINE_ENV = env.get("BRIDGELINE_ENV", "development")
-        self.SECRET_KEY = env.get("SECRET_KEY", DEFAULT_SECRET_KEY)
+        self.SECRET_KEY = _secret("SECRET_KEY", DEFAULT_SECRET_KEY)
         #: Keys the audit trail's hash chain; keep it out of the database and never change it
         #: (events hashed under another key no longer verify).
-        self.AUDIT_HMAC_KEY = env.get("AUDIT_HMAC_KEY", DEFAULT_AUDIT_HMAC_KEY)
+        self.AUDIT_HMAC_KEY = _secret("AUDIT_HMAC_KEY", DEFAULT_AUDIT_HMAC_KEY)
         #: None means the SQLite file `instance/bridgeline.db` (set by the app factory).
-        self.SQLALCHEMY_DATABASE_URI = env.get("DATABASE_URL") or None
+        self.SQLALCHEMY_DATABASE_URI = _secret("DATABASE_URL", None)
         self.PUBLIC_BASE_URL = env.get("PUBLIC_BASE_URL", "http://localhost:8000")
         self.DEFAULT_TIMEZONE = env.get("DEFAULT_TIMEZONE", "America/New_York")
         #: Number of reverse proxies in front of gunicorn whose X-Forwarded-For we trust.
@@ -64,7 +86,7 @@ class Config:
         # SMS (used by the outreach module).
         self.SMS_BACKEND = env.get("SMS_BACKEND", "console")
         self.TWILIO_ACCOUNT_SID = env.get("TWILIO_ACCOUNT_SID", "")
-        self.TWILIO_AUTH_TOKEN = env.get("TWILIO_AUTH_TOKEN", "")
+        self.TWILIO_AUTH_TOKEN = _secret("TWILIO_AUTH_TOKEN", "")
         self.TWILIO_MESSAGING_SERVICE_SID = env.get("TWILIO_MESSAGING_SERVICE_SID", "")
         self.TWILIO_FROM_NUMBER = env.get("TWILIO_FROM_NUMBER", "")
         self.TWILIO_API_BASE_URL = env.get("TWILIO_API_BASE_URL", "https://api.twilio.com")

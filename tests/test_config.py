@@ -76,3 +76,29 @@ def test_texting_settings_that_could_misfire_refuse_to_start(monkeypatch):
     monkeypatch.setenv("SMS_CHECK_IN_DAYS", "1,three")
     with pytest.raises(RuntimeError, match="SMS_CHECK_IN_DAYS"):
         Config()
+
+
+def test_secrets_come_from_files_as_containers_and_systemd_provide_them(production_env, tmp_path):
+    key_file, token_file = tmp_path / "secret_key", tmp_path / "twilio_token"
+    key_file.write_text("s" * 48 + "\n")
+    token_file.write_text("twilio-token-from-a-file")
+    production_env.delenv("SECRET_KEY")
+    production_env.setenv("SECRET_KEY_FILE", str(key_file))
+    production_env.setenv("TWILIO_AUTH_TOKEN_FILE", str(token_file))
+    config = Config()
+    config.validate()
+    assert (config.SECRET_KEY, config.TWILIO_AUTH_TOKEN) == ("s" * 48, "twilio-token-from-a-file")
+
+
+def test_a_secret_given_twice_or_from_a_missing_or_empty_file_stops_the_start(production_env, tmp_path):
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    production_env.setenv("SECRET_KEY_FILE", str(empty))
+    with pytest.raises(RuntimeError, match="not both"):  # SECRET_KEY is set too
+        Config()
+    production_env.delenv("SECRET_KEY")
+    with pytest.raises(RuntimeError, match="empty file"):
+        Config()
+    production_env.setenv("SECRET_KEY_FILE", str(tmp_path / "missing"))
+    with pytest.raises(RuntimeError, match="cannot be read"):
+        Config()
