@@ -37,7 +37,11 @@ def create_app(config: Config | None = None) -> web.BridgelineFlask:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         # No JIT: its compile time (seconds) is spent on plans whose row estimates run high, as the
         # outcomes report's joins of aggregates do, and short OLTP queries never gain from it.
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"] = {"options": "-c jit=off"}
+        # A bounded connect and statement time: an unreachable or frozen database answers 503
+        # within seconds instead of holding a worker until gunicorn kills it.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"] = {
+            "options": f"-c jit=off -c statement_timeout={app.config['DATABASE_STATEMENT_TIMEOUT_SECONDS'] * 1000}",
+            "connect_timeout": app.config["DATABASE_CONNECT_TIMEOUT_SECONDS"]}
     if app.config["TRUSTED_PROXY_COUNT"]:
         n = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)

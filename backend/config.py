@@ -80,6 +80,10 @@ class Config:
         self.SQLALCHEMY_DATABASE_URI = _secret("DATABASE_URL", None)
         self.PUBLIC_BASE_URL = env.get("PUBLIC_BASE_URL", "http://localhost:8000")
         self.DEFAULT_TIMEZONE = env.get("DEFAULT_TIMEZONE", "America/New_York")
+        #: PostgreSQL: how long to wait for a connection, and for one statement (the outcomes
+        #: report's recount sets its own, longer limit).
+        self.DATABASE_CONNECT_TIMEOUT_SECONDS = _int("DATABASE_CONNECT_TIMEOUT_SECONDS", 5)
+        self.DATABASE_STATEMENT_TIMEOUT_SECONDS = _int("DATABASE_STATEMENT_TIMEOUT_SECONDS", 30)
         #: Number of reverse proxies in front of gunicorn whose X-Forwarded-For we trust.
         self.TRUSTED_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0)
 

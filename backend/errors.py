@@ -138,6 +138,8 @@ def handle_http_exception(exc: HTTPException):
     return problem_response(status, detail, headers=headers)
 
 
+#: Seconds a client should wait before retrying while the database is unavailable.
+OUTAGE_RETRY_AFTER = 5
 #: PostgreSQL states that mean "try again": deadlock, serialization failure, lock timeout.
 _TRANSIENT_SQLSTATES = {"40P01", "40001", "55P03"}
 
@@ -149,10 +151,36 @@ def is_transient(exc: BaseException) -> bool:
     return getattr(exc.orig, "sqlstate", None) in _TRANSIENT_SQLSTATES or "database is locked" in str(exc.orig)
 
 
+#: PostgreSQL states that mean the database cannot serve now: connection exceptions (08…),
+#: insufficient resources (53…: disk full, out of memory), operator intervention (57P…: shutting
+#: down, not accepting connections), a statement timeout (57014), a read-only server (25006).
+_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P")
+_UNAVAILABLE_SQLSTATES = {"57014", "25006"}
+#: SQLite's words for the same.
+_UNAVAILABLE_SQLITE = ("disk is full", "readonly database", "unable to open database", "disk i/o error")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The database is down, unreachable, full, read-only or too slow: an outage, not a bug."""
+    if isinstance(exc, sa.exc.TimeoutError):  # no pooled connection came free in time
+        return True
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc, sa.exc.InterfaceError):
+        return True
+    state = getattr(exc.orig, "sqlstate", None) or ""
+    if state.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES) or state in _UNAVAILABLE_SQLSTATES:
+        return True
+    if not state and isinstance(exc, sa.exc.OperationalError):
+        message = str(exc.orig).lower()
+        return any(words in message for words in _UNAVAILABLE_SQLITE) or "connection" in message
+    return False
+
+
 def status_for(exc: BaseException) -> int:
     if isinstance(exc, HTTPException):
         return exc.code or 500
-    if is_transient(exc):
+    if is_transient(exc) or is_unavailable(exc):
         return 503
     return 409 if isinstance(exc, (StaleDataError, sa.exc.IntegrityError)) else 500
 
@@ -164,6 +192,11 @@ def handle_unexpected_exception(exc: Exception):
         log.warning("concurrent change refused", extra={"exc_type": type(exc).__name__})
         return problem_response(409, "Someone changed this at the same moment; nothing was saved. "
                                      "Reload and try again.")
+    if is_unavailable(exc):
+        log.error("database unavailable; asked the client to retry", extra={"exc_type": type(exc).__name__})
+        return problem_response(503, "The database is unavailable right now; nothing was saved. Retry after "
+                                     "the number of seconds in Retry-After.",
+                                type="service-unavailable", headers={"Retry-After": str(OUTAGE_RETRY_AFTER)})
     if is_transient(exc):
         log.warning("database busy; asked the client to retry", extra={"exc_type": type(exc).__name__})
         return problem_response(503, "The database was busy with a conflicting change; nothing was saved. "

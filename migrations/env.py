@@ -41,6 +41,9 @@ def run_migrations_online() -> None:
         context.configure(connection=connection, target_metadata=migrate_ext.db.metadata,
                           transactional_ddl=True, **conf_args)
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Building an index on a big table takes as long as it takes: no statement limit.
+                connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
             context.run_migrations()
             check_foreign_keys(connection)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from flask_migrate import downgrade, upgrade
 
 from backend import create_app
@@ -61,3 +62,26 @@ def test_not_ready_when_the_database_is_unreachable(tmp_path):
     assert response.status_code == 503
     assert response.get_json()["database"] == "unreachable"
     assert app.test_client().get("/health").status_code == 200
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # nothing listens here once the probe closes
+
+
+@pytest.mark.parametrize("url", ["sqlite:///{tmp}/missing-dir/db.sqlite",
+                                 "postgresql+psycopg://bridgeline@127.0.0.1:{port}/bridgeline"])
+def test_an_unreachable_database_answers_503_with_retry_after_not_500(tmp_path, url):
+    """An outage is not a bug: the phone is told to retry (api.md `service-unavailable`)."""
+    import time
+
+    app = create_app(TestConfig(url.format(tmp=tmp_path, port=_closed_port())))
+    started = time.monotonic()
+    response = app.test_client().get("/api/v1/me", headers={"Authorization": "Bearer some-token"})
+    assert time.monotonic() - started < 10
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert response.get_json()["type"].endswith("service-unavailable")
+    assert response.mimetype == "application/problem+json"
