@@ -83,7 +83,8 @@ class Config:
         #: PostgreSQL: how long to wait for a connection, and for one statement (the outcomes
         #: report's recount sets its own, longer limit).
         self.DATABASE_CONNECT_TIMEOUT_SECONDS = _int("DATABASE_CONNECT_TIMEOUT_SECONDS", 5)
-        self.DATABASE_STATEMENT_TIMEOUT_SECONDS = _int("DATABASE_STATEMENT_TIMEOUT_SECONDS", 30)
+        # Below gunicorn's 30 s worker timeout, so a slow statement answers 503, not a killed worker.
+        self.DATABASE_STATEMENT_TIMEOUT_SECONDS = _int("DATABASE_STATEMENT_TIMEOUT_SECONDS", 20)
         #: Number of reverse proxies in front of gunicorn whose X-Forwarded-For we trust.
         self.TRUSTED_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0)
 

@@ -137,7 +137,7 @@ def recount(app) -> float:
     """Seconds to count every episode's facts afresh."""
     with app.app_context():
         started = time.perf_counter()
-        refresh.refresh(full=True)
+        refresh.refresh(full=True, unlimited=True)
         unit_of_work.commit()
         seconds = time.perf_counter() - started
         analyze()

@@ -24,6 +24,7 @@ from backend.extensions import db
 T = TypeVar("T")
 PUBLIC = "public"
 _ATTR = "_bridgeline_access"
+_PENDING_OK = "_bridgeline_open_while_pending"
 
 
 def allow(*roles: Role) -> Callable:
@@ -54,14 +55,22 @@ def _document(view, rule: frozenset) -> None:
         doc.setdefault("responses", {})["403"] = "FORBIDDEN"
 
 
+def open_while_pending(view):
+    """The view serves no patient data (the user's own account and devices, the programs
+    directory, templates): a person whose clinical access awaits approval may call it. Every
+    other view answers them 403 `access-pending` (fail closed)."""
+    setattr(view, _PENDING_OK, True)
+    return view
+
+
 def public(view):
     """No sign-in needed (health probes, sign-in itself, webhooks with their own checks)."""
     setattr(view, _ATTR, PUBLIC)
     return view
 
 
-def rule_for(endpoint: str, method: str):
-    """The declared rule of the handler serving `method` on `endpoint`, or None."""
+def _handler(endpoint: str, method: str):
+    """The function serving `method` on `endpoint` (a MethodView's method, or the view)."""
     view = current_app.view_functions[endpoint]
     view_class = getattr(view, "view_class", None)
     if view_class is not None:
@@ -69,9 +78,14 @@ def rule_for(endpoint: str, method: str):
         if handler is None and method == "HEAD":
             handler = getattr(view_class, "get", None)
         view = handler if handler is not None else view
+    return view
+
+
+def rule_for(endpoint: str, method: str):
+    """The declared rule of the handler serving `method` on `endpoint`, or None."""
     if endpoint.startswith("api-docs."):  # flask-smorest serves the OpenAPI document
         return PUBLIC
-    return getattr(view, _ATTR, None)
+    return getattr(_handler(endpoint, method), _ATTR, None)
 
 
 def enforce() -> None:
@@ -91,7 +105,8 @@ def enforce() -> None:
     g.user_id = session.user.id
     if session.user.role not in rule:
         raise Problem(403, f"The {session.user.role} role may not take this action.")
-    if session.user.access == Access.PENDING and rule != frozenset(Role):
+    if session.user.access == Access.PENDING and not getattr(_handler(request.endpoint, request.method),
+                                                             _PENDING_OK, False):
         raise Problem(403, "Your clinical access is waiting for a clinic-staff member's approval (two people "
                            "grant clinical access).", type="access-pending")
 

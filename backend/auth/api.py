@@ -11,7 +11,7 @@ from flask import request
 from flask.views import MethodView
 
 from backend.auth import service
-from backend.auth.access import allow, current_session, current_user, public, signed_in
+from backend.auth.access import allow, current_session, current_user, open_while_pending, public, signed_in
 from backend.auth.models import Role
 from backend.auth.schemas import (
     AccessApprovalSchema,
@@ -67,6 +67,7 @@ class Tokens(MethodView):
 
 @blp.route("/auth/tokens/current")
 class CurrentToken(MethodView):
+    @open_while_pending
     @signed_in
     @blp.response(204)
     def delete(self):
@@ -76,6 +77,7 @@ class CurrentToken(MethodView):
 
 @blp.route("/me")
 class Me(MethodView):
+    @open_while_pending
     @signed_in
     @blp.response(200, UserSchema)
     def get(self):
@@ -85,6 +87,7 @@ class Me(MethodView):
 
 @blp.route("/me/devices")
 class MyDevices(MethodView):
+    @open_while_pending
     @signed_in
     @blp.response(200, DevicePageSchema)
     def get(self):
@@ -96,6 +99,7 @@ class MyDevices(MethodView):
 
 @blp.route("/me/devices/<uuid:device_id>")
 class MyDevice(MethodView):
+    @open_while_pending
     @signed_in
     @blp.response(204)
     def delete(self, device_id: uuid.UUID):
@@ -149,7 +153,8 @@ class UserAccessApproval(MethodView):
     @problem(blp, 409, "The person's access is not waiting for approval.")
     def post(self, body, user_id: uuid.UUID):
         """Approve the clinical role an admin gave (clinic staff other than the grantee)"""
-        return service.approve_access(user=USERS.load_or_404(user_id), approver=current_user())
+        return service.approve_access(user=USERS.load_or_404(user_id, lock=True), approver=current_user(),
+                                      role=body.get("role"))
 
 
 @blp.route("/users/<uuid:user_id>/devices")

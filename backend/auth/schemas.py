@@ -74,7 +74,10 @@ class UserUpdateSchema(InputSchema):
 
 
 class AccessApprovalSchema(InputSchema):
-    """No fields: the approver is the signed-in clinic-staff member (send `{}` or no body)."""
+    """The approver is the signed-in clinic-staff member (send `{}`, or no body)."""
+
+    role = fields.String(validate=_ROLE, metadata={
+        "description": "The role you are approving, as you saw it: 409 if it has changed since."})
 
 
 class UserListQuerySchema(PageQuerySchema):

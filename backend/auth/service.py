@@ -131,12 +131,16 @@ def _grant(user: User, actor: User) -> None:
                  details={"role": str(user.role), "access": "pending"}, actor=actor)
 
 
-def approve_access(*, user: User, approver: User) -> User:
-    """A second person approves the clinical role an admin gave: the grantee's access starts."""
+def approve_access(*, user: User, approver: User, role: str | None = None) -> User:
+    """A second person approves the clinical role an admin gave: the grantee's access starts.
+    `user` is locked by the caller; `role`, when given, must be the role being approved (so an
+    approval never covers a role changed since the approver looked)."""
     if approver.id == user.id:
         raise Problem(403, "Nobody approves their own clinical access: another clinic-staff member must.")
-    if user.access != Access.PENDING:
+    if user.access != Access.PENDING or not user.active:
         raise Problem(409, "This person's access is not waiting for approval.", access=str(user.access))
+    if role is not None and Role(role) != user.role:
+        raise Problem(409, f"The role waiting for approval is {user.role}, not {role}.", role=str(user.role))
     user.access, user.access_approved_by_id, user.access_approved_at = Access.ACTIVE, approver.id, utcnow()
     db.session.flush()
     audit.record("user.access_approved", resource_type="user", resource_id=user.id,
@@ -160,11 +164,12 @@ def update_user(*, user: User, changes: dict, actor: User | None = None) -> User
     revoke_reason = None
     if "display_name" in changes:
         user.display_name = changes["display_name"].strip()
+    # A new clinical role, a password an admin set (they could sign in with it) or an account
+    # brought back: each gives clinical access again, so each waits for a second person.
+    regrant = new_role != user.role or "password" in changes or (new_active and not user.active)
     if new_role != user.role:
         user.role = new_role
         revoke_reason = "user_changed"
-        if actor is not None:
-            _grant(user, actor)
     if "password" in changes:
         user.password_hash = hash_password(changes["password"])
         revoke_reason = "user_changed"
@@ -172,6 +177,8 @@ def update_user(*, user: User, changes: dict, actor: User | None = None) -> User
         user.active = new_active
         user.deactivated_at = None if new_active else utcnow()
         revoke_reason = "user_deactivated" if not new_active else revoke_reason
+    if regrant and actor is not None:
+        _grant(user, actor)
     db.session.flush()
     audit.record("user.update", resource_type="user", resource_id=user.id,
                  details={"fields": sorted(changes)}, actor=actor)
@@ -210,10 +217,14 @@ def sign_in(*, username: str, password: str, device_name: str, address: str = ""
     locks held until commit, the account's row first), however many arrive at once.
     """
     key = normalise_username(username)[:255]
-    account = _lock_throttle_row(key)
-    pair = _lock_throttle_row(f"{key[:200]} from {address[:45]}")
+    # Rows are keyed by fingerprints, never the typed name (sometimes a password) or the address,
+    # in two namespaces that cannot collide.
+    account = _lock_throttle_row(f"account:{audit.username_fingerprint(key)}")
+    pair = _lock_throttle_row("address:" + audit.username_fingerprint(key + "\n" + address))
     now = utcnow()  # after waiting for the locks
-    trusted_device = device_cookie is not None and _device_cookie_valid(device_cookie, key)
+    user = find_user_by_username(key)
+    trusted_device = device_cookie is not None and user is not None and \
+        _device_cookie_valid(device_cookie, user)
     for throttle in (pair, account if not trusted_device else None):
         if throttle is not None and throttle.locked_until is not None and throttle.locked_until > now:
             retry_after = math.ceil((throttle.locked_until - now).total_seconds())
@@ -222,7 +233,6 @@ def sign_in(*, username: str, password: str, device_name: str, address: str = ""
                 "scope": "address" if throttle is pair else "account"})
             raise SignInThrottled(retry_after)
 
-    user = find_user_by_username(key)
     if not _password_matches(user, password) or not user.active:
         _count_failure(pair, now, limit=current_app.config["LOGIN_MAX_FAILURES"])
         _count_failure(account, now, limit=current_app.config["LOGIN_ACCOUNT_MAX_FAILURES"])
@@ -234,27 +244,29 @@ def sign_in(*, username: str, password: str, device_name: str, address: str = ""
     # account-wide count stays: one success must not wipe a campaign's tally.
     pair.failures, pair.locked_until = 0, None
     issued = _open_session(user=user, device_name=device_name, now=now)
-    issued = dataclasses.replace(issued, device_cookie=_new_device_cookie(key))
+    issued = dataclasses.replace(issued, device_cookie=_new_device_cookie(user))
     audit.record("auth.sign_in", resource_type="device_session", resource_id=issued.session.id,
                  actor=user, device_session=issued.session)
     return issued
 
 
-def _new_device_cookie(username: str) -> str:
-    """A device cookie: proof that this device signed in to `username` before (a random nonce
-    and its HMAC under the app's secret; nothing is stored)."""
+def _new_device_cookie(user: User) -> str:
+    """A device cookie: proof that this device signed in to `user` before (a random nonce and
+    its HMAC under the app's secret, bound to the account and its current password, so a new
+    password ends every cookie; nothing is stored)."""
     nonce = secrets.token_urlsafe(16)
-    return f"{nonce}.{_cookie_mac(username, nonce)}"
+    return f"{nonce}.{_cookie_mac(user, nonce)}"
 
 
-def _device_cookie_valid(cookie: str, username: str) -> bool:
+def _device_cookie_valid(cookie: str, user: User) -> bool:
     nonce, _, mac = cookie.partition(".")
-    return bool(nonce) and hmac.compare_digest(mac, _cookie_mac(username, nonce))
+    return bool(nonce) and hmac.compare_digest(mac.encode(), _cookie_mac(user, nonce).encode())
 
 
-def _cookie_mac(username: str, nonce: str) -> str:
+def _cookie_mac(user: User, nonce: str) -> str:
     key = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(key, f"device-cookie|{username}|{nonce}".encode(), hashlib.sha256).hexdigest()
+    message = f"device-cookie|{user.id}|{user.password_hash}|{nonce}"
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
 
 
 def _lock_throttle_row(key: str) -> LoginThrottle:

@@ -11,7 +11,7 @@ import uuid
 from flask.views import MethodView
 
 from backend import etag
-from backend.auth.access import allow, current_user, signed_in
+from backend.auth.access import allow, current_user, open_while_pending, signed_in
 from backend.auth.models import CASE_WORKERS, CLINICAL_ROLES, Role
 from backend.cases.scopes import EPISODES
 from backend.handoffs import service
@@ -44,6 +44,7 @@ SENDERS, RECEIVERS = CLINICAL_ROLES, CASE_WORKERS
 
 @blp.route("/programs")
 class Programs(MethodView):
+    @open_while_pending
     @signed_in
     @blp.arguments(ProgramQuerySchema, location="query")
     @blp.response(200, ProgramPageSchema)
@@ -65,6 +66,7 @@ class Programs(MethodView):
 
 @blp.route("/programs/<uuid:program_id>")
 class ProgramDetail(MethodView):
+    @open_while_pending
     @signed_in
     @blp.response(200, ProgramSchema)
     def get(self, program_id: uuid.UUID):

@@ -7,7 +7,7 @@ import uuid
 
 from flask.views import MethodView
 
-from backend.auth.access import allow, current_user, signed_in
+from backend.auth.access import allow, current_user, open_while_pending, signed_in
 from backend.auth.models import CASE_WORKERS, Role
 from backend.cases.scopes import PATIENTS
 from backend.openapi import Blueprint, problem
@@ -32,6 +32,7 @@ blp = Blueprint("outreach", __name__, url_prefix="/api/v1", description="Texting
 
 @blp.route("/message-templates")
 class Templates(MethodView):
+    @open_while_pending
     @signed_in
     @blp.response(200, TemplatePageSchema)
     def get(self):

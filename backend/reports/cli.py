@@ -15,6 +15,6 @@ reports_cli = AppGroup("reports", help="The outcomes report.")
 def recount_command() -> None:
     """Recompute every episode's stored facts (after a fix made in SQL that moved or deleted
     records; definitions that change are recounted on their own)."""
-    refresh.refresh(full=True)
+    refresh.refresh(full=True, unlimited=True)
     unit_of_work.commit()
     click.echo("outcomes report facts recounted")

@@ -33,12 +33,12 @@ STATE_ID = 1
 _EVERY_COMMITTED = 2**63 - 1
 
 
-def refresh(*, full: bool = False) -> None:
+def refresh(*, full: bool = False, unlimited: bool = False) -> None:
     """Bring the stored facts up to date with every change committed so far; `full` recomputes
-    them all."""
-    if db.engine.dialect.name == "postgresql":
-        # A full recount of a big database takes longer than a request's usual statement limit.
-        db.session.execute(sa.text("SET LOCAL statement_timeout = '10min'"))
+    them all. `unlimited` lifts the statement time limit (the clock's job and the command: a
+    full recount of a big database outlasts a request's limit; in a request it answers 503)."""
+    if unlimited and db.engine.dialect.name == "postgresql":
+        db.session.execute(sa.text("SET LOCAL statement_timeout = 0"))
     state = db.session.execute(sa.select(RefreshState).where(RefreshState.id == STATE_ID)
                                .with_for_update()).scalar_one()  # one refresh at a time
     position, now = Position(state.txid, state.seq), utcnow()

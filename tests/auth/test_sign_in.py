@@ -149,17 +149,19 @@ def test_signing_out_ends_the_token_at_once(coach):
 
 
 def test_stale_failure_counters_are_purged_but_live_lockouts_kept(app, anonymous, ctx):
+    from backend.audit.service import username_fingerprint
     from backend.auth.service import purge_stale_sign_in_counters
 
     for _ in range(5):
         sign_in(anonymous, "locked.out", "wrong")
     sign_in(anonymous, "typo.once", "wrong")
     now = dt.datetime.now(dt.timezone.utc)
-    db.session.execute(sa.update(LoginThrottle).where(LoginThrottle.username_key == "locked.out")
+    account = f"account:{username_fingerprint('locked.out')}"  # rows are keyed by fingerprints
+    db.session.execute(sa.update(LoginThrottle).where(LoginThrottle.username_key == account)
                        .values(locked_until=now + dt.timedelta(hours=1)))
     # typo.once's counters (the account's and its address's) and locked.out's address lock, over
     assert purge_stale_sign_in_counters(now=now + dt.timedelta(minutes=16)) == 3
-    assert {t.username_key for t in db.session.scalars(sa.select(LoginThrottle))} == {"locked.out"}
+    assert {t.username_key for t in db.session.scalars(sa.select(LoginThrottle))} == {account}
     assert purge_stale_sign_in_counters(now=now + dt.timedelta(minutes=61)) == 1
 
 
@@ -197,3 +199,27 @@ def test_a_campaign_from_many_addresses_locks_the_account_but_a_known_device_get
     forged = phone.post("/api/v1/auth/tokens", json={"username": user.username, "password": user.password,
                                                      "device_name": "phone", "device_cookie": cookie[:-4] + "0000"})
     assert forged.status_code == 429
+
+
+def test_a_username_shaped_like_another_counter_cannot_lock_the_person_out(app, monkeypatch):
+    monkeypatch.setitem(app.config, "LOGIN_ACCOUNT_MAX_FAILURES", 10)
+    user = make_user(app)
+    home = from_address(app, "10.9.9.9")
+    for n in range(10):
+        sign_in(from_address(app, f"203.0.113.{n % 2}"), f"{user.username} from 10.9.9.9", "wrong")
+    assert sign_in(home, user.username, user.password).status_code == 201
+
+
+def test_a_device_cookie_ends_with_the_password_and_a_garbled_one_is_refused_cleanly(app, admin, monkeypatch):
+    monkeypatch.setitem(app.config, "LOGIN_ACCOUNT_MAX_FAILURES", 2)
+    user = make_user(app, role=Role.ADMIN)
+    phone = from_address(app, "10.20.0.17")
+    cookie = sign_in(phone, user.username, user.password).get_json()["device_cookie"]
+    for n in range(2):
+        sign_in(from_address(app, f"203.0.113.{n}"), user.username, "wrong")
+    body = {"username": user.username, "password": user.password, "device_name": "phone"}
+    assert phone.post("/api/v1/auth/tokens", json={**body, "device_cookie": "a.é"}).status_code == 429
+    admin.patch(f"/api/v1/users/{user.id}", json={"password": "a new long password"})
+    again = phone.post("/api/v1/auth/tokens", json={**body, "password": "a new long password",
+                                                    "device_cookie": cookie})
+    assert again.status_code == 429  # the old cookie went with the old password

@@ -68,3 +68,33 @@ def test_a_role_change_to_a_clinical_role_waits_too_and_admins_and_the_shell_nee
     changed = admin.patch(f"/api/v1/users/{other_admin['id']}", json={"role": "clinic_staff"})
     assert changed.status_code == 200 and changed.get_json()["access"] == "pending"
     assert signed_in(app, "admin.second").get("/api/v1/episodes").get_json()["type"].endswith("access-pending")
+
+
+def test_pending_access_reaches_no_patient_data_not_even_through_sync(app, admin):
+    new_account(admin, "clinic_staff", "pending.syncer")
+    pending = signed_in(app, "pending.syncer")
+    refused = pending.get("/api/v1/sync")
+    assert refused.status_code == 403 and refused.get_json()["type"].endswith("access-pending")
+    assert pending.get("/api/v1/programs").status_code == 200  # no patient data: open while pending
+
+
+def test_a_password_an_admin_sets_or_an_account_brought_back_waits_for_a_second_person(app, admin, make_client):
+    approver = make_client(Role.CLINIC_STAFF)
+    account = new_account(admin, "ed_nurse", "nurse.reset")
+    approver.post(f"/api/v1/users/{account['id']}/access-approval", json={})
+    reset = admin.patch(f"/api/v1/users/{account['id']}", json={"password": "another long password"})
+    assert reset.get_json()["access"] == "pending"  # the admin could sign in with it
+    approver.post(f"/api/v1/users/{account['id']}/access-approval", json={})
+    admin.patch(f"/api/v1/users/{account['id']}", json={"active": False})
+    back = admin.patch(f"/api/v1/users/{account['id']}", json={"active": True})
+    assert back.get_json()["access"] == "pending"
+
+
+def test_an_approval_covers_only_the_role_seen_and_never_a_deactivated_account(admin, make_client):
+    approver = make_client(Role.CLINIC_STAFF)
+    account = new_account(admin, "coach", "coach.switched")
+    admin.patch(f"/api/v1/users/{account['id']}", json={"role": "clinic_staff"})
+    mismatch = approver.post(f"/api/v1/users/{account['id']}/access-approval", json={"role": "coach"})
+    assert mismatch.status_code == 409 and mismatch.get_json()["role"] == "clinic_staff"
+    admin.patch(f"/api/v1/users/{account['id']}", json={"active": False})
+    assert approver.post(f"/api/v1/users/{account['id']}/access-approval", json={}).status_code == 409
