@@ -153,3 +153,9 @@ def canonical(tag: str) -> str:
 def of(tag: str | None) -> Language | None:
     """The language a tag names, if Bridgeline texts in it."""
     return LANGUAGES.get(primary(tag))
+
+
+def written_in(tag: str | None) -> Language:
+    """The language a text tagged `tag` is written in: that one, or English when Bridgeline
+    does not text in it."""
+    return of(tag) or ENGLISH

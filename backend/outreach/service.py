@@ -82,7 +82,7 @@ def _from_template(template_id: uuid.UUID, variables: dict, patient: Patient, ac
 
 
 def _default_values(patient: Patient, actor: User, language: str) -> dict[str, str]:
-    values = templates.default_values(patient=patient, coach_display_name=actor.display_name)
+    values = templates.default_values(patient=patient, coach_display_name=actor.display_name, language=language)
     upcoming = db.session.scalar(
         sa.select(Appointment.starts_at).join(Episode, Episode.id == Appointment.episode_id)
         .where(Episode.patient_id == patient.id, Episode.is_open,

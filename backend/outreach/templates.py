@@ -66,7 +66,7 @@ class Rendered:
 
 def render(body: str, values: dict[str, str], language: str = languages.FALLBACK) -> str:
     """An automatic text: placeholders filled, the opt-out hint of its language appended."""
-    hint = (languages.of(language) or languages.ENGLISH).opt_out_hint
+    hint = languages.written_in(language).opt_out_hint
     return f"{fill(body, values)} {hint}"
 
 
@@ -89,7 +89,7 @@ def default_values(*, patient, coach_display_name: str | None,
     sender's, for a coach's own text; the episode coach's, for an automatic one; without one,
     "your care team" in the text's language), the callback phone."""
     coach = coach_display_name.split()[0] if coach_display_name and coach_display_name.strip() else None
-    care_team = (languages.of(language) or languages.ENGLISH).care_team
+    care_team = languages.written_in(language).care_team
     return {"first_name": patient.first_name, "coach_name": coach or care_team,
             "callback_phone": current_app.config["SMS_CALLBACK_PHONE"]}
 
@@ -101,7 +101,7 @@ def placeholders(body: str) -> set[str]:
 def appointment_values(starts_at: dt.datetime, timezone: str, language: str = languages.FALLBACK) -> dict[str, str]:
     """{appointment_date} and {appointment_time} in the patient's time zone and language
     ("Tue Nov 24", "3:00 PM"; "martes, 24 de noviembre", "15:00")."""
-    spoken = languages.of(language) or languages.ENGLISH
+    spoken = languages.written_in(language)
     zone = ZoneInfo(timezone)
     return {"appointment_date": format_datetime(starts_at, spoken.date_pattern, tzinfo=zone, locale=spoken.locale),
             "appointment_time": format_datetime(starts_at, spoken.time_pattern, tzinfo=zone, locale=spoken.locale)}

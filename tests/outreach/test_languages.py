@@ -58,9 +58,9 @@ def test_a_template_in_spanish_replaces_the_built_in_text_and_a_missing_language
     admin.post("/api/v1/message-templates", json={
         "name": "check_in", "language": "es",
         "body": "¡Hola {first_name}! Aquí {coach_name}. Llame al {callback_phone}."})
-    run_until_patient = utcnow() - dt.timedelta(hours=1)
-    patient_texting(discharged_at=run_until_patient.isoformat(), language="es", phone="+16175550101")
-    patient_texting(discharged_at=run_until_patient.isoformat(), language="ht", phone="+16175550102")
+    discharged = utcnow() - dt.timedelta(hours=1)
+    patient_texting(discharged_at=discharged.isoformat(), language="es", phone="+16175550101")
+    patient_texting(discharged_at=discharged.isoformat(), language="ht", phone="+16175550102")
 
     run_until(twilio, 2, utcnow(), days=2)
     bodies = {text.to: text.body for text in twilio.received}
