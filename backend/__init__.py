@@ -42,6 +42,10 @@ def create_app(config: Config | None = None) -> web.BridgelineFlask:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"] = {
             "options": f"-c jit=off -c statement_timeout={app.config['DATABASE_STATEMENT_TIMEOUT_SECONDS'] * 1000}",
             "connect_timeout": app.config["DATABASE_CONNECT_TIMEOUT_SECONDS"]}
+    elif app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A bounded wait for another writer's lock (sqlite3's busy timeout); then 503, not a hang.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"] = {
+            "timeout": app.config["DATABASE_BUSY_TIMEOUT_SECONDS"]}
     if app.config["TRUSTED_PROXY_COUNT"]:
         n = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)

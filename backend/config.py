@@ -46,6 +46,16 @@ def _int(name: str, default: int) -> int:
         raise RuntimeError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"{name} must be a number, got {raw!r}") from exc
+
+
 def _ints(name: str, default: str) -> tuple[int, ...]:
     raw = os.environ.get(name) or default
     try:
@@ -85,6 +95,8 @@ class Config:
         self.DATABASE_CONNECT_TIMEOUT_SECONDS = _int("DATABASE_CONNECT_TIMEOUT_SECONDS", 5)
         # Below gunicorn's 30 s worker timeout, so a slow statement answers 503, not a killed worker.
         self.DATABASE_STATEMENT_TIMEOUT_SECONDS = _int("DATABASE_STATEMENT_TIMEOUT_SECONDS", 20)
+        #: SQLite: how long a write waits for another's lock before answering 503.
+        self.DATABASE_BUSY_TIMEOUT_SECONDS = _float("DATABASE_BUSY_TIMEOUT_SECONDS", 5)
         #: Number of reverse proxies in front of gunicorn whose X-Forwarded-For we trust.
         self.TRUSTED_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0)
 
@@ -119,6 +131,9 @@ class Config:
         #: A row still `sending` this long after its claim belongs to a dispatcher that stopped.
         #: Must exceed the longest a batch can take to send (checked in `validate`).
         self.SMS_SENDING_STALE_SECONDS = _int("SMS_SENDING_STALE_SECONDS", 600)
+        #: How long a pass keeps retrying to write send outcomes when the database went away
+        #: mid-batch (then later passes of the same process keep trying; see the dispatcher).
+        self.SMS_OUTCOME_RETRY_SECONDS = _float("SMS_OUTCOME_RETRY_SECONDS", 30)
 
         # Sessions and sign-in (privacy.md "Access").
         self.SESSION_IDLE_TIMEOUT_STAFF_SECONDS = _int("SESSION_IDLE_TIMEOUT_STAFF_SECONDS", 30 * 60)

@@ -124,7 +124,6 @@ def _configure_sqlite_connection(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
     # A 64 MB page cache (the default is 2 MB) and temporary B-trees in memory: the outcomes
     # report's sorts and groupings over a year of records run about a quarter faster.
     cursor.execute("PRAGMA cache_size=-65536")

@@ -21,8 +21,17 @@ One pass (`dispatch_once_and_commit`), run by the clock every `SMS_DISPATCH_SECO
    on a refusal (21610 also opts the patient out, 21211/21614 flag the phone); `unknown` when
    the request may have left.
 
+**When the database goes away mid-batch** (down, restarting, locked past the busy timeout), an
+outcome that cannot be written is kept in memory, nothing more is handed to Twilio, and the texts
+not yet handed over are released: back to `queued`, their attempt not used. Those outcomes are
+written as soon as the database answers — retried with backoff for `SMS_OUTCOME_RETRY_SECONDS`
+within the pass, then first thing in every later pass of this process, before the sweep could
+call their texts `unknown`. So a text sent during the blip keeps its Twilio SID, a text never
+handed over is sent later, and only a request that really left without an answer is `unknown`.
+
 A crash anywhere leaves either a `queued` row (nothing was sent) or a `sending` row (the sweep
-makes it `unknown`): no text is ever sent twice by the dispatcher.
+makes it `unknown`): no text is ever sent twice by the dispatcher. Every outcome is written only
+to the row of its own claim (`claimed_at` matches), so a late write never touches a later claim.
 
 So a pass commits several times, not once as other units of work do: the sweep, the claim, and
 each send's outcome are each on record before the next step. The functions that commit say so
@@ -34,6 +43,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import threading
+import time
 import uuid
 from collections import defaultdict
 from concurrent.futures import Future, as_completed
@@ -42,7 +53,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import current_app
 
-from backend import unit_of_work
+from backend import errors, unit_of_work
 from backend.auth.models import User
 from backend.cases.models import Appointment, AppointmentStatus, Episode, EpisodeStatus, Patient, SmsStatus
 from backend.database import utcnow
@@ -66,6 +77,8 @@ class Tally:
     retrying: int = 0
     failed: int = 0
     unknown: int = 0
+    #: Claimed but never handed to Twilio (the database went away mid-batch): queued again.
+    released: int = 0
 
     def add(self, other: Tally) -> None:
         for field in dataclasses.fields(self):
@@ -85,6 +98,43 @@ class _Claim:
     language: str | None
     fell_back: bool
     attempts: int
+    claimed_at: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class _Outcome:
+    """What became of one claimed text, decided before it is written (so it can wait for the database)."""
+    claim: _Claim
+    #: The `Tally` field it counts in.
+    counts_as: str
+    #: The row's new values.
+    values: dict
+    #: A refusal's Twilio error code, which may also change the patient (opted out, bad number).
+    error_code: int | None = None
+
+
+class _Unrecorded:
+    """Outcomes this process decided but could not write yet, the database being away.
+
+    One per app (and so per process): the clock's passes run on scheduler threads, and whichever
+    runs next writes them before anything else."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._outcomes: list[_Outcome] = []
+
+    def put(self, outcomes: list[_Outcome]) -> None:
+        with self._lock:
+            self._outcomes.extend(outcomes)
+
+    def take(self) -> list[_Outcome]:
+        with self._lock:
+            outcomes, self._outcomes = self._outcomes, []
+        return outcomes
+
+
+def _unrecorded() -> _Unrecorded:
+    return current_app.extensions.setdefault("bridgeline.outreach.unrecorded", _Unrecorded())
 
 
 def dispatch_and_commit(*, now: dt.datetime | None = None, max_passes: int = 1000) -> Tally:
@@ -104,15 +154,80 @@ def dispatch_once_and_commit(*, pool: sms.SenderPool, now: dt.datetime | None = 
     """One pass: sweep, claim a batch, send it, record each outcome as it comes."""
     config = current_app.config
     clock = utcnow if now is None else (lambda: now)  # tests fix the clock; so do sends' times then
+    tally = Tally()
+    record_unrecorded_and_commit(tally, patience=0)  # before the sweep: these texts are not stuck
     now = clock()
-    tally = Tally(unknown=sweep_stuck_and_commit(now=now))
+    tally.unknown += sweep_stuck_and_commit(now=now)
     claims = claim_due_and_commit(now=now, limit=limit or config["SMS_DISPATCH_BATCH"], tally=tally)
+    _send_and_commit(claims, pool, config, tally, clock)
+    return tally
+
+
+def _send_and_commit(claims: list[_Claim], pool: sms.SenderPool, config, tally: Tally, clock) -> None:
+    """Hand the claims to Twilio and write each outcome as it comes, in a transaction of its own.
+
+    If a write fails because the database is away, nothing more is handed over: the texts still
+    waiting for a sender are cancelled (released), the requests in flight finish, and every
+    outcome from then on waits in memory for the database (`record_unrecorded_and_commit`)."""
     callback = f"{config['PUBLIC_BASE_URL'].rstrip('/')}/webhooks/twilio/status"
     sending = {pool.submit(message_id=claim.id, to=claim.phone, body=claim.body,
                            status_callback=f"{callback}?message_id={claim.id}"): claim for claim in claims}
+    held: list[_Outcome] = []
     for future in as_completed(sending):
-        _commit_send_result(sending[future], future, config, tally, clock)
-    return tally
+        outcome = _outcome(sending[future], future, config, clock)
+        if held:
+            held.append(outcome)
+            continue
+        try:
+            _record_and_commit([outcome])
+        except sa.exc.SQLAlchemyError as exc:
+            if not _database_away(exc):
+                raise
+            unit_of_work.roll_back(None)
+            held.append(outcome)
+            for waiting in sending:
+                waiting.cancel()  # only those no sender has started: they never reach Twilio
+            log.error("database unavailable mid-batch; texts not handed over yet are held back",
+                      extra={"exc_type": type(exc).__name__})
+        else:
+            _count(tally, outcome)
+    if held:
+        _unrecorded().put(held)
+        record_unrecorded_and_commit(tally, patience=config["SMS_OUTCOME_RETRY_SECONDS"])
+
+
+def record_unrecorded_and_commit(tally: Tally, *, patience: float) -> None:
+    """Write the outcomes kept while the database was away, retrying with backoff for up to
+    `patience` seconds; if it still does not answer, they stay kept and the error is raised."""
+    outcomes = _unrecorded().take()
+    if not outcomes:
+        return
+    deadline = time.monotonic() + patience
+    pause = 0.25
+    while True:
+        try:
+            _record_and_commit(outcomes)
+        except sa.exc.SQLAlchemyError as exc:
+            if not _database_away(exc):
+                _unrecorded().put(outcomes)
+                raise
+            unit_of_work.roll_back(None)
+            if time.monotonic() + pause > deadline:
+                _unrecorded().put(outcomes)
+                log.error("database unavailable; text outcomes kept until it answers",
+                          extra={"count": len(outcomes), "exc_type": type(exc).__name__})
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+        else:
+            for outcome in outcomes:
+                _count(tally, outcome)
+            log.info("text outcomes kept during a database outage recorded", extra={"count": len(outcomes)})
+            return
+
+
+def _database_away(exc: BaseException) -> bool:
+    return errors.is_unavailable(exc) or errors.is_transient(exc)
 
 
 def sweep_stuck_and_commit(*, now: dt.datetime) -> int:
@@ -181,7 +296,7 @@ def claim_due(*, now: dt.datetime, limit: int, tally: Tally) -> list[_Claim]:
                     tally.deferred += 1
                 continue
             earlier[message.patient_id].append(now)
-        to_claim[message.id] = _claim(row, patient)
+        to_claim[message.id] = _claim(row, patient, now)
     db.session.flush()
     if not to_claim:
         return []
@@ -195,15 +310,15 @@ def claim_due(*, now: dt.datetime, limit: int, tally: Tally) -> list[_Claim]:
     return [claim for message_id, claim in to_claim.items() if message_id in claimed]
 
 
-def _claim(row, patient) -> _Claim:
+def _claim(row, patient, now: dt.datetime) -> _Claim:
     """The claim of a text that goes now: an automatic one written for the patient as they are."""
     message = row.Message
     if not message.automatic:
-        return _Claim(message.id, patient.phone, message.body, message.language, False, message.attempts + 1)
+        return _Claim(message.id, patient.phone, message.body, message.language, False, message.attempts + 1, now)
     reminder = message.kind == MessageKind.APPOINTMENT_REMINDER
     text = templates.automatic_text(message.kind, patient=patient, coach_display_name=row.coach_name,
                                     appointment_starts_at=row.appointment_starts_at if reminder else None)
-    return _Claim(message.id, patient.phone, text.body, text.language, text.fell_back, message.attempts + 1)
+    return _Claim(message.id, patient.phone, text.body, text.language, text.fell_back, message.attempts + 1, now)
 
 
 def _lock_patients(patient_ids: set[uuid.UUID]) -> dict[uuid.UUID, sa.Row]:
@@ -258,72 +373,77 @@ def _settle(message: Message, status: MessageStatus, reason: str, now: dt.dateti
     message.status, message.status_reason, message.status_at, message.due_at = status, reason, now, None
 
 
-def _commit_send_result(claim: _Claim, future: Future, config, tally: Tally, clock) -> None:
-    """Record the outcome of one send, in a transaction of its own."""
+def _outcome(claim: _Claim, future: Future, config, clock) -> _Outcome:
+    """What became of one send (no database needed)."""
+    now = clock()
+    at = {"status_at": now, "updated_at": now}
+    if future.cancelled():
+        return _Outcome(claim, "released", {**at, "status": MessageStatus.QUEUED, "attempts": claim.attempts - 1,
+                                            "claimed_at": None, "status_reason": "waiting: not sent, the database "
+                                            "was unavailable mid-batch; sent when it answers again"})
     try:
         sid = future.result()
     except sms.Retry as exc:
-        _commit_retry(claim, str(exc), config, tally, clock())
+        return _retry(claim, str(exc), config, now)
     except sms.Misconfigured as exc:
-        now = clock()
-        _commit_outcome(claim.id, now, status=MessageStatus.QUEUED, due_at=now + MISCONFIGURED_WAIT,
-                        attempts=claim.attempts - 1, status_reason=f"waiting: {exc}")
-        tally.retrying += 1
         log.error("twilio refused the account settings; texts wait", extra={"message_id": str(claim.id)})
+        return _Outcome(claim, "retrying", {**at, "status": MessageStatus.QUEUED, "due_at": now + MISCONFIGURED_WAIT,
+                                            "attempts": claim.attempts - 1, "status_reason": f"waiting: {exc}"})
     except sms.Refused as exc:
-        _commit_refusal(claim, exc, tally, clock())
+        if exc.code in recipients.OPTED_OUT_CODES:
+            reason = "failed: the recipient has opted out (Twilio 21610)"
+        elif exc.code in recipients.INVALID_NUMBER_CODES:
+            reason = f"failed: the phone number is not a valid mobile number (Twilio {exc.code})"
+        else:
+            reason = f"failed: {exc}"
+        return _Outcome(claim, "failed", {**at, "status": MessageStatus.FAILED, "error_code": exc.code,
+                                          "status_reason": reason}, error_code=exc.code)
     except sms.Unknown as exc:
-        _commit_outcome(claim.id, clock(), status=MessageStatus.UNKNOWN,
-                        status_reason=f"outcome unknown: {exc}; check before resending")
-        tally.unknown += 1
         log.warning("text outcome unknown", extra={"message_id": str(claim.id)})
-    else:
-        now = clock()
-        _commit_outcome(claim.id, now, status=MessageStatus.SENT, twilio_sid=sid, sent_at=now)
-        tally.sent += 1
+        return _Outcome(claim, "unknown", {**at, "status": MessageStatus.UNKNOWN,
+                                           "status_reason": f"outcome unknown: {exc}; check before resending"})
+    return _Outcome(claim, "sent", {**at, "status": MessageStatus.SENT, "twilio_sid": sid, "sent_at": now})
 
 
-def _commit_outcome(message_id: uuid.UUID, now: dt.datetime, **values) -> None:
-    _save_outcome(message_id, now, **values)
-    unit_of_work.commit()
-
-
-def _save_outcome(message_id: uuid.UUID, now: dt.datetime, **values) -> None:
-    """Write a send's outcome, unless a status callback already moved the row on."""
-    sid = values.pop("twilio_sid", None)
-    updated = db.session.execute(
-        sa.update(Message).where(Message.id == message_id, Message.status == MessageStatus.SENDING)
-        .values(status_at=now, updated_at=now, **values, **({"twilio_sid": sid} if sid else {}))
-        .execution_options(synchronize_session=False)).rowcount
-    if not updated and sid:  # the callback came first: keep its status, add the SID
-        db.session.execute(sa.update(Message).where(Message.id == message_id, Message.twilio_sid.is_(None))
-                           .values(twilio_sid=sid, sent_at=values.get("sent_at"))
-                           .execution_options(synchronize_session=False))
-
-
-def _commit_retry(claim: _Claim, why: str, config, tally: Tally, now: dt.datetime) -> None:
+def _retry(claim: _Claim, why: str, config, now: dt.datetime) -> _Outcome:
+    at = {"status_at": now, "updated_at": now}
     if claim.attempts >= config["SMS_MAX_ATTEMPTS"]:
-        _commit_outcome(claim.id, now, status=MessageStatus.FAILED,
-                        status_reason=f"failed after {claim.attempts} attempts: {why}")
-        tally.failed += 1
-        return
+        return _Outcome(claim, "failed", {**at, "status": MessageStatus.FAILED,
+                                          "status_reason": f"failed after {claim.attempts} attempts: {why}"})
     delay = min(dt.timedelta(seconds=config["SMS_RETRY_BASE_SECONDS"] * 2 ** (claim.attempts - 1)), MAX_BACKOFF)
     due = now + delay
-    _commit_outcome(claim.id, now, status=MessageStatus.QUEUED, due_at=due,
-                    status_reason=f"retrying at {due.isoformat(timespec='seconds')} (attempt {claim.attempts}): {why}")
-    tally.retrying += 1
+    return _Outcome(claim, "retrying", {
+        **at, "status": MessageStatus.QUEUED, "due_at": due,
+        "status_reason": f"retrying at {due.isoformat(timespec='seconds')} (attempt {claim.attempts}): {why}"})
 
 
-def _commit_refusal(claim: _Claim, exc: sms.Refused, tally: Tally, now: dt.datetime) -> None:
-    if exc.code in recipients.OPTED_OUT_CODES:
-        reason = "failed: the recipient has opted out (Twilio 21610)"
-    elif exc.code in recipients.INVALID_NUMBER_CODES:
-        reason = f"failed: the phone number is not a valid mobile number (Twilio {exc.code})"
-    else:
-        reason = f"failed: {exc}"
-    _save_outcome(claim.id, now, status=MessageStatus.FAILED, error_code=exc.code, status_reason=reason)
-    patient_id = db.session.scalar(sa.select(Message.patient_id).where(Message.id == claim.id))
-    if patient_id is not None:
-        recipients.apply_error_code(patient_id, exc.code)
+def _count(tally: Tally, outcome: _Outcome) -> None:
+    setattr(tally, outcome.counts_as, getattr(tally, outcome.counts_as) + 1)
+
+
+def _record_and_commit(outcomes: list[_Outcome]) -> None:
+    for outcome in outcomes:
+        _record(outcome)
     unit_of_work.commit()
-    tally.failed += 1
+
+
+def _record(outcome: _Outcome) -> None:
+    """Write one outcome to its claim's row, unless a status callback already moved the row on.
+
+    The row must still be the claim's (`claimed_at` matches) and `sending`, or `unknown` if the
+    sweep got there first while the database was away: what this process knows is better news."""
+    claim, values = outcome.claim, dict(outcome.values)
+    sid = values.pop("twilio_sid", None)
+    updated = db.session.execute(
+        sa.update(Message).where(Message.id == claim.id, Message.claimed_at == claim.claimed_at,
+                                 Message.status.in_((MessageStatus.SENDING, MessageStatus.UNKNOWN)))
+        .values(**values, **({"twilio_sid": sid} if sid else {}))
+        .execution_options(synchronize_session=False)).rowcount
+    if not updated and sid:  # the callback came first: keep its status, add the SID
+        db.session.execute(sa.update(Message).where(Message.id == claim.id, Message.twilio_sid.is_(None))
+                           .values(twilio_sid=sid, sent_at=values["sent_at"])
+                           .execution_options(synchronize_session=False))
+    if outcome.error_code is not None and updated:
+        patient_id = db.session.scalar(sa.select(Message.patient_id).where(Message.id == claim.id))
+        if patient_id is not None:
+            recipients.apply_error_code(patient_id, outcome.error_code)

@@ -128,7 +128,7 @@ def test_a_crash_between_send_and_commit_never_sends_a_second_text(ctx, app, twi
         raise KeyboardInterrupt("the dispatcher process dies here")
 
     with monkeypatch.context() as patched:
-        patched.setattr(dispatcher, "_commit_outcome", crash)
+        patched.setattr(dispatcher, "_record_and_commit", crash)
         with pytest.raises(KeyboardInterrupt):
             dispatcher.dispatch_and_commit()
     db.session.rollback()

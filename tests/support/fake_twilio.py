@@ -3,7 +3,8 @@
 It records every request it receives (the form fields, the account in the path, the Basic auth
 user) and answers as scripted, one behaviour per request, then "accepted" once the script is
 used up: `Error(status, code)` answers a Twilio error, `Delay(seconds)` answers late (the client
-times out first), `Drop()` reads the request and closes the connection without an answer.
+times out first), `Drop()` reads the request and closes the connection without an answer,
+`Meanwhile(action)` calls `action()` (say, to stop the database mid-batch) and then accepts.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, parse_qsl, urlparse
 
@@ -34,6 +36,11 @@ class Delay:
 @dataclasses.dataclass(frozen=True)
 class Drop:
     pass
+
+
+@dataclasses.dataclass(frozen=True)
+class Meanwhile:
+    action: Callable[[], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +93,8 @@ class FakeTwilio:
                     return None
                 if isinstance(behaviour, Delay):
                     time.sleep(behaviour.seconds)
+                if isinstance(behaviour, Meanwhile):
+                    behaviour.action()
                 if isinstance(behaviour, Error):
                     return self._json(behaviour.status, {"code": behaviour.code, "message": "refused",
                                                          "more_info": "", "status": behaviour.status})
