@@ -14,7 +14,7 @@ import click
 from flask.cli import AppGroup
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from backend import errors, logs, web
+from backend import errors, logs, watchdog, web
 from backend.config import Config
 from backend.extensions import api, db, migrate
 
@@ -46,12 +46,16 @@ def create_app(config: Config | None = None) -> web.BridgelineFlask:
         # A bounded wait for another writer's lock (sqlite3's busy timeout); then 503, not a hang.
         app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"] = {
             "timeout": app.config["DATABASE_BUSY_TIMEOUT_SECONDS"]}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"]["execution_options"] = {
+            "sqlite_busy_timeout_ms": int(app.config["DATABASE_BUSY_TIMEOUT_SECONDS"] * 1000)}
     if app.config["TRUSTED_PROXY_COUNT"]:
         n = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     app.json.sort_keys = False
 
     db.init_app(app)
+    with app.app_context():
+        app.extensions["bridgeline.watchdog"] = watchdog.attach(db.engine)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
     api.init_app(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})

@@ -16,6 +16,7 @@ due often).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -26,7 +27,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from backend import unit_of_work
+from backend import unit_of_work, watchdog
 from backend.audit import jobs as audit_jobs
 from backend.auth import jobs as auth_jobs
 from backend.database import utcnow
@@ -55,7 +56,8 @@ def scheduled_jobs(config) -> list[tuple[Callable[[], None], int]]:
 
 def run_job(app: Flask, job: Callable[[], None]) -> None:
     """Run one job as a unit of work inside an application context."""
-    with app.app_context():
+    dog = watchdog.of(app)
+    with app.app_context(), (dog.watching() if dog else contextlib.nullcontext()):
         try:
             job()
             unit_of_work.commit()

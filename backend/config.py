@@ -92,7 +92,7 @@ class Config:
         self.DEFAULT_TIMEZONE = env.get("DEFAULT_TIMEZONE", "America/New_York")
         #: PostgreSQL: how long to wait for a connection, and for one statement (the outcomes
         #: report's recount sets its own, longer limit).
-        self.DATABASE_CONNECT_TIMEOUT_SECONDS = _int("DATABASE_CONNECT_TIMEOUT_SECONDS", 5)
+        self.DATABASE_CONNECT_TIMEOUT_SECONDS = _int("DATABASE_CONNECT_TIMEOUT_SECONDS", 3)
         # Below gunicorn's 30 s worker timeout, so a slow statement answers 503, not a killed worker.
         self.DATABASE_STATEMENT_TIMEOUT_SECONDS = _int("DATABASE_STATEMENT_TIMEOUT_SECONDS", 20)
         #: SQLite: how long a write waits for another's lock before answering 503.
@@ -161,7 +161,7 @@ class Config:
         self.MAX_CONTENT_LENGTH = 64 * 1024
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.API_TITLE = "Bridgeline API"
-        self.API_VERSION = "1.10.0"
+        self.API_VERSION = "1.11.0"
         self.OPENAPI_VERSION = "3.0.3"
         self.OPENAPI_URL_PREFIX = "/api/v1"
         self.OPENAPI_JSON_PATH = "openapi.json"

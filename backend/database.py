@@ -139,7 +139,12 @@ def _begin_sqlite_transaction(connection) -> None:
         # SQLITE_BUSY when another process wrote in between; waiting for the lock does not.
         # Long read-only work asks for `execution_options(sqlite_begin="DEFERRED")`: a snapshot
         # that does not block writers.
-        mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        options = connection.get_execution_options()
+        # How long to wait for another writer's lock: DATABASE_BUSY_TIMEOUT_SECONDS (an engine
+        # option), or shorter for one transaction (readiness). Set afresh at every BEGIN.
+        if "sqlite_busy_timeout_ms" in options:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(options['sqlite_busy_timeout_ms'])}")
+        mode = options.get("sqlite_begin", "IMMEDIATE")
         connection.exec_driver_sql("BEGIN DEFERRED" if mode == "DEFERRED" else "BEGIN IMMEDIATE")
 
 

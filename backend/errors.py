@@ -158,6 +158,9 @@ _UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P")
 _UNAVAILABLE_SQLSTATES = {"57014", "25006"}
 #: SQLite's words for the same.
 _UNAVAILABLE_SQLITE = ("disk is full", "readonly database", "unable to open database", "disk i/o error")
+#: Of those, the ones that say the database answers but cannot take a write.
+_NOT_WRITABLE_SQLSTATES = ("53", "25006")
+_NOT_WRITABLE_SQLITE = ("disk is full", "readonly database", "disk i/o error")
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -175,6 +178,27 @@ def is_unavailable(exc: BaseException) -> bool:
         message = str(exc.orig).lower()
         return any(words in message for words in _UNAVAILABLE_SQLITE) or "connection" in message
     return False
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """The connection to the database failed or was cut: nothing more can be written on it now
+    (unlike a timeout or a full disk, after which the server still takes other work)."""
+    if isinstance(exc, sa.exc.TimeoutError):
+        return True
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    state = getattr(exc.orig, "sqlstate", None) or ""
+    return (exc.connection_invalidated or isinstance(exc, sa.exc.InterfaceError) or state.startswith("08")
+            or (not state and isinstance(exc, sa.exc.OperationalError) and "connection" in str(exc.orig).lower()))
+
+
+def cannot_write(exc: BaseException) -> bool:
+    """The database answers but takes no write now: full, read-only, or locked by another writer."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    state = getattr(exc.orig, "sqlstate", None) or ""
+    return (is_transient(exc) or state.startswith(_NOT_WRITABLE_SQLSTATES)
+            or any(words in str(exc.orig).lower() for words in _NOT_WRITABLE_SQLITE))
 
 
 def status_for(exc: BaseException) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from backend import errors
 from backend.audit import service as audit_service
 from backend.extensions import db
 
@@ -42,9 +43,18 @@ def commit(status_code: int | None = None) -> None:
     _run_deferred()
 
 
-def roll_back(status_code: int | None) -> None:
-    """Roll back the work, then record the gathered audit events with the failing status."""
+def roll_back(status_code: int | None, cause: BaseException | None = None) -> None:
+    """Roll back the work, then record the gathered audit events with the failing status —
+    unless the unit failed because the database connection was lost (`cause`): then nothing
+    can be recorded, and trying would only hold the answer for another connect timeout."""
     db.session.rollback()
+    if cause is not None and errors.lost_connection(cause):
+        if audit_service.has_pending():
+            log.error("audit events of a unit of work not recorded: the database connection was lost",
+                      extra={"status": status_code})
+        audit_service.clear_pending()
+        db.session.info.pop(_AFTER, None)
+        return
     try:
         if audit_service.has_pending():
             audit_service.write_pending(status_code)

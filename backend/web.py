@@ -20,7 +20,7 @@ import uuid
 from flask import Flask, current_app, g, request
 from gunicorn.http.errors import NoMoreData, ParseException
 
-from backend import errors, idempotency, unit_of_work
+from backend import errors, idempotency, unit_of_work, watchdog
 from backend.auth import access
 from backend.errors import Problem
 
@@ -51,7 +51,7 @@ class BridgelineFlask(Flask):
                 idempotency.remember(response)
             unit_of_work.commit(response.status_code)
         except BaseException as exc:
-            unit_of_work.roll_back(errors.status_for(exc))
+            unit_of_work.roll_back(errors.status_for(exc), cause=exc)
             raise
         return response
 
@@ -218,7 +218,22 @@ def _finish(response):
     return response
 
 
+def _watch() -> None:
+    """Tell the database watchdog a request is under way (see `backend.watchdog`)."""
+    dog = watchdog.of(current_app)
+    if dog is not None:
+        g.watchdog_ticket = dog.begin()
+
+
+def _unwatch(_exc) -> None:
+    dog, ticket = watchdog.of(current_app), g.pop("watchdog_ticket", None)
+    if dog is not None and ticket is not None:
+        dog.end(ticket)
+
+
 def init_app(app: Flask) -> None:
+    app.before_request(_watch)
+    app.teardown_request(_unwatch)
     app.before_request(_assign_request_id)
     if app.config["BRIDGELINE_ENV"] == "production":
         app.before_request(_require_https)

@@ -6,7 +6,7 @@ from flask.views import MethodView
 from marshmallow import fields
 
 from backend.auth.access import public
-from backend.errors import problem_response
+from backend.errors import OUTAGE_RETRY_AFTER, problem_response
 from backend.openapi import Blueprint, problem
 from backend.ops import service
 from backend.schemas import OutputSchema
@@ -20,7 +20,10 @@ class HealthSchema(OutputSchema):
 
 class ReadinessSchema(OutputSchema):
     status = fields.String(required=True, metadata={"description": "`ready`."})
-    database = fields.String(required=True, metadata={"description": "`ok` or `unreachable`."})
+    database = fields.String(required=True, metadata={
+        "description": "`ok`; when not ready `unreachable` (refused, or no answer to a query), `not_answering` "
+                       "(no answer within a second: frozen or overloaded) or `not_writable` (a write failed: "
+                       "full disk, read-only, locked)."})
     migrations = fields.Dict(required=True, metadata={"description": "`current` and `head` revisions, `up_to_date`."})
     clock = fields.Dict(required=True, metadata={
         "description": "`last_heartbeat_at` of the clock process (null if it never ran)."})
@@ -41,13 +44,20 @@ class Ready(MethodView):
     @public
     @blp.doc(security=[])
     @blp.response(200, ReadinessSchema)
-    @problem(blp, 503, "The database is unreachable or its migrations are behind.")
+    @problem(blp, 503, "The database is unreachable, not answering or not taking writes, or its migrations are "
+                       "behind; answered within 2 s.")
     def get(self):
-        """The database answers and its migrations are current"""
-        report = service.readiness()
-        ready = report.pop("ready")
-        if not ready:
-            problem = "the database is unreachable" if report["database"] != "ok" else "migrations are behind"
-            return problem_response(503, f"Not ready: {problem}.", type="service-unavailable",
-                                    **report)
+        """The database answers, takes a write and its migrations are current (answered within 2 s)"""
+        report = service.readiness_and_commit()
+        if not report.pop("ready"):
+            return problem_response(503, f"Not ready: {_NOT_READY[report['database']]}.", type="service-unavailable",
+                                    headers={"Retry-After": str(OUTAGE_RETRY_AFTER)}, **report)
         return {"status": "ready", **report}
+
+
+_NOT_READY = {
+    "ok": "migrations are behind",
+    "unreachable": "the database is unreachable",
+    "not_answering": "the database did not answer within a second",
+    "not_writable": "the database does not take writes (full disk, read-only or locked)",
+}
