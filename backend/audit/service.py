@@ -185,42 +185,68 @@ class ChainProblem:
     reason: str
 
 
+@dataclasses.dataclass
+class ChainCheck:
+    """What `verify_chain` found: how far the chain holds, up to which head, and the first problem."""
+
+    #: Events whose links and hashes were checked and held.
+    checked: int
+    #: The head the walk stopped at (read first, so a live system verifies cleanly).
+    head_seq: int
+    head_hash: str
+    #: Anchors at or below the head (each matched unless `problem` says otherwise).
+    anchors_covered: int
+    problem: ChainProblem | None
+
+
 def chain_head() -> tuple[int, str]:
     head = db.session.get(AuditChainHead, _CHAIN_HEAD_ID, populate_existing=True)
     return head.last_seq, head.last_hash
 
 
-def verify_chain(batch_size: int = 1000, anchors: dict[int, str] | None = None) -> tuple[int, ChainProblem | None]:
-    """Walk the chain up to the head as it stands now; return how many events were checked
-    and the first problem. Events appended meanwhile are left for the next run, so a live
-    system verifies cleanly; on SQLite the walk reads a snapshot without blocking writers.
+def verify_chain(batch_size: int = 1000, anchors: dict[int, str] | None = None) -> ChainCheck:
+    """Walk the chain up to the head as it stands now and report how far it holds. Events
+    appended meanwhile are left for the next run, so a live system verifies cleanly; on SQLite
+    the walk reads a snapshot without blocking writers.
 
     `anchors` maps sequence numbers to hashes recorded outside the database (the clock logs
-    the head regularly): they catch a rewrite by someone holding the key, or a cut tail."""
+    the head regularly): they catch a rewrite by someone holding the key, or a cut tail —
+    such as a restore from a backup older than the newest anchor."""
     anchors = anchors or {}
     if not db.session().in_transaction():
         db.session.connection(execution_options={"sqlite_begin": "DEFERRED"})
     head = db.session.get(AuditChainHead, _CHAIN_HEAD_ID)
     if head is None:
-        return 0, ChainProblem(0, None, "the chain head is missing")
+        return ChainCheck(0, 0, GENESIS_HASH, 0, ChainProblem(0, None, "the chain head is missing"))
     head_seq, head_hash = head.last_seq, head.last_hash
+    covered = sum(1 for seq in anchors if 0 < seq <= head_seq)
+
+    def result(checked: int, problem: ChainProblem | None = None) -> ChainCheck:
+        return ChainCheck(checked, head_seq, head_hash, covered, problem)
+
     expected_prev, expected_seq, checked = GENESIS_HASH, 1, 0
     for event in _events_in_order(batch_size, up_to=head_seq):
         if event.seq != expected_seq:
-            return checked, ChainProblem(expected_seq, None, f"event {expected_seq} is missing")
+            return result(checked, ChainProblem(expected_seq, None, f"event {expected_seq} is missing"))
         if event.prev_hash != expected_prev:
-            return checked, ChainProblem(event.seq, str(event.id), "prev_hash does not match the previous event")
+            return result(checked, ChainProblem(event.seq, str(event.id),
+                                                "prev_hash does not match the previous event"))
         if compute_hash(event, event.patient_ids) != event.hash:
-            return checked, ChainProblem(event.seq, str(event.id), "contents do not match its hash")
+            return result(checked, ChainProblem(event.seq, str(event.id), "contents do not match its hash"))
         if event.seq in anchors and anchors[event.seq] != event.hash:
-            return checked, ChainProblem(event.seq, str(event.id), "hash differs from the anchor recorded for it")
+            return result(checked, ChainProblem(event.seq, str(event.id),
+                                                "hash differs from the anchor recorded for it"))
         expected_prev, expected_seq, checked = event.hash, event.seq + 1, checked + 1
     if checked != head_seq or expected_prev != head_hash:
-        return checked, ChainProblem(expected_seq, None, "the newest events are missing (chain head is ahead)")
+        return result(checked, ChainProblem(expected_seq, None, "the newest events are missing (chain head is ahead)"))
     beyond = [seq for seq in anchors if seq > head_seq]
     if beyond:
-        return checked, ChainProblem(min(beyond), None, "an anchored event is missing (the chain was cut short)")
-    return checked, None
+        return result(checked, ChainProblem(
+            head_seq + 1, None,
+            f"an anchored event is missing (the chain was cut short): the chain ends at event {head_seq}, "
+            f"but an anchor was recorded at event {max(beyond)} (the database predates that anchor, "
+            "or its newest events were removed)"))
+    return result(checked)
 
 
 def _events_in_order(batch_size: int, *, up_to: int) -> Iterator[AuditEvent]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import re
+import datetime as dt
+import json
 
 import pytest
 import sqlalchemy as sa
@@ -38,10 +39,12 @@ def verify(app):
     return app.test_cli_runner().invoke(args=["audit", "verify"])
 
 
-def test_an_intact_trail_verifies(app, chain):
+def test_an_intact_trail_verifies_naming_its_head_and_that_nothing_anchored_it(app, chain):
     result = verify(app)
     assert result.exit_code == 0, result.output
-    assert re.search(r"(\d+) events verified", result.output)
+    head_seq, head_hash = audit_service.chain_head()
+    assert f"{head_seq} events verified; head: event {head_seq}, hash {head_hash}" in result.output
+    assert "anchors: none given" in result.output
 
 
 def test_changing_one_field_of_one_event_fails_verify_naming_it(app, chain):
@@ -164,3 +167,79 @@ def test_anchors_recorded_outside_catch_a_cut_tail_and_a_rewrite(app, chain, jso
     beyond = f"{line['audit_seq'] + 5}:{'0' * 64}"
     result = app.test_cli_runner().invoke(args=["audit", "verify", "--anchor", beyond])
     assert result.exit_code == 1 and "cut short" in result.output
+    assert (f"the chain ends at event {line['audit_seq']}, but an anchor was recorded at event "
+            f"{line['audit_seq'] + 5}") in result.output
+
+
+def _saved_log(tmp_path, *lines: str) -> str:
+    """A log as IT would save it from the log store, one line each."""
+    path = tmp_path / "clock.log"
+    path.write_text("".join(line.rstrip("\n") + "\n" for line in lines), encoding="utf-8")
+    return str(path)
+
+
+def _anchor_lines(json_log) -> list[str]:
+    return [line for line in json_log.text().splitlines() if '"audit chain head"' in line]
+
+
+def test_verify_takes_every_anchor_from_the_clocks_saved_log(app, chain, json_log, tmp_path):
+    from backend.audit.jobs import log_chain_head
+
+    log_chain_head()
+    audit_service.record("test.event", details={"n": 5})
+    unit_of_work.commit()
+    log_chain_head()
+    first, second = _anchor_lines(json_log)
+    log = _saved_log(tmp_path, "clock started (not JSON)", '{"msg": "heartbeat", "request_id": null}', first,
+                     f"2026-12-03T10:10:00+00:00 app[clock.1]: {second}")  # a drain's prefix
+    result = app.test_cli_runner().invoke(args=["audit", "verify", "--anchors-from", log])
+    assert result.exit_code == 0, result.output
+    assert f"anchors: 2 matched, the latest at event {json.loads(second)['audit_seq']}" in result.output
+
+
+def test_anchors_logged_after_a_backup_started_are_left_out_with_logged_before(app, chain, json_log, tmp_path):
+    from backend.audit.jobs import log_chain_head
+
+    log_chain_head()
+    (line,) = _anchor_lines(json_log)
+    anchor = json.loads(line)
+    logged = dt.datetime.fromisoformat(anchor["ts"])
+    later = {**anchor, "ts": (logged + dt.timedelta(minutes=10)).isoformat(), "audit_seq": anchor["audit_seq"] + 3,
+             "audit_hash": "a" * 64}  # the clock went on after the backup began
+    log = _saved_log(tmp_path, line, json.dumps(later))
+    backup_started = (logged + dt.timedelta(minutes=5)).strftime("%Y%m%dT%H%M%SZ")
+    whole = app.test_cli_runner().invoke(args=["audit", "verify", "--anchors-from", log])
+    assert whole.exit_code == 1 and "cut short" in whole.output
+    before = app.test_cli_runner().invoke(args=["audit", "verify", "--anchors-from", log,
+                                                "--logged-before", backup_started])
+    assert before.exit_code == 0, before.output
+    assert f"anchors: 1 matched, the latest at event {anchor['audit_seq']}" in before.output
+
+
+def test_verify_refuses_a_log_without_anchors_rather_than_passing_unanchored(app, chain, json_log, tmp_path):
+    from backend.audit.jobs import log_chain_head
+
+    runner = app.test_cli_runner()
+    empty = _saved_log(tmp_path, '{"msg": "clock started", "request_id": null}')
+    result = runner.invoke(args=["audit", "verify", "--anchors-from", empty])
+    assert result.exit_code == 2 and "no 'audit chain head' lines" in result.output
+    log_chain_head()
+    log = _saved_log(tmp_path, *_anchor_lines(json_log))
+    result = runner.invoke(args=["audit", "verify", "--anchors-from", log, "--logged-before", "2000-01-01T00:00Z"])
+    assert result.exit_code == 2 and "no 'audit chain head' lines logged before 2000-01-01" in result.output
+    result = runner.invoke(args=["audit", "verify", "--anchors-from", log, "--logged-before", "2026-12-03 02:00"])
+    assert result.exit_code == 2 and "offset" in result.output
+
+
+def test_a_log_giving_two_hashes_for_one_event_fails_verify(app, chain, json_log, tmp_path):
+    """The clock saw event N with one hash and later with another: a rewrite, or a restore
+    from an older backup, happened in between — neither anchor can be trusted blindly."""
+    from backend.audit.jobs import log_chain_head
+
+    log_chain_head()
+    (line,) = _anchor_lines(json_log)
+    other = {**json.loads(line), "audit_hash": "b" * 64}
+    result = app.test_cli_runner().invoke(args=["audit", "verify", "--anchors-from",
+                                                _saved_log(tmp_path, line, json.dumps(other))])
+    assert result.exit_code == 1
+    assert f"two different hashes for event {other['audit_seq']} (line 1 and line 2)" in result.output
