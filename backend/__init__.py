@@ -41,7 +41,10 @@ def create_app(config: Config | None = None) -> web.BridgelineFlask:
         # within seconds instead of holding a worker until gunicorn kills it.
         app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"] = {
             "options": f"-c jit=off -c statement_timeout={app.config['DATABASE_STATEMENT_TIMEOUT_SECONDS'] * 1000}",
-            "connect_timeout": app.config["DATABASE_CONNECT_TIMEOUT_SECONDS"]}
+            "connect_timeout": app.config["DATABASE_CONNECT_TIMEOUT_SECONDS"],
+            # TCP keepalives: a pooled connection whose server vanished (a failover, a dropped
+            # network path: no reset ever comes) is found dead within about a minute, not hours.
+            "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
     elif app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # A bounded wait for another writer's lock (sqlite3's busy timeout); then 503, not a hang.
         app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"] = {

@@ -33,9 +33,9 @@ import sqlalchemy as sa
 log = logging.getLogger(__name__)
 
 #: Seconds of work before the watchdog asks whether the server still answers.
-STUCK_AFTER = 2.0
+STUCK_AFTER = 1.5
 #: Seconds a fresh connection has to answer `SELECT 1`.
-PROBE_TIMEOUT = 2.0
+PROBE_TIMEOUT = 1.5
 
 
 class Watchdog:
