@@ -90,6 +90,9 @@ def _register_blueprints(app) -> None:
                 outreach_blp, sync_blp, reports_blp):
         api.register_blueprint(blp)
     app.register_blueprint(webhooks_blp)  # for Twilio, not in the phone app's contract
+    from backend import console
+
+    console.init_app(app)  # the staff console's pages, not in the phone app's contract
     handoffs_service.connect_signals()
     outreach_planning.connect_signals()
 

@@ -8,11 +8,12 @@ validation. Unexpected exceptions become a 500 that names the request id and sho
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, current_app, g, json
+from flask import Flask, current_app, g, has_request_context, json, request
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
@@ -84,10 +85,32 @@ def problem_response(status: int, detail: str, *, type: str | None = None,  # no
     request_id = g.get("request_id")
     if request_id:
         body["request_id"] = request_id
-    response = current_app.response_class(json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
+    render = _page_renderer()
+    if render is not None:
+        response = render(body)
+    else:
+        response = current_app.response_class(json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+#: Paths whose errors are pages for people (the console), with the renderer of the problem.
+_PAGES: dict[str, Callable[[dict], Any]] = {}
+
+
+def render_pages_under(prefix: str, render: Callable[[dict], Any]) -> None:
+    """Answer errors under `prefix` with `render(problem)` — an HTML page carrying the same
+    status, detail and request id — instead of problem+json."""
+    _PAGES[prefix] = render
+
+
+def _page_renderer() -> Callable[[dict], Any] | None:
+    if has_request_context():
+        for prefix, render in _PAGES.items():
+            if request.path.startswith(prefix):
+                return render
+    return None
 
 
 def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:

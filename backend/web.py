@@ -29,8 +29,8 @@ log = logging.getLogger("backend.request")
 _PROBES = ("/health", "/ready")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-#: Paths whose bodies are not JSON (Twilio posts forms).
-_FORM_PREFIXES = ("/webhooks/",)
+#: Paths whose bodies are not JSON (Twilio posts forms; so do the console's pages).
+_FORM_PREFIXES = ("/webhooks/", "/console/")
 #: Bodies up to this size are read and discarded before a 413, so that the client, still
 #: sending, sees the answer rather than a connection reset.
 _DRAIN_LIMIT = 1024 * 1024

@@ -85,6 +85,8 @@ def rule_for(endpoint: str, method: str):
     """The declared rule of the handler serving `method` on `endpoint`, or None."""
     if endpoint.startswith("api-docs."):  # flask-smorest serves the OpenAPI document
         return PUBLIC
+    if endpoint.endswith(".static"):  # the console's stylesheet and scripts
+        return PUBLIC
     return getattr(_handler(endpoint, method), _ATTR, None)
 
 
@@ -99,7 +101,7 @@ def enforce() -> None:
         raise RuntimeError(f"{request.endpoint} declares no access rule")
     if rule == PUBLIC:
         return
-    session = _authenticate()
+    session = _AUTHENTICATORS.get(request.blueprint, _authenticate)()
     g.device_session, g.user = session, session.user
     # Plain, for the request log: reading g.user after the commit would reload it from the database.
     g.user_id = session.user.id
@@ -109,6 +111,16 @@ def enforce() -> None:
                                                              _PENDING_OK, False):
         raise Problem(403, "Your clinical access is waiting for a clinic-staff member's approval (two people "
                            "grant clinical access).", type="access-pending")
+
+
+#: How a blueprint's requests are authenticated when not by bearer token (the console: its cookie).
+_AUTHENTICATORS: dict[str | None, Callable[[], DeviceSession]] = {}
+
+
+def authenticate_with(blueprint: str, authenticator: Callable[[], DeviceSession]) -> None:
+    """Authenticate `blueprint`'s requests with `authenticator` (which raises when there is no
+    valid session). Every other request — the whole JSON API — keeps bearer tokens only."""
+    _AUTHENTICATORS[blueprint] = authenticator
 
 
 def _authenticate() -> DeviceSession:

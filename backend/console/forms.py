@@ -1,0 +1,78 @@
+"""Form input through the API's own schemas, and the hospital's time zone on the screen.
+
+A form's fields are renamed to the schema's, times entered in `DEFAULT_TIMEZONE` become
+timestamps, and the schema decides: the console can never accept what the API refuses, nor
+the other way round. Errors come back per form field, to be shown next to it with the input kept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from marshmallow import Schema, ValidationError
+
+from backend.errors import Problem, flatten_messages
+
+
+def zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["DEFAULT_TIMEZONE"])
+
+
+def local_input(value: dt.datetime | None) -> str:
+    """A timestamp as a `datetime-local` field's value, in the hospital's zone."""
+    return value.astimezone(zone()).strftime("%Y-%m-%dT%H:%M") if value else ""
+
+
+def now_input() -> str:
+    return local_input(dt.datetime.now(dt.UTC))
+
+
+def shown(value: dt.datetime | dt.date | None) -> str:
+    """A date or time as people read it, times in the hospital's zone with the zone named."""
+    if value is None:
+        return "—"
+    if isinstance(value, dt.datetime):
+        local = value.astimezone(zone())
+        return local.strftime("%b %-d, %Y %-I:%M %p ") + local.tzname()
+    return value.strftime("%b %-d, %Y")
+
+
+def timestamp(value: str) -> str | None:
+    """A `datetime-local` value in the hospital's zone as an ISO timestamp (None when empty;
+    left as typed when unreadable, for the schema to refuse with its own message)."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        local = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return (local if local.tzinfo else local.replace(tzinfo=zone())).isoformat()
+
+
+class FormErrors(Exception):
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("invalid form")
+        self.errors = errors
+
+
+def load(schema: Schema, data: dict, names: dict[str, str] | None = None) -> dict:
+    """`data` loaded by `schema`, or FormErrors keyed by the form's field names (`names` maps a
+    schema field to the form field shown for it)."""
+    names = names or {}
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        raise FormErrors({names.get(field, field): messages
+                          for field, messages in flatten_messages(exc.messages).items()}) from None
+
+
+def problem_errors(problem: Problem, names: dict[str, str] | None = None) -> dict[str, list[str]]:
+    """A service's refusal as form errors: its field errors where it names fields, else the
+    whole form's (`_form`)."""
+    names = names or {}
+    if problem.errors:
+        return {names.get(field, field): messages for field, messages in problem.errors.items()}
+    return {"_form": [problem.description]}
