@@ -69,6 +69,7 @@ def _register_blueprints(app) -> None:
     from backend.handoffs import service as handoffs_service
     from backend.handoffs.api import blp as handoffs_blp
     from backend.ops.api import blp as ops_blp
+    from backend.ops.scrape import blp as metrics_blp
     from backend.outreach import planning as outreach_planning
     from backend.outreach.api import blp as outreach_blp
     from backend.outreach.webhooks import blp as webhooks_blp
@@ -79,6 +80,7 @@ def _register_blueprints(app) -> None:
                 outreach_blp, sync_blp, reports_blp):
         api.register_blueprint(blp)
     app.register_blueprint(webhooks_blp)  # for Twilio, not in the phone app's contract
+    app.register_blueprint(metrics_blp)  # for the monitoring system, not in the phone app's contract
     handoffs_service.connect_signals()
     outreach_planning.connect_signals()
 

@@ -16,6 +16,8 @@ from flask import Flask, current_app, g, json
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
+from backend import metrics
+
 log = logging.getLogger(__name__)
 
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -186,6 +188,7 @@ def status_for(exc: BaseException) -> int:
 
 
 def handle_unexpected_exception(exc: Exception):
+    metrics.count_database_error("unavailable" if is_unavailable(exc) else "busy" if is_transient(exc) else None)
     # The exception's message may quote data; log its type and stack only (no PHI in logs).
     if isinstance(exc, (StaleDataError, sa.exc.IntegrityError)):
         # A concurrent change won a race the code did not foresee: a conflict, not a crash.
