@@ -7,6 +7,9 @@ flags win over anything here).
   anything imports it and before any worker forks: an empty temporary directory when the
   variable is unset (removed when gunicorn exits), else the directory named, emptied of an
   earlier run's files at start. A worker that exits leaves its counts behind, as counters must.
+- **Logs.** gunicorn's own log (start, workers booting, exiting, timing out) is written as the
+  app's JSON lines; gunicorn's access log is off, since the app logs each request itself, by
+  route template and without the query string (`backend.http_server.Logger`).
 """
 
 import glob
@@ -18,6 +21,8 @@ _made_directory = None
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     _made_directory = tempfile.mkdtemp(prefix="bridgeline-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _made_directory
+
+logger_class = "backend.http_server.Logger"
 
 
 def on_starting(server):
