@@ -14,7 +14,7 @@ import click
 from flask.cli import AppGroup
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from backend import errors, logs, web
+from backend import error_reports, errors, logs, web
 from backend.config import Config
 from backend.extensions import api, db, migrate
 
@@ -29,6 +29,7 @@ def create_app(config: Config | None = None) -> web.BridgelineFlask:
 
     app = web.BridgelineFlask(__name__)
     app.config.from_mapping(config.as_dict())
+    error_reports.init(app.config)  # only with SENTRY_DSN: the workers, the clock, the commands
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         os.makedirs(app.instance_path, exist_ok=True)
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'bridgeline.db'}"

@@ -17,7 +17,7 @@ DEFAULT_AUDIT_HMAC_KEY = "dev-only-audit-key"
 
 #: Settings that are secrets: each may come from a file instead (`SECRET_KEY_FILE=/run/secrets/…`,
 #: the container and systemd `LoadCredential` convention), so it never sits in the environment.
-SECRETS = ("SECRET_KEY", "AUDIT_HMAC_KEY", "DATABASE_URL", "TWILIO_AUTH_TOKEN", "METRICS_TOKEN")
+SECRETS = ("SECRET_KEY", "AUDIT_HMAC_KEY", "DATABASE_URL", "TWILIO_AUTH_TOKEN", "METRICS_TOKEN", "SENTRY_DSN")
 
 
 def _secret(name: str, default: str | None) -> str | None:
@@ -152,9 +152,10 @@ class Config:
         self.LOG_LEVEL = env.get("LOG_LEVEL", "INFO")
         # Observability (README "Observability"): who may read /metrics — a client whose address,
         # and whose proxies' report of it, fall in these networks (none by default), or one
-        # carrying this bearer token.
+        # carrying this bearer token; and where error reports go (none unless a DSN is given).
         self.METRICS_ALLOWED_NETWORKS = _networks("METRICS_ALLOWED_NETWORKS")
         self.METRICS_TOKEN = _secret("METRICS_TOKEN", "")
+        self.SENTRY_DSN = _secret("SENTRY_DSN", "")
 
         # Fixed settings.
         self.MAX_CONTENT_LENGTH = 64 * 1024
