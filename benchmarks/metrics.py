@@ -17,9 +17,11 @@ The PostgreSQL database must be empty: the benchmark migrates it and fills it.
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime as dt
 import ipaddress
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -28,6 +30,7 @@ import uuid
 
 if "--multiprocess" in sys.argv:  # before prometheus-client is imported, as gunicorn.conf.py does
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bench-metrics-")
+    atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], True)
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
