@@ -14,7 +14,7 @@ import click
 from flask.cli import AppGroup
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from backend import errors, logs, watchdog, web
+from backend import error_reports, errors, logs, watchdog, web
 from backend.config import Config
 from backend.extensions import api, db, migrate
 
@@ -29,6 +29,7 @@ def create_app(config: Config | None = None) -> web.BridgelineFlask:
 
     app = web.BridgelineFlask(__name__)
     app.config.from_mapping(config.as_dict())
+    error_reports.init(app.config)  # only with SENTRY_DSN: the workers, the clock, the commands
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         os.makedirs(app.instance_path, exist_ok=True)
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'bridgeline.db'}"
@@ -80,6 +81,7 @@ def _register_blueprints(app) -> None:
     from backend.handoffs import service as handoffs_service
     from backend.handoffs.api import blp as handoffs_blp
     from backend.ops.api import blp as ops_blp
+    from backend.ops.scrape import blp as metrics_blp
     from backend.outreach import planning as outreach_planning
     from backend.outreach.api import blp as outreach_blp
     from backend.outreach.webhooks import blp as webhooks_blp
@@ -90,6 +92,7 @@ def _register_blueprints(app) -> None:
                 outreach_blp, sync_blp, reports_blp):
         api.register_blueprint(blp)
     app.register_blueprint(webhooks_blp)  # for Twilio, not in the phone app's contract
+    app.register_blueprint(metrics_blp)  # for the monitoring system, not in the phone app's contract
     from backend import console
 
     console.init_app(app)  # the staff console's pages, not in the phone app's contract

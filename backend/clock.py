@@ -33,6 +33,7 @@ from backend.auth import jobs as auth_jobs
 from backend.database import utcnow
 from backend.handoffs import jobs as handoffs_jobs
 from backend.ops import jobs as ops_jobs
+from backend.ops import service as ops_service
 from backend.outreach import jobs as outreach_jobs
 from backend.reports import jobs as reports_jobs
 from backend.sync import jobs as sync_jobs
@@ -60,6 +61,9 @@ def run_job(app: Flask, job: Callable[[], None]) -> None:
     with app.app_context(), (dog.watching() if dog else contextlib.nullcontext()):
         try:
             job()
+            # Each job's last good run is on record, so /metrics shows how long ago each one (the
+            # text dispatcher's too) last finished.
+            ops_service.record_heartbeat(job_name=job.__name__)
             unit_of_work.commit()
         except Exception:
             unit_of_work.roll_back(None)

@@ -7,6 +7,7 @@ in one place (the README lists them too). Nothing else in the package reads `os.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 
 #: Development fallbacks; production refuses to start with them.
@@ -16,7 +17,7 @@ DEFAULT_AUDIT_HMAC_KEY = "dev-only-audit-key"
 
 #: Settings that are secrets: each may come from a file instead (`SECRET_KEY_FILE=/run/secrets/…`,
 #: the container and systemd `LoadCredential` convention), so it never sits in the environment.
-SECRETS = ("SECRET_KEY", "AUDIT_HMAC_KEY", "DATABASE_URL", "TWILIO_AUTH_TOKEN")
+SECRETS = ("SECRET_KEY", "AUDIT_HMAC_KEY", "DATABASE_URL", "TWILIO_AUTH_TOKEN", "METRICS_TOKEN", "SENTRY_DSN")
 
 
 def _secret(name: str, default: str | None) -> str | None:
@@ -65,6 +66,14 @@ def _ints(name: str, default: str) -> tuple[int, ...]:
     if not values or min(values) < 0:
         raise RuntimeError(f"{name} must list at least one non-negative integer")
     return values
+
+
+def _networks(name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    raw = os.environ.get(name) or ""
+    try:
+        return tuple(ipaddress.ip_network(part.strip()) for part in raw.split(",") if part.strip())
+    except ValueError as exc:
+        raise RuntimeError(f"{name} must be comma-separated networks such as 10.0.0.0/8, got {raw!r}") from exc
 
 
 def _time(name: str, default: str) -> dt.time:
@@ -156,6 +165,12 @@ class Config:
         self.HANDOFF_PROGRAM_ARRIVE_HOURS = _int("HANDOFF_PROGRAM_ARRIVE_HOURS", 14 * 24)
         self.HANDOFF_DEADLINE_CHECK_SECONDS = _int("HANDOFF_DEADLINE_CHECK_SECONDS", 300)
         self.LOG_LEVEL = env.get("LOG_LEVEL", "INFO")
+        # Observability (README "Observability"): who may read /metrics — a client whose address,
+        # and whose proxies' report of it, fall in these networks (none by default), or one
+        # carrying this bearer token; and where error reports go (none unless a DSN is given).
+        self.METRICS_ALLOWED_NETWORKS = _networks("METRICS_ALLOWED_NETWORKS")
+        self.METRICS_TOKEN = _secret("METRICS_TOKEN", "")
+        self.SENTRY_DSN = _secret("SENTRY_DSN", "")
 
         # Fixed settings.
         self.MAX_CONTENT_LENGTH = 64 * 1024
@@ -205,6 +220,8 @@ class Config:
             raise RuntimeError("production needs PUBLIC_BASE_URL to be an https:// URL")
         if not self.SQLALCHEMY_DATABASE_URI:
             raise RuntimeError("production needs DATABASE_URL (PostgreSQL)")
+        if self.METRICS_TOKEN and len(self.METRICS_TOKEN) < 32:
+            raise RuntimeError("production needs METRICS_TOKEN, when set, to be a random value of 32+ characters")
 
     def as_dict(self) -> dict:
         return {k: v for k, v in vars(self).items() if k.isupper()}

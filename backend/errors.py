@@ -17,6 +17,8 @@ from flask import Flask, current_app, g, has_request_context, json, request
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
+from backend import metrics
+
 log = logging.getLogger(__name__)
 
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -233,6 +235,7 @@ def status_for(exc: BaseException) -> int:
 
 
 def handle_unexpected_exception(exc: Exception):
+    metrics.count_database_error("unavailable" if is_unavailable(exc) else "busy" if is_transient(exc) else None)
     # The exception's message may quote data; log its type and stack only (no PHI in logs).
     if isinstance(exc, (StaleDataError, sa.exc.IntegrityError)):
         # A concurrent change won a race the code did not foresee: a conflict, not a crash.

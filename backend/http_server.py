@@ -1,4 +1,5 @@
-"""gunicorn's worker for Bridgeline (the Procfile's `--worker-class`).
+"""gunicorn's worker and logger for Bridgeline (the Procfile's `--worker-class`; the logger is
+named in `gunicorn.conf.py`).
 
 Some requests never reach the app: gunicorn refuses a request line longer than
 `--limit-request-line`, too many or too large headers, or a request that is not valid HTTP/1.1,
@@ -6,6 +7,10 @@ and answers 500 for a request the app did not finish (a worker timeout). Its own
 HTML page, and its log names the URL with its query. This worker answers all of those with
 problem+json like every other error (api.md: never an HTML page), with a request id, and logs
 only the status, the kind of failure and that id. Everything else is gunicorn's sync worker as is.
+
+The logger writes gunicorn's own log as the app's JSON lines (`backend.logs`) and keeps no
+access log: the app logs every request it answers, by route template, and this worker every
+request it refuses; gunicorn's access line would name the URL with its query string.
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ import logging
 import uuid
 from http import HTTPStatus
 
-from gunicorn import util
+from gunicorn import glogging, util
 from gunicorn.http import errors as http_errors
 from gunicorn.workers.sync import SyncWorker
 
 from backend.errors import PROBLEM_MIMETYPE, problem_body
+from backend.logs import JsonFormatter
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +45,16 @@ class Worker(SyncWorker):
             util.write_nonblock(client, problem_message(status, detail, problem_type, request_id))
         except OSError:
             log.debug("could not send the answer", extra={"request_id": request_id})
+
+
+class Logger(glogging.Logger):
+    def setup(self, cfg):
+        super().setup(cfg)
+        for handler in self.error_log.handlers:  # wherever --error-logfile or syslog sends it
+            handler.setFormatter(JsonFormatter())
+
+    def access(self, resp, req, environ, request_time):
+        """Never: the app logs each request (`backend.web`), without its path's ids or query."""
 
 
 def refusal(exc: BaseException, cfg) -> tuple[int, str, str | None]:

@@ -20,13 +20,15 @@ import uuid
 from flask import Flask, current_app, g, request
 from gunicorn.http.errors import NoMoreData, ParseException
 
-from backend import errors, idempotency, unit_of_work, watchdog
+from backend import errors, idempotency, metrics, unit_of_work, watchdog
 from backend.auth import access
 from backend.errors import Problem
 
 log = logging.getLogger("backend.request")
 
-_PROBES = ("/health", "/ready")
+#: Served over plain HTTP in production too: the platform's probes, and the scrape (which has
+#: its own access rule: `backend.ops.scrape`).
+_PROBES = ("/health", "/ready", "/metrics")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 #: Paths whose bodies are not JSON (Twilio posts forms; so do the console's pages).
@@ -202,16 +204,20 @@ def _finish(response):
         response.headers.pop("Content-Type", None)
     _compress(response)
     started = g.get("started")
+    seconds = time.perf_counter() - started if started else None
     user_id = g.get("user_id")
+    route = request.url_rule.rule if request.url_rule else None
+    metrics.observe_request(route, request.method, response.status_code, seconds)
     log.info(
         "request",
         extra={
-            # The path only: query strings can carry names and MRNs.
+            # The route template, never the path: paths carry patient ids, query strings names and
+            # MRNs, and a path that matched no route is whatever the client typed.
             "method": request.method,
-            "path": request.path,
+            "route": route or metrics.UNMATCHED,
             "endpoint": request.endpoint,
             "status": response.status_code,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
+            "duration_ms": round(seconds * 1000, 1) if seconds is not None else None,
             "user_id": str(user_id) if user_id is not None else None,
         },
     )

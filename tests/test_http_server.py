@@ -5,6 +5,7 @@ on demand."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -13,7 +14,7 @@ from types import SimpleNamespace
 
 from gunicorn.config import Config
 
-from backend.http_server import Worker
+from backend.http_server import Logger, Worker
 
 
 def test_a_request_the_app_did_not_finish_is_a_500_problem_and_the_log_names_no_url(caplog):
@@ -36,3 +37,27 @@ def test_a_request_the_app_did_not_finish_is_a_500_problem_and_the_log_names_no_
     record = next(r for r in caplog.records if r.name == "backend.http_server")
     assert record.levelno == logging.ERROR and record.status == 500 and record.error == "SystemExit"
     assert "Jane" not in caplog.text and "/api/v1/patients" not in caplog.text
+
+
+def test_gunicorns_own_log_is_json_and_it_keeps_no_access_log_even_when_asked(tmp_path):
+    error_log, access_log = tmp_path / "error.log", tmp_path / "access.log"
+    cfg = Config()
+    cfg.set("errorlog", str(error_log))
+    cfg.set("accesslog", str(access_log))
+    logger = Logger(cfg)
+    try:
+        logger.info("Booting worker with pid: %s", 4242)
+        logger.exception("Error handling request", exc_info=RuntimeError("Jane Roe +15550100"))
+        request = SimpleNamespace(method="GET", uri="/api/v1/patients?q=Jane+Roe", path="/api/v1/patients",
+                                  query="q=Jane+Roe", headers=[])
+        environ = {"REQUEST_METHOD": "GET", "RAW_URI": request.uri, "SERVER_PROTOCOL": "HTTP/1.1",
+                   "QUERY_STRING": request.query, "PATH_INFO": request.path}
+        response = SimpleNamespace(status="200 OK", headers=[], sent=2)
+        logger.access(response, request, environ, dt.timedelta(milliseconds=5))
+    finally:
+        for handler in logger.error_log.handlers + logger.access_log.handlers:
+            handler.close()
+    booting, failed = map(json.loads, error_log.read_text().splitlines())
+    assert (booting["logger"], booting["msg"]) == ("gunicorn.error", "Booting worker with pid: 4242")
+    assert failed["exc_type"] == "RuntimeError" and "Jane" not in error_log.read_text()
+    assert not access_log.exists() or access_log.read_text() == ""

@@ -9,7 +9,7 @@ def test_each_request_logs_one_json_line_with_its_request_id(anonymous, json_log
     response = anonymous.get("/health", headers={"X-Request-Id": "req-42"})
     lines = [line for line in json_log.lines() if line["msg"] == "request"]
     assert lines[-1]["request_id"] == response.headers["X-Request-Id"] == "req-42"
-    assert lines[-1]["status"] == 200 and lines[-1]["path"] == "/health"
+    assert lines[-1]["status"] == 200 and lines[-1]["route"] == "/health"
 
 
 def test_query_strings_and_passwords_never_reach_the_log(app, anonymous, json_log):
@@ -27,7 +27,7 @@ def test_a_signed_in_request_is_logged_with_the_users_id_and_an_anonymous_one_wi
     anonymous.get("/health")
     anonymous.sign_in(user.username, user.password)
     anonymous.get("/api/v1/me")
-    health, me = [line for line in json_log.lines() if line["msg"] == "request" and line["path"] in ("/health",
+    health, me = [line for line in json_log.lines() if line["msg"] == "request" and line["route"] in ("/health",
                                                                                                     "/api/v1/me")]
     assert health["user_id"] is None
     assert me["user_id"] == str(user.id)

@@ -1,3 +1,3 @@
-"""Operations: liveness and readiness probes, and the clock process's heartbeat.
+"""Operations: liveness and readiness probes, the clock process's heartbeat, and the Prometheus scrape.
 
 Layer: a face, beside the request cycle (`backend.web`), above every domain."""
