@@ -16,11 +16,16 @@ module only follows its choice.
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
+import threading
 
 import prometheus_client
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+
+log = logging.getLogger(__name__)
 
 # `*_created` series double the output and tell nothing a scrape needs (multiprocess mode has none).
 prometheus_client.disable_created_metrics()
@@ -47,6 +52,27 @@ DATABASE_ERROR_KINDS = ("unavailable", "busy")
 MULTIPROCESS_DIRECTORY = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
+def _never_fails(record):
+    """Measuring never fails the work measured: in multiprocess mode each value lives in a file,
+    and a full disk (or a lost directory) must cost the metric, not the request."""
+
+    @functools.wraps(record)
+    def safely(*args, **kwargs) -> None:
+        try:
+            record(*args, **kwargs)
+        except Exception as exc:
+            if not _failed.is_set():  # said once per process, not per request
+                _failed.set()
+                log.error("metrics could not be recorded; requests go on without them",
+                          extra={"exc_type": type(exc).__name__})
+
+    return safely
+
+
+_failed = threading.Event()
+
+
+@_never_fails
 def observe_request(route: str | None, method: str, status: int, seconds: float | None) -> None:
     """Record one answered request; `route` is the matched rule's template (None: unmatched)."""
     if seconds is None:
@@ -54,6 +80,7 @@ def observe_request(route: str | None, method: str, status: int, seconds: float 
     REQUEST_SECONDS.labels(route or UNMATCHED, method if method in METHODS else "other", str(status)).observe(seconds)
 
 
+@_never_fails
 def count_database_error(kind: str | None) -> None:
     """Count a database error of `kind` (`unavailable` or `busy`); None counts nothing."""
     if kind in DATABASE_ERROR_KINDS:
