@@ -31,8 +31,8 @@ from backend.handoffs.schemas import HandoffCreateSchema
 from backend.programs.models import Program
 
 #: Where each role starts.
-HOME = {Role.ED_NURSE: "console.find_patient", Role.CLINIC_STAFF: "console.find_patient",
-        Role.COACH: "console.find_patient", Role.ADMIN: "console.find_patient"}
+HOME = {Role.ED_NURSE: "console.find_patient", Role.CLINIC_STAFF: "console.review",
+        Role.COACH: "console.my_caseload", Role.ADMIN: "console.find_patient"}
 
 METHOD_LABELS = {"warm_in_person": "Warm handoff, in person", "warm_phone": "Warm handoff, by phone",
                  "warm_video": "Warm handoff, by video", "referral": "Referral"}
@@ -183,6 +183,9 @@ def episode(episode_id: uuid.UUID):
 
 
 def _episode_page(record: Episode, status: int = 200, **context):
+    from backend.console import clinic  # the clinic's parts: timeline, tasks, coach, closing (clinic.py)
+
+    context = {**clinic.episode_parts(record), **context}
     handoff_list = list(db.session.scalars(sa.select(Handoff).where(Handoff.episode_id == record.id)
                                            .order_by(Handoff.created_at.desc())))
     programs = list(db.session.scalars(sa.select(Program).where(Program.accepting_patients)

@@ -1,0 +1,315 @@
+"""The clinic's pages of the console: the review dashboard, the handoff queue, a coach's caseload,
+and the clinic's parts of the episode page (timeline, tasks, appointments, coach assignment,
+closing, logging a contact) — console.md "Who does what", clinic staff and coach.
+
+Like every console view, each one reads through the API's own read models and scopes
+(`caseload.service.review`, `handoffs.service.list_handoffs`, `timeline.for_episode`…) and
+changes state through the same service function as the API's endpoint, so the audit trail and
+the rules are the API's. The handoff queue offers for each handoff only the steps the handoff
+state machine allows from its status (`handoffs.service.TRANSITIONS`).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, request, url_for
+
+from backend.auth import service as auth_service
+from backend.auth.access import allow, current_user
+from backend.auth.models import CASE_WORKERS, REGISTRARS, Role, User
+from backend.auth.scopes import USERS
+from backend.caseload import service as caseload
+from backend.caseload import timeline
+from backend.caseload.scopes import caseload_owner
+from backend.cases import activities
+from backend.cases import service as cases
+from backend.cases.models import Episode, Patient
+from backend.cases.schemas import CloseSchema, CoachAssignmentSchema, EncounterCreateSchema
+from backend.cases.scopes import EPISODES
+from backend.console import bp, forms
+from backend.console.clinic_words import (
+    APPOINTMENT_KINDS,
+    CLOSE_REASONS,
+    ENCOUNTER_KINDS,
+    OUTCOMES,
+    PRIORITY_REASONS,
+    level_name,
+    timeline_text,
+)
+from backend.console.views import METHOD_LABELS, MOUD_LABELS, _episode_page, page, refused
+from backend.database import utcnow
+from backend.errors import Problem
+from backend.extensions import db
+from backend.handoffs import service as handoffs
+from backend.handoffs.models import HandoffStatus
+from backend.handoffs.schemas import CompleteSchema, ReasonedStepSchema, StepSchema
+from backend.handoffs.scopes import HANDOFFS
+from backend.outreach.models import NEEDS_REVIEW, Message, MessageDirection
+from backend.programs.models import Program
+
+#: The receiving side's steps, as the queue's buttons name them, with the form each one reads.
+STEPS = {"accept": ("Accept", StepSchema), "decline": ("Decline", ReasonedStepSchema),
+         "complete": ("Complete", CompleteSchema), "no-show": ("No-show", StepSchema)}
+#: How many open handoffs of each status the queue reads (the API's page limit).
+QUEUE_LIMIT = 200
+#: How many of the most urgent open handoffs the dashboard lists (the queue has them all).
+DASHBOARD_HANDOFFS = 8
+
+
+# --- the review dashboard -----------------------------------------------------------------
+
+@bp.route("/review")
+@allow(Role.CLINIC_STAFF)
+def review():
+    return _review_page()
+
+
+def _review_page(status: int = 200, **context):
+    summary = caseload.review()  # audited as the API's GET /caseloads
+    coach_names = {row["coach_id"]: row["coach_display_name"] for row in summary["coaches"]}
+    queue = _open_handoffs()
+    return page("review.html", status, review=summary, coach_names=coach_names, level_name=level_name,
+                chart=_load_chart(summary["coaches"]), handoffs=queue[:DASHBOARD_HANDOFFS],
+                handoff_counts=_counts(queue), texts_needing_review=_texts_needing_review(), **context)
+
+
+def _load_chart(rows: list[dict]) -> dict:
+    """Each coach's bar: the open episodes, and the part not reached in 7 days, to one scale."""
+    widest = max([row["active"] for row in rows] + [1])
+    bar_room = 300
+    bars = [{"name": row["coach_display_name"], "y": 8 + i * 30, "active": row["active"],
+             "stale": row["not_contacted_7d"], "width": round(bar_room * row["active"] / widest),
+             "stale_width": round(bar_room * row["not_contacted_7d"] / widest)} for i, row in enumerate(rows)]
+    return {"bars": bars, "height": 16 + 30 * len(bars), "x": 180, "room": bar_room}
+
+
+def _texts_needing_review() -> int:
+    """How many outbound texts wait for a person (a count: no patient data, nothing to audit)."""
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Message).where(
+        sa.text(NEEDS_REVIEW), Message.direction == MessageDirection.OUTBOUND)) or 0
+
+
+@bp.route("/users/<uuid:user_id>/access-approval", methods=["POST"])
+@allow(Role.CLINIC_STAFF)
+def approve_access(user_id: uuid.UUID):
+    """The second person's approval of a clinical role (POST /api/v1/users/{id}/access-approval)."""
+    grantee = USERS.load_or_404(user_id, lock=True)
+    try:
+        auth_service.approve_access(user=grantee, approver=current_user(), role=request.form.get("role") or None)
+    except Problem as problem:
+        refused(problem)
+        return _review_page(problem.code, access_errors={str(user_id): problem.description})
+    flash("Access approved.")
+    return redirect(url_for("console.review") + "#access")
+
+
+# --- the handoff queue --------------------------------------------------------------------
+
+@bp.route("/handoffs")
+@allow(Role.CLINIC_STAFF)
+def handoff_queue():
+    return _queue_page()
+
+
+def _queue_page(status: int = 200, **context):
+    queue = _open_handoffs()
+    return page("handoffs.html", status, handoffs=queue, counts=_counts(queue), level_name=level_name,
+                methods=METHOD_LABELS, moud=MOUD_LABELS, **context)
+
+
+def _open_handoffs() -> list[dict]:
+    """The open handoffs the user may see, most urgent first: overdue, then by the deadline to
+    meet next (accept-by while waiting for an answer, arrive-by once accepted). Read as the API's
+    list (audited), with the patients' and programs' names in one query each."""
+    found = []
+    for status in (HandoffStatus.SENT, HandoffStatus.ACCEPTED):
+        page_of, _ = handoffs.list_handoffs(user=current_user(), filters={"status": status}, cursor=None,
+                                            limit=QUEUE_LIMIT)
+        found += page_of
+    episodes = {row.id: row for row in db.session.execute(
+        sa.select(Episode.id, Episode.patient_id, Episode.level, Patient.display_name)
+        .join(Patient, Patient.id == Episode.patient_id)
+        .where(Episode.id.in_({h.episode_id for h in found})))} if found else {}
+    program_ids = {h.to_program_id for h in found if h.to_program_id}
+    programs = dict(db.session.execute(sa.select(Program.id, Program.name).where(Program.id.in_(program_ids)))
+                    .all()) if program_ids else {}
+    now = utcnow()
+    rows = []
+    for handoff in found:
+        waiting = handoff.status == HandoffStatus.SENT
+        rows.append({
+            "handoff": handoff, "episode": episodes[handoff.episode_id], "overdue": handoff.overdue(now),
+            "to": programs.get(handoff.to_program_id) or level_name(handoff.to_level),
+            "deadline_label": "Accept by" if waiting else "Arrive by",
+            "deadline": handoff.accept_by if waiting else handoff.arrive_by,
+            "steps": [(slug, label) for slug, (label, _) in STEPS.items()
+                      if handoff.status in handoffs.TRANSITIONS[slug.replace("-", "_")][0]],
+        })
+    rows.sort(key=lambda row: (not row["overdue"], row["deadline"], str(row["handoff"].id)))
+    return rows
+
+
+def _counts(queue: list[dict]) -> dict:
+    return {"waiting": sum(row["handoff"].status == HandoffStatus.SENT for row in queue),
+            "accepted": sum(row["handoff"].status == HandoffStatus.ACCEPTED for row in queue),
+            "overdue": sum(row["overdue"] for row in queue)}
+
+
+@bp.route("/handoffs/<uuid:handoff_id>/<any(accept, decline, complete, 'no-show'):step>", methods=["POST"])
+@allow(Role.CLINIC_STAFF)
+def handoff_step(handoff_id: uuid.UUID, step: str):
+    """One step of the handoff, by the same service as POST /api/v1/handoffs/{id}/{step}."""
+    record = HANDOFFS.load_or_404(handoff_id)
+    label, schema = STEPS[step]
+    form = {"reason": request.form.get("reason", ""), "arrived_at": request.form.get("arrived_at", "")}
+    data = {}
+    if step == "decline":
+        data["reason"] = form["reason"]
+    if step == "complete" and form["arrived_at"].strip():
+        data["arrived_at"] = forms.timestamp(form["arrived_at"])
+    try:
+        fields = forms.load(schema(), data)
+        handoffs.take_step(handoff=record, action=step.replace("-", "_"), actor=current_user(),
+                           note=fields.get("note") or fields.get("reason"), arrived_at=fields.get("arrived_at"))
+    except forms.FormErrors as invalid:
+        return _queue_page(422, step_errors={str(handoff_id): invalid.errors}, step_form={str(handoff_id): form})
+    except Problem as problem:
+        refused(problem)
+        return _queue_page(problem.code, step_errors={str(handoff_id): forms.problem_errors(problem)},
+                           step_form={str(handoff_id): form})
+    flash(f"Handoff: {label} recorded.")
+    back = "console.review" if request.form.get("back") == "review" else "console.handoff_queue"
+    return redirect(url_for(back))
+
+
+# --- a coach's caseload -------------------------------------------------------------------
+
+@bp.route("/caseload")
+@allow(Role.COACH)
+def my_caseload():
+    return _caseload_page(current_user().id)
+
+
+@bp.route("/coaches/<uuid:coach_id>/caseload")
+@allow(Role.CLINIC_STAFF)
+def coach_caseload(coach_id: uuid.UUID):
+    return _caseload_page(coach_id)
+
+
+def _caseload_page(asked: uuid.UUID):
+    coach_id = caseload_owner(current_user(), asked)
+    coach = db.session.get(User, coach_id)
+    if coach is None or coach.role != Role.COACH:
+        abort(404)
+    entries = caseload.caseload(coach_id=coach_id)  # audited as the API's GET /caseload
+    return page("caseload.html", coach=coach, own=coach_id == current_user().id, entries=entries,
+                level_name=level_name, reasons=PRIORITY_REASONS)
+
+
+# --- the clinic's parts of the episode page -----------------------------------------------
+
+def episode_parts(record: Episode) -> dict:
+    """What the episode page shows beyond the ED nurse's part, by role as the API's reads allow:
+    the timeline (every clinical role; the service leaves the coach's work out for ED nurses),
+    tasks and appointments (coach, clinic staff), the coaches to assign (ED nurse, clinic staff)."""
+    user = current_user()
+    parts: dict = {"timeline": timeline.for_episode(episode=record, user=user), "tasks": [], "appointments": [],
+                   "coaches": [], "close_reasons": CLOSE_REASONS,
+                   "close_reason_names": dict(CLOSE_REASONS), "encounter_kinds": ENCOUNTER_KINDS,
+                   "outcomes": OUTCOMES, "level_name": level_name,
+                   "timeline_text": timeline_text, "appointment_kinds": APPOINTMENT_KINDS, "now": utcnow()}
+    if user.role in CASE_WORKERS:
+        parts["tasks"], _ = activities.list_episode_tasks(episode=record, cursor=None, limit=200)
+        parts["appointments"], _ = activities.list_appointments(episode=record, cursor=None, limit=200)
+    parts["may_assign"] = user.role in REGISTRARS and record.is_open
+    if parts["may_assign"]:
+        coaches, _ = auth_service.list_users(role=Role.COACH, active=True, cursor=None, limit=200)
+        parts["coaches"] = [(str(coach.id), coach.display_name) for coach in
+                            sorted(coaches, key=lambda coach: (coach.display_name, coach.username))]
+    parts["names"] = _names({record.coach_id, *_people_of(parts)})
+    parts["coach_form"] = {"coach_id": str(record.coach_id or "")}
+    parts["contact_form"] = {"kind": "phone", "outcome": "", "occurred_at": forms.now_input(), "contact_note": ""}
+    parts["close_form"] = {"reason": "", "close_note": ""}
+    return parts
+
+
+def _people_of(parts: dict) -> set:
+    ids = {task.assignee_id for task in parts["tasks"]}
+    for item in parts["timeline"]:
+        detail = item["detail"]
+        ids |= {detail.get(key) for key in ("coach_id", "author_id", "assignee_id", "by")}
+    return {uuid.UUID(str(i)) for i in ids if i}
+
+
+def _names(ids: set) -> dict:
+    """Display names of the staff a page mentions, in one query (keys as strings and UUIDs)."""
+    ids = {i for i in ids if i}
+    if not ids:
+        return {}
+    rows = db.session.execute(sa.select(User.id, User.display_name).where(User.id.in_(ids))).all()
+    return {**{row.id: row.display_name for row in rows}, **{str(row.id): row.display_name for row in rows}}
+
+
+@bp.route("/episodes/<uuid:episode_id>/coach", methods=["POST"])
+@allow(*REGISTRARS)
+def assign_coach(episode_id: uuid.UUID):
+    """PUT /api/v1/episodes/{id}/coach as a form: the same service and audit."""
+    record = EPISODES.load_or_404(episode_id, lock=True)
+    form = {"coach_id": request.form.get("coach_id", "")}
+    try:
+        fields = forms.load(CoachAssignmentSchema(), form)
+        cases.assign_coach(episode=record, actor=current_user(), **fields)
+    except forms.FormErrors as invalid:
+        return _episode_page(record, 422, coach_form=form, coach_errors=invalid.errors)
+    except Problem as problem:
+        refused(problem)
+        return _episode_page(record, problem.code, coach_form=form, coach_errors=forms.problem_errors(problem))
+    flash("Coach assigned.")
+    return redirect(url_for("console.episode", episode_id=record.id))
+
+
+@bp.route("/episodes/<uuid:episode_id>/close", methods=["POST"])
+@allow(*CASE_WORKERS)
+def close_episode(episode_id: uuid.UUID):
+    """POST /api/v1/episodes/{id}/close as a form."""
+    record = EPISODES.load_or_404(episode_id, lock=True)
+    form = {"reason": request.form.get("reason", ""), "close_note": request.form.get("close_note", "")}
+    data = {"reason": form["reason"], **({"note": form["close_note"].strip()} if form["close_note"].strip() else {})}
+    try:
+        fields = forms.load(CloseSchema(), data, {"note": "close_note"})
+        cases.close_episode(episode=record, reason=fields["reason"], note=fields.get("note"), actor=current_user())
+    except forms.FormErrors as invalid:
+        return _episode_page(record, 422, close_form=form, close_errors=invalid.errors)
+    except Problem as problem:
+        refused(problem)
+        return _episode_page(record, problem.code, close_form=form, close_errors=forms.problem_errors(problem))
+    flash("Episode closed.")
+    return redirect(url_for("console.episode", episode_id=record.id))
+
+
+#: The contact form's fields, by the form's names (the schema's, but `note` is the contact's).
+CONTACT_NAMES = {"kind": "kind", "outcome": "outcome", "occurred_at": "occurred_at", "note": "contact_note"}
+
+
+@bp.route("/episodes/<uuid:episode_id>/encounters", methods=["POST"])
+@allow(*CASE_WORKERS)
+def log_contact(episode_id: uuid.UUID):
+    """POST /api/v1/episodes/{id}/encounters as a form: a contact or an attempt."""
+    record = EPISODES.load_or_404(episode_id, lock=True)
+    form = {field: request.form.get(field, "") for field in CONTACT_NAMES.values()}
+    data = {"kind": form["kind"], "occurred_at": forms.timestamp(form["occurred_at"]) or "",
+            **({"outcome": form["outcome"]} if form["outcome"] else {}),
+            **({"note": form["contact_note"].strip()} if form["contact_note"].strip() else {})}
+    try:
+        fields = forms.load(EncounterCreateSchema(), data, CONTACT_NAMES)
+        activities.log_encounter(episode=record, fields=fields, actor=current_user())
+    except forms.FormErrors as invalid:
+        return _episode_page(record, 422, contact_form=form, contact_errors=invalid.errors)
+    except Problem as problem:
+        refused(problem)
+        return _episode_page(record, problem.code, contact_form=form,
+                             contact_errors=forms.problem_errors(problem, CONTACT_NAMES))
+    flash("Contact logged.")
+    return redirect(url_for("console.episode", episode_id=record.id))

@@ -1,0 +1,399 @@
+"""The clinic's console pages (console.md "Who does what": clinic staff and coach): the review
+dashboard, the handoff queue, a coach's caseload and the clinic's parts of the episode page —
+each one the same services, scopes and audit as the API, through Flask's test client."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import re
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from backend.audit.models import AuditEvent
+from backend.auth.models import Access, Role, User
+from backend.cases.models import Encounter, Episode
+from backend.extensions import db
+from backend.handoffs.models import Handoff
+from backend.outreach.models import Message, MessageDirection, MessageKind, MessageStatus
+from tests.console.test_console import _Links
+from tests.support import counted_statements
+
+_mrns = itertools.count(700000)
+
+
+def ago(**kwargs) -> str:
+    return (dt.datetime.now(dt.UTC) - dt.timedelta(**kwargs)).isoformat()
+
+
+def local(hours_ago: float) -> str:
+    """A `datetime-local` value in the hospital's zone (the test config's default)."""
+    from zoneinfo import ZoneInfo
+
+    return (dt.datetime.now(ZoneInfo("America/New_York")) - dt.timedelta(hours=hours_ago)).strftime("%Y-%m-%dT%H:%M")
+
+
+@pytest.fixture
+def nurse_api(make_client):
+    return make_client(Role.ED_NURSE)
+
+
+@pytest.fixture
+def case(nurse_api):
+    """`case(name, discharged_hours_ago=…, coach=…, handoff=True)` → {episode_id, patient_id,
+    handoff_id}: a patient brought in by an ED nurse through the API."""
+
+    def factory(given: str = "Rosa", family: str = "Alvarado", *, discharged_hours_ago: float | None = 30,
+                coach_id=None, handoff: bool = True) -> dict:
+        patient = nurse_api.post("/api/v1/patients", json={
+            "mrn": f"MRN{next(_mrns)}", "given_name": given, "family_name": family, "birth_date": "1990-04-02"})
+        assert patient.status_code == 201, patient.get_json()
+        body = {"patient_id": patient.get_json()["id"], "level": "emergency_department",
+                "presenting_reason": "overdose", "arrived_at": ago(hours=(discharged_hours_ago or 0) + 6)}
+        if coach_id:
+            body["coach_id"] = str(coach_id)
+        episode = nurse_api.post("/api/v1/episodes", json=body).get_json()
+        made = {"episode_id": episode["id"], "patient_id": body["patient_id"], "handoff_id": None}
+        if discharged_hours_ago is not None:
+            assert nurse_api.post(f"/api/v1/episodes/{episode['id']}/discharge",
+                                  json={"discharged_at": ago(hours=discharged_hours_ago)}).status_code == 200
+        if handoff:
+            sent = nurse_api.post("/api/v1/handoffs", json={
+                "episode_id": episode["id"], "to_level": "transition_clinic", "method": "warm_in_person",
+                "summary": {"moud": "buprenorphine", "naloxone_given": True}})
+            assert sent.status_code == 201, sent.get_json()
+            made["handoff_id"] = sent.get_json()["id"]
+        return made
+
+    return factory
+
+
+def actions_of(app, user_id) -> list[str]:
+    with app.app_context():
+        return list(db.session.scalars(sa.select(AuditEvent.action).where(AuditEvent.actor_id == user_id)
+                                       .order_by(AuditEvent.seq if hasattr(AuditEvent, "seq") else AuditEvent.id)))
+
+
+def handoff_status(app, handoff_id) -> str:
+    with app.app_context():
+        return str(db.session.get(Handoff, uuid.UUID(handoff_id)).status)
+
+
+def step_buttons(page: str, handoff_id: str) -> list[str]:
+    return re.findall(rf'/console/handoffs/{handoff_id}/([a-z-]+)"', page)
+
+
+# --- where each role starts ---------------------------------------------------------------
+
+def test_clinic_staff_start_on_the_review_and_a_coach_on_their_caseload(console):
+    clinic = console(Role.CLINIC_STAFF)
+    landing = clinic.get("/console/", follow_redirects=True)
+    assert "<h1>Review</h1>" in landing.get_data(as_text=True)
+    coach = console(Role.COACH)
+    assert "<h1>My caseload</h1>" in coach.get("/console/", follow_redirects=True).get_data(as_text=True)
+
+
+@pytest.mark.parametrize("role", [Role.COACH, Role.ED_NURSE, Role.ADMIN])
+def test_only_clinic_staff_open_the_review_and_the_handoff_queue(console, role):
+    other = console(role)
+    for path in ("/console/review", "/console/handoffs"):
+        response = other.get(path)
+        assert response.status_code == 403 and response.mimetype == "text/html", path
+
+
+# --- the review dashboard -----------------------------------------------------------------
+
+def test_the_review_shows_each_coachs_load_and_reaches_an_at_risk_patient_in_one_click(app, console, case):
+    clinic = console(Role.CLINIC_STAFF)
+    coach = console(Role.COACH)
+    with app.app_context():
+        db.session.get(User, coach.user.id).display_name = "Dana Coach"
+        db.session.commit()
+    lost = case("Rosa", "Alvarado", discharged_hours_ago=30, coach_id=coach.user.id)
+    case("Ines", "Duarte", discharged_hours_ago=2, coach_id=coach.user.id, handoff=False)
+    unassigned = case("Tomas", "Reyes", discharged_hours_ago=None, handoff=False)
+
+    page = clinic.get("/console/review").get_data(as_text=True)
+    at_risk = page.split('id="not-contacted"')[1].split("</table>")[0]
+    assert f'href="/console/episodes/{lost["episode_id"]}">Rosa Alvarado</a>' in at_risk
+    assert "Ines Duarte" not in at_risk  # discharged 2 h ago: not yet late
+    assert f'href="/console/episodes/{unassigned["episode_id"]}">Tomas Reyes' in page.split('id="unassigned"')[1]
+    # The coach's bar and the same numbers in the table beside it.
+    chart = page.split("<svg")[1].split("</svg>")[0]
+    assert "Dana Coach" in chart and re.search(r'class="bar" fill="[^"]+"', chart)
+    assert re.search(rf'{coach.user.id}/caseload">Dana Coach</a></th>\s*<td>2</td>', page)
+    assert 'href="/console/texts/review"><strong>0</strong> texts needing review' in page
+    assert "style=" not in page  # the CSP forbids inline styles
+    assert "caseloads.read" in actions_of(app, clinic.user.id)  # as GET /api/v1/caseloads
+
+
+def test_the_review_counts_texts_needing_review_and_links_to_their_page(app, console, case):
+    made = case(handoff=False)
+    with app.app_context():
+        for status in (MessageStatus.UNKNOWN, MessageStatus.FAILED, MessageStatus.DELIVERED):
+            db.session.add(Message(patient_id=uuid.UUID(made["patient_id"]), direction=MessageDirection.OUTBOUND,
+                                   kind=MessageKind.STAFF, body="See you soon", status=status))
+        db.session.commit()
+    page = console(Role.CLINIC_STAFF).get("/console/review").get_data(as_text=True)
+    assert 'href="/console/texts/review"><strong>2</strong> texts needing review' in page
+
+
+def test_the_review_lists_open_handoffs_and_accepts_one_in_one_click(app, console, case):
+    clinic = console(Role.CLINIC_STAFF)
+    made = case()
+    page = clinic.get("/console/review").get_data(as_text=True)
+    assert step_buttons(page, made["handoff_id"]) == ["accept"]
+    response = clinic.post(f"/console/handoffs/{made['handoff_id']}/accept", {"back": "review"})
+    assert response.status_code == 302 and response.headers["Location"] == "/console/review"
+    assert handoff_status(app, made["handoff_id"]) == "accepted"
+    assert "Handoff: Accept recorded." in clinic.get("/console/review").get_data(as_text=True)
+
+
+def test_clinic_staff_approve_a_pending_clinical_role_from_the_review(app, console, make_client):
+    admin = make_client(Role.ADMIN)
+    created = admin.post("/api/v1/users", json={"username": "new.coach", "display_name": "New Coach",
+                                                "role": "coach", "password": "a long enough passphrase"})
+    assert created.status_code == 201, created.get_json()
+    grantee = created.get_json()["id"]
+    clinic = console(Role.CLINIC_STAFF)
+    page = clinic.get("/console/review").get_data(as_text=True)
+    assert f'action="/console/users/{grantee}/access-approval"' in page and "Approve access" in page
+
+    assert clinic.post(f"/console/users/{grantee}/access-approval", {"role": "coach"}, csrf=False).status_code == 400
+    with app.app_context():
+        assert db.session.get(User, uuid.UUID(grantee)).access == Access.PENDING  # nothing changed
+
+    response = clinic.post(f"/console/users/{grantee}/access-approval", {"role": "coach"})
+    assert response.status_code == 302
+    with app.app_context():
+        approved = db.session.get(User, uuid.UUID(grantee))
+        assert approved.access == Access.ACTIVE and approved.access_approved_by_id == clinic.user.id
+    assert "user.access_approved" in actions_of(app, clinic.user.id)
+    again = clinic.post(f"/console/users/{grantee}/access-approval", {"role": "coach"})
+    assert again.status_code == 409  # no longer waiting: the service's refusal, shown on the page
+
+
+def test_a_pending_grantee_cannot_approve_their_own_access(app, console, make_client):
+    admin = make_client(Role.ADMIN)
+    created = admin.post("/api/v1/users", json={"username": "new.staff", "display_name": "New Staff",
+                                                "role": "clinic_staff", "password": "a long enough passphrase"})
+    grantee = created.get_json()["id"]
+    from tests.console.conftest import ConsoleClient
+
+    browser = ConsoleClient(app.test_client())
+    assert browser.sign_in("new.staff", "a long enough passphrase").status_code == 302
+    browser.get("/console/sign-in")  # a page with a token of the new session
+    assert browser.get("/console/review").status_code == 403
+    refused = browser.post(f"/console/users/{grantee}/access-approval", {"role": "clinic_staff"})
+    assert refused.status_code == 403
+    with app.app_context():
+        assert db.session.get(User, uuid.UUID(grantee)).access == Access.PENDING
+
+
+# --- the handoff queue --------------------------------------------------------------------
+
+def test_the_queue_offers_only_the_steps_the_handoff_may_take(app, console, case):
+    clinic = console(Role.CLINIC_STAFF)
+    made = case()
+    page = clinic.get("/console/handoffs").get_data(as_text=True)
+    assert step_buttons(page, made["handoff_id"]) == ["accept", "decline"]
+    assert clinic.post(f"/console/handoffs/{made['handoff_id']}/accept").status_code == 302
+    page = clinic.get("/console/handoffs").get_data(as_text=True)
+    assert step_buttons(page, made["handoff_id"]) == ["complete", "no-show"]
+    assert clinic.post(f"/console/handoffs/{made['handoff_id']}/complete", {"arrived_at": ""}).status_code == 302
+    assert handoff_status(app, made["handoff_id"]) == "completed"
+    with app.app_context():
+        assert str(db.session.get(Episode, uuid.UUID(made["episode_id"])).level) == "transition_clinic"
+    assert made["handoff_id"] not in clinic.get("/console/handoffs").get_data(as_text=True)  # closed: off the queue
+    assert {"handoff.list", "handoff.accept", "handoff.complete"} <= set(actions_of(app, clinic.user.id))
+
+
+def test_declining_needs_a_reason_shown_by_its_field_and_changes_nothing_without_it(app, console, case):
+    clinic = console(Role.CLINIC_STAFF)
+    made = case()
+    response = clinic.post(f"/console/handoffs/{made['handoff_id']}/decline", {"reason": "  "})
+    assert response.status_code == 422
+    assert re.search(rf'id="reason-{made["handoff_id"]}-error">[^<]+', response.get_data(as_text=True))
+    assert handoff_status(app, made["handoff_id"]) == "sent"
+    declined = clinic.post(f"/console/handoffs/{made['handoff_id']}/decline", {"reason": "No capacity this week"})
+    assert declined.status_code == 302
+    with app.app_context():
+        handoff = db.session.get(Handoff, uuid.UUID(made["handoff_id"]))
+        assert handoff.status == "declined" and handoff.events[-1].note == "No capacity this week"
+
+
+def test_a_step_the_status_does_not_allow_is_refused_on_the_page_with_nothing_changed(app, console, case):
+    clinic = console(Role.CLINIC_STAFF)
+    made = case()
+    response = clinic.post(f"/console/handoffs/{made['handoff_id']}/no-show")
+    assert response.status_code == 409
+    assert "cannot be no show" in response.get_data(as_text=True)
+    assert handoff_status(app, made["handoff_id"]) == "sent"
+
+
+def test_a_handoff_step_without_the_csrf_token_changes_nothing(app, console, case):
+    clinic = console(Role.CLINIC_STAFF)
+    made = case()
+    assert clinic.post(f"/console/handoffs/{made['handoff_id']}/accept", csrf=False).status_code == 400
+    assert handoff_status(app, made["handoff_id"]) == "sent"
+
+
+def test_an_unknown_handoff_is_a_404_page_and_an_audited_refusal(app, console):
+    clinic = console(Role.CLINIC_STAFF)
+    missing = uuid.uuid4()
+    response = clinic.post(f"/console/handoffs/{missing}/accept")
+    assert response.status_code == 404 and response.mimetype == "text/html"
+    with app.app_context():
+        denied = db.session.scalars(sa.select(AuditEvent.resource_id).where(
+            AuditEvent.action == "access.denied", AuditEvent.actor_id == clinic.user.id)).all()
+    assert [str(r) for r in denied] == [str(missing)]
+
+
+# --- the episode page ---------------------------------------------------------------------
+
+def test_clinic_staff_assign_a_coach_on_the_episode_page_through_the_same_service(app, console, case):
+    clinic = console(Role.CLINIC_STAFF)
+    coach = console(Role.COACH)
+    made = case()
+    path = f"/console/episodes/{made['episode_id']}"
+    page = clinic.get(path).get_data(as_text=True)
+    assert '<label for="coach_id">Coach</label>' in page and f'value="{coach.user.id}"' in page
+    assert "Handoff to transition clinic sent" in page  # the timeline
+    response = clinic.post(path + "/coach", {"coach_id": str(coach.user.id)})
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.get(Episode, uuid.UUID(made["episode_id"])).coach_id == coach.user.id
+    assert {"episode.read", "episode.timeline", "task.list", "appointment.list",
+            "episode.assign_coach"} <= set(actions_of(app, clinic.user.id))
+    assert "Coach assigned: Test Person" in clinic.get(path).get_data(as_text=True)
+    assert coach.get(path).status_code == 200  # now in the coach's scope
+
+
+def test_assigning_someone_who_is_not_a_coach_is_refused_by_the_coach_field(app, console, case):
+    clinic = console(Role.CLINIC_STAFF)
+    made = case()
+    path = f"/console/episodes/{made['episode_id']}"
+    clinic.get(path)
+    response = clinic.post(path + "/coach", {"coach_id": str(clinic.user.id)})
+    assert response.status_code == 422
+    body = response.get_data(as_text=True)
+    assert re.search(r'id="coach_id-error">[^<]*Not an active coach', body)
+    assert clinic.post(path + "/coach", {"coach_id": ""}).status_code == 422
+    with app.app_context():
+        assert db.session.get(Episode, uuid.UUID(made["episode_id"])).coach_id is None
+
+
+def test_a_coach_logs_a_contact_and_a_time_in_the_future_comes_back_with_the_note_kept(app, console, case):
+    coach = console(Role.COACH)
+    made = case(coach_id=coach.user.id)
+    path = f"/console/episodes/{made['episode_id']}"
+    page = coach.get(path).get_data(as_text=True)
+    assert 'id="coach_id"' not in page  # coaches do not assign coaches (PUT …/coach is not theirs)
+    refused = coach.post(path + "/encounters", {"kind": "phone", "outcome": "", "occurred_at": local(-3),
+                                                "contact_note": "Talked about the clinic visit"})
+    assert refused.status_code == 422
+    body = refused.get_data(as_text=True)
+    assert re.search(r'id="occurred_at-error">[^<]+', body) and "Talked about the clinic visit</textarea>" in body
+    logged = coach.post(path + "/encounters", {"kind": "attempt", "outcome": "no_answer", "occurred_at": local(1),
+                                               "contact_note": ""})
+    assert logged.status_code == 302
+    with app.app_context():
+        encounters = db.session.scalars(sa.select(Encounter).where(
+            Encounter.episode_id == uuid.UUID(made["episode_id"]))).all()
+    assert [(e.kind, e.outcome, e.author_id) for e in encounters] == [("attempt", "no_answer", coach.user.id)]
+    assert "Attempt (not reached): no answer" in coach.get(path).get_data(as_text=True)
+
+
+def test_closing_needs_a_reason_and_closes_through_the_same_service(app, console, case):
+    clinic = console(Role.CLINIC_STAFF)
+    made = case()
+    path = f"/console/episodes/{made['episode_id']}"
+    clinic.get(path)
+    missing = clinic.post(path + "/close", {"reason": "", "close_note": "Moved to Ohio"})
+    assert missing.status_code == 422
+    assert re.search(r'id="reason-error">[^<]+', missing.get_data(as_text=True))
+    assert 'value="Moved to Ohio"' in missing.get_data(as_text=True)
+    assert clinic.post(path + "/close", {"reason": "moved_away", "close_note": "Moved to Ohio"}).status_code == 302
+    with app.app_context():
+        episode = db.session.get(Episode, uuid.UUID(made["episode_id"]))
+        assert episode.status == "closed" and episode.close_reason == "moved_away"
+    assert handoff_status(app, made["handoff_id"]) == "cancelled"
+    page = clinic.get(path).get_data(as_text=True)
+    assert "Moved away" in page and "Close episode" not in page and "Assign coach" not in page
+
+
+def test_an_ed_nurse_sees_the_timeline_but_not_the_coachs_work_or_the_close_form(console, case):
+    from tests.console.test_console import journey
+
+    nurse = console(Role.ED_NURSE)
+    path = journey(nurse)
+    page = nurse.get(path).get_data(as_text=True)
+    assert "Timeline" in page and "Handoff to transition clinic sent" in page
+    assert "Assign coach" in page  # PUT /episodes/{id}/coach is an ED nurse's too
+    assert "Log contact" not in page and "Close episode" not in page and 'id="tasks-heading"' not in page
+    assert nurse.post(path + "/close", {"reason": "other"}).status_code == 403
+
+
+# --- a coach's caseload -------------------------------------------------------------------
+
+def test_a_coach_sees_their_caseload_most_urgent_first_with_links_to_the_episodes(app, console, case):
+    coach = console(Role.COACH)
+    recent = case("Ines", "Duarte", discharged_hours_ago=2, coach_id=coach.user.id, handoff=False)
+    lost = case("Rosa", "Alvarado", discharged_hours_ago=30, coach_id=coach.user.id, handoff=False)
+    case("Other", "Patient", coach_id=None, handoff=False)
+    page = coach.get("/console/caseload").get_data(as_text=True)
+    order = re.findall(r'href="/console/episodes/([0-9a-f-]+)"', page.split("<tbody>")[1])
+    assert order == [lost["episode_id"], recent["episode_id"]]
+    assert "Not contacted since discharge" in page and "Other Patient" not in page
+    assert "caseload.read" in actions_of(app, coach.user.id)
+    assert coach.get(f"/console/coaches/{coach.user.id}/caseload").status_code == 403  # clinic staff's page
+
+
+def test_clinic_staff_open_a_coachs_caseload_from_the_review(console, case):
+    clinic = console(Role.CLINIC_STAFF)
+    coach = console(Role.COACH)
+    case("Rosa", "Alvarado", coach_id=coach.user.id, handoff=False)
+    page = clinic.get(f"/console/coaches/{coach.user.id}/caseload").get_data(as_text=True)
+    assert "Caseload of Test Person" in page and "Rosa Alvarado" in page
+    assert clinic.get(f"/console/coaches/{clinic.user.id}/caseload").status_code == 404  # not a coach
+
+
+# --- bounded pages, no patient data in URLs -----------------------------------------------
+
+def _statements(app, browser, path: str) -> int:
+    with app.app_context():
+        engine = db.engine
+    with counted_statements(engine) as statements:
+        assert browser.get(path).status_code == 200
+    return len(statements)
+
+
+def test_the_clinic_pages_query_counts_do_not_grow_with_the_patients(app, console, case):
+    clinic = console(Role.CLINIC_STAFF)
+    coach = console(Role.COACH)
+    first = case(coach_id=coach.user.id)
+    pages = ("/console/review", "/console/handoffs", f"/console/coaches/{coach.user.id}/caseload")
+    before = [_statements(app, clinic, path) for path in pages]
+    episode_before = _statements(app, clinic, f"/console/episodes/{first['episode_id']}")
+    for n in range(6):
+        made = case(f"Name{n}", "Family", coach_id=coach.user.id if n % 2 else None)
+        clinic.post(f"/console/episodes/{made['episode_id']}/encounters",
+                    {"kind": "phone", "outcome": "", "occurred_at": local(1), "contact_note": ""})
+    clinic.post(f"/console/episodes/{first['episode_id']}/encounters",
+                {"kind": "phone", "outcome": "", "occurred_at": local(1), "contact_note": ""})
+    after = [_statements(app, clinic, path) for path in pages]
+    assert after == before
+    assert _statements(app, clinic, f"/console/episodes/{first['episode_id']}") == episode_before
+
+
+def test_no_patient_data_in_any_link_or_form_action_of_the_clinic_pages(console, case):
+    clinic = console(Role.CLINIC_STAFF)
+    coach = console(Role.COACH)
+    made = case("Rosa", "Alvarado", coach_id=coach.user.id)
+    for path in ("/console/review", "/console/handoffs", f"/console/episodes/{made['episode_id']}",
+                 f"/console/coaches/{coach.user.id}/caseload"):
+        links = _Links()
+        links.feed(clinic.get(path).get_data(as_text=True))
+        assert links.urls and not any("Rosa" in url or "Alvarado" in url or "MRN" in url for url in links.urls)
