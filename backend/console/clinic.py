@@ -78,11 +78,11 @@ def _review_page(status: int = 200, **context):
 def _load_chart(rows: list[dict]) -> dict:
     """Each coach's bar: the open episodes, and the part not reached in 7 days, to one scale."""
     widest = max([row["active"] for row in rows] + [1])
-    bar_room = 300
+    bar_room = 240
     bars = [{"name": row["coach_display_name"], "y": 8 + i * 30, "active": row["active"],
              "stale": row["not_contacted_7d"], "width": round(bar_room * row["active"] / widest),
              "stale_width": round(bar_room * row["not_contacted_7d"] / widest)} for i, row in enumerate(rows)]
-    return {"bars": bars, "height": 16 + 30 * len(bars), "x": 180, "room": bar_room}
+    return {"bars": bars, "height": 16 + 30 * len(bars), "x": 170, "room": bar_room, "width": 560}
 
 
 def _texts_needing_review() -> int:

@@ -124,7 +124,7 @@ def test_the_review_shows_each_coachs_load_and_reaches_an_at_risk_patient_in_one
     chart = page.split("<svg")[1].split("</svg>")[0]
     assert "Dana Coach" in chart and re.search(r'class="bar" fill="[^"]+"', chart)
     assert re.search(rf'{coach.user.id}/caseload">Dana Coach</a></th>\s*<td>2</td>', page)
-    assert 'href="/console/texts/review"><strong>0</strong> texts needing review' in page
+    assert 'href="/console/texts/review"><strong>0</strong> Texts needing review' in page
     assert "style=" not in page  # the CSP forbids inline styles
     assert "caseloads.read" in actions_of(app, clinic.user.id)  # as GET /api/v1/caseloads
 
@@ -137,7 +137,7 @@ def test_the_review_counts_texts_needing_review_and_links_to_their_page(app, con
                                    kind=MessageKind.STAFF, body="See you soon", status=status))
         db.session.commit()
     page = console(Role.CLINIC_STAFF).get("/console/review").get_data(as_text=True)
-    assert 'href="/console/texts/review"><strong>2</strong> texts needing review' in page
+    assert 'href="/console/texts/review"><strong>2</strong> Texts needing review' in page
 
 
 def test_the_review_lists_open_handoffs_and_accepts_one_in_one_click(app, console, case):
