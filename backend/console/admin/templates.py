@@ -115,7 +115,7 @@ def _errors(problem: Problem) -> dict[str, list[str]]:
     errors = forms.problem_errors(problem)
     if problem.problem_type == "message-privacy":
         errors["_form"] = ["Not saved: the text would reveal the service to anyone who sees the phone. "
-                           "Reword the words listed under the check."]
+                           "Reword the words the check lists."]
     return errors
 
 
