@@ -164,7 +164,7 @@ def test_ending_all_devices_signs_the_person_out_everywhere_audited_as_the_api(a
     person = make_user(app, role=Role.COACH)
     phones = [api_signed_in(app, person.username, person.password) for _ in range(2)]
     page = admin.get(f"/console/users/{person.id}").get_data(as_text=True)
-    assert "signed in on 2 devices" in page
+    assert "Signed in on 2 devices." in page
     response = admin.post(f"/console/users/{person.id}/devices/end")
     assert response.status_code == 302
     assert all(phone.get("/api/v1/me").status_code == 401 for phone in phones)
