@@ -14,6 +14,7 @@ from backend.audit.models import AuditEvent
 from backend.auth.models import Role
 from backend.extensions import db
 from tests.audit.test_verify import _without_triggers
+from tests.support import counted_statements
 
 PATIENT = {"given_name": "Rosalind", "family_name": "Achterberg", "birth_date": "1990-02-03", "mrn": "MRN-AUD-1"}
 
@@ -117,3 +118,21 @@ def test_the_chain_check_is_a_post_with_the_csrf_token(console):
     admin = console(Role.ADMIN)
     assert admin.post("/console/audit/chain-check", csrf=False).status_code == 400
     assert admin.get("/console/audit/chain-check").status_code == 405
+
+
+def test_a_page_of_the_trail_takes_as_many_queries_for_thirty_events_as_for_two(app, console, make_client):
+    staff = make_client(Role.CLINIC_STAFF)
+    admin = console(Role.ADMIN)
+    with app.app_context():
+        engine = db.engine
+
+    def statements() -> int:
+        with counted_statements(engine) as sent:
+            assert admin.get(f"/console/audit?actor_id={staff.user.id}").status_code == 200
+        return len(sent)
+
+    a_patient_seen_by(staff)
+    few = statements()
+    for _ in range(30):  # each event names its patient: their ids come in one query, not one each
+        staff.post("/api/v1/patients", json={**PATIENT, "mrn": f"MRN-{uuid.uuid4().hex[:8]}"})
+    assert statements() == few

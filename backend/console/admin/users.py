@@ -17,7 +17,7 @@ from flask import flash, redirect, request, url_for
 
 from backend.auth import service as auth_service
 from backend.auth.access import allow, current_user
-from backend.auth.models import CLINICAL_ROLES, Role, User
+from backend.auth.models import CLINICAL_ROLES, Access, Role, User
 from backend.auth.schemas import UserCreateSchema, UserUpdateSchema
 from backend.auth.scopes import USERS
 from backend.console import bp, forms
@@ -112,7 +112,7 @@ def _change(user_id: uuid.UUID, form_name: str, changes_from_form, done: str):
 
 
 def _regranted(record: User) -> str:
-    if record.access == "pending":
+    if record.access == Access.PENDING:
         return " Their clinical access waits for a clinic-staff member's approval; their devices were signed out."
     return " Their devices were signed out."
 
@@ -151,7 +151,7 @@ def deactivate_user(user_id: uuid.UUID):
 def reactivate_user(user_id: uuid.UUID):
     return _change(user_id, "account", lambda form: {"active": True},
                    lambda record: "Reactivated." + (" Their clinical access waits for a clinic-staff member's "
-                                                    "approval." if record.access == "pending" else ""))
+                                                    "approval." if record.access == Access.PENDING else ""))
 
 
 @bp.route("/users/<uuid:user_id>/devices/end", methods=["POST"])
