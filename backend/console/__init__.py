@@ -58,6 +58,7 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     access.authenticate_with(bp.name, session.authenticate)
     errors.render_pages_under(bp.url_prefix + "/", _error_page)
+    from backend.console import admin  # noqa: F401
     app.register_blueprint(bp)
 
 

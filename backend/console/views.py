@@ -32,7 +32,7 @@ from backend.programs.models import Program
 
 #: Where each role starts.
 HOME = {Role.ED_NURSE: "console.find_patient", Role.CLINIC_STAFF: "console.review",
-        Role.COACH: "console.my_caseload", Role.ADMIN: "console.find_patient"}
+        Role.COACH: "console.my_caseload", Role.ADMIN: "console.users"}
 
 METHOD_LABELS = {"warm_in_person": "Warm handoff, in person", "warm_phone": "Warm handoff, by phone",
                  "warm_video": "Warm handoff, by video", "referral": "Referral"}
