@@ -49,6 +49,7 @@ def _error_page(problem: dict):
 
 
 def init_app(app: Flask) -> None:
+    import backend.console.records  # noqa: F401 - registers the records pages
     from backend.console import views  # noqa: F401 - registers the routes
 
     app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # only the console's POSTs; the API has no cookie
