@@ -44,6 +44,9 @@ PAGE = 200
 INFORMATION_LABELS = {"handoff_summary": "Handoff summary", "medications": "Medications",
                       "appointments": "Appointments", "diagnosis": "Diagnosis", "treatment_plan": "Treatment plan",
                       "contact_information": "Contact information"}
+#: The handoff summary's fields, as the accounting names them.
+CONTENT_LABELS = {"moud": "Medication for OUD", "last_dose_at": "Last dose", "naloxone_given": "Naloxone given",
+                  "risks": "Risks", "plan": "Plan", "goals": "Goals", "note": "Note"}
 SIGNATURE_LABELS = {"written": "Written", "electronic": "Electronic"}
 #: The marshmallow messages people meet most, in plainer words.
 PLAIN = {"Missing data for required field.": "Fill this in.", "Shorter than minimum length 1.": "Choose at least one.",
@@ -182,7 +185,7 @@ def accounting(patient_id: uuid.UUID):
     notices = list(dict.fromkeys(d.notice for d in items)) or [consents.NOTICE_2_32]
     return page("records_accounting.html", patient=patient, disclosures=items, next_cursor=next_cursor,
                 signed=signed, users=_users(d.disclosed_by_id for d in items), notices=notices,
-                information=INFORMATION_LABELS, printed_at=dt.datetime.now(dt.UTC))
+                information=INFORMATION_LABELS, content_labels=CONTENT_LABELS, printed_at=dt.datetime.now(dt.UTC))
 
 
 # --- the inbox and the texts that need a person ---------------------------------------------

@@ -122,12 +122,13 @@ def test_clinic_staff_record_a_consent_print_the_accounting_and_download_the_out
     page.get_by_role("link", name="Accounting of disclosures").click()
     assert page.get_by_role("heading", level=1).inner_text() == "Accounting of disclosures"
     assert page.get_by_role("cell", name="Harbor OTP").is_visible()
+    assert page.get_by_text("Medication for OUD").is_visible()
     assert page.get_by_text("protected by Federal confidentiality rules (42 CFR part 2)").is_visible()
     axe.check(page)
     shoot(page, "3-accounting")
     page.emulate_media(media="print")
     assert not page.get_by_role("button", name="Sign out").is_visible()  # printed without the menus
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    shoot(page, "3-accounting-printed")
     page.pdf(path=str(SHOTS / "accounting.pdf"))
     page.emulate_media(media="screen")
     accounting = requests.get(f"{service}/api/v1/patients/{patient['id']}/disclosures", headers=api,
