@@ -171,6 +171,15 @@ def pytest_addoption(parser):
                      help="re-record the answers in mobile_api_spec/examples.json (tests/test_examples.py)")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `once` run with the SQLite suite only (see the marker in pyproject.toml)."""
+    if os.environ.get("TEST_DATABASE_URL"):
+        skip = pytest.mark.skip(reason="runs once, with the SQLite suite (marked `once`)")
+        for item in items:
+            if item.get_closest_marker("once"):
+                item.add_marker(skip)
+
+
 def pytest_report_header(config):
     url = os.environ.get("TEST_DATABASE_URL")
     return f"database: {'PostgreSQL (TEST_DATABASE_URL)' if url else 'SQLite (temporary file)'}"

@@ -57,7 +57,7 @@ def web_logging_to(path: Path, env: dict):  # noqa: F811
         proc.wait(timeout=30)
 
 
-@pytest.mark.skipif(bool(os.environ.get("TEST_DATABASE_URL")), reason="runs once, with the SQLite suite")
+@pytest.mark.once
 def test_every_role_fuzzing_the_contract_gets_only_documented_answers(released, tmp_path):  # noqa: F811
     assert run("flask --app backend demo seed", released).returncode == 0
     with web_logging_to(tmp_path / "web.log", released) as base:

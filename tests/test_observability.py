@@ -21,6 +21,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.test_procfile import PROCFILE, ROOT, create_admin, free_port, raw_request, run, token_for
 
+pytestmark = pytest.mark.once  # no particular database: with the SQLite suite only
+
 GIVEN, FAMILY = "Zebulon", "Quillfeather"
 PHONE_TYPED, PHONE_E164 = "617-555-0199", "+16175550199"
 MRN, BIRTH_DATE = "MRN-7Q4X9Z", "1971-03-14"

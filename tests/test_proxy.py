@@ -29,6 +29,8 @@ from tests.support.binaries import system_binary
 from tests.support.databases import fresh_database
 from tests.test_procfile import PROCFILE, ROOT, create_admin, free_port, raw_request, run, token_for, web
 
+pytestmark = pytest.mark.once  # no particular database: with the SQLite suite only
+
 SHIPPED = ROOT / "deploy" / "nginx" / "bridgeline.conf"
 SERVER_NAME = re.search(r"server_name (\S+);", SHIPPED.read_text()).group(1)
 HSTS = "max-age=31536000"

@@ -49,8 +49,7 @@ def _error_page(problem: dict):
 
 
 def init_app(app: Flask) -> None:
-    from backend.console import clinic  # noqa: F401, I001 - the clinic's pages
-    from backend.console import views  # noqa: F401 - registers the routes
+    from backend.console import admin, clinic, records, views  # noqa: F401 - they register the pages
 
     app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # only the console's POSTs; the API has no cookie
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the session's idle timeout bounds it
@@ -58,7 +57,6 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     access.authenticate_with(bp.name, session.authenticate)
     errors.render_pages_under(bp.url_prefix + "/", _error_page)
-    from backend.console import admin  # noqa: F401
     app.register_blueprint(bp)
 
 

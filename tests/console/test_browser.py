@@ -21,6 +21,8 @@ import requests
 from tests.support.binaries import system_binary
 from tests.test_procfile import PROCFILE, create_admin, env, run, token_for, web  # noqa: F401 - env: a fixture
 
+pytestmark = pytest.mark.once  # no particular database: with the SQLite suite only
+
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
 NURSE = ("nurse.lopez", "a long nurse passphrase")
 MRN = "MRN-B-20931"

@@ -10,6 +10,8 @@ import requests
 from tests.console.test_browser import Accessibility, chromium, page  # noqa: F401 - fixtures
 from tests.test_procfile import PROCFILE, create_admin, env, run, token_for, web  # noqa: F401 - env: a fixture
 
+pytestmark = pytest.mark.once  # no particular database: with the SQLite suite only
+
 ADMIN = ("admin.rivera", "a long admin passphrase")
 
 

@@ -17,6 +17,8 @@ import requests
 from tests.console.test_browser import ARTIFACTS, Accessibility, chromium, page  # noqa: F401 - fixtures
 from tests.test_procfile import PROCFILE, create_admin, env, run, token_for, web  # noqa: F401 - env: a fixture
 
+pytestmark = pytest.mark.once  # no particular database: with the SQLite suite only
+
 NURSE = ("nurse.okafor", "a long nurse passphrase")
 CLINIC = ("clinic.baptiste", "a long clinic passphrase")
 ADMIN = ("admin.root", "a long admin passphrase")
