@@ -90,6 +90,8 @@ def test_clinic_staff_record_a_consent_print_the_accounting_and_download_the_out
     page.get_by_label("Username").fill(CLINIC[0])
     page.get_by_label("Password").fill(CLINIC[1])
     page.get_by_role("button", name="Sign in").click()
+    assert page.get_by_role("heading", level=1).inner_text() == "Review"  # where clinic staff start
+    page.get_by_role("link", name="Find patient").click()
     page.get_by_label("MRN").fill("MRN-R-5150")
     page.get_by_role("button", name="Find patient").click()
     page.get_by_role("link", name=re.compile(r"^Arrived ")).click()
