@@ -172,12 +172,15 @@ def _require_https() -> None:
         raise Problem(403, "Use HTTPS.")
 
 
-#: JSON bodies at least this long are gzipped for clients that accept it (a phone on a slow
-#: network gains most on caseloads, timelines and syncs; tiny bodies would only grow).
+#: JSON bodies and console pages at least this long are gzipped for clients that accept it (a
+#: phone on a slow network gains most on caseloads, timelines and syncs; tiny bodies would only
+#: grow). Console pages carry a CSRF token next to what was typed, the shape a BREACH attack
+#: needs; it also needs the victim's browser to send many cross-site requests with the session
+#: cookie, which `SameSite=Lax` cookies refuse to anything but top-level navigation.
 GZIP_MIN_BYTES = 512
-_COMPRESSIBLE = {"application/json", errors.PROBLEM_MIMETYPE}
+_COMPRESSIBLE = {"application/json", errors.PROBLEM_MIMETYPE, "text/html"}
 #: Answers that carry a fresh secret are never compressed (no BREACH-style length oracle on it).
-_NEVER_COMPRESSED = ("/api/v1/auth/tokens",)
+_NEVER_COMPRESSED = ("/api/v1/auth/tokens", "/console/sign-in")
 
 
 def _compress(response) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import re
 from html.parser import HTMLParser
 
@@ -201,3 +202,12 @@ def test_a_wrong_password_is_refused_on_the_page_and_counted_like_the_api(app):
                                                       "device_name": "x"})
     locked = browser.sign_in(user.username, user.password)
     assert locked.status_code == 429  # the fifth failure from this address locked it, console or API
+
+
+def test_pages_are_gzipped_for_browsers_that_accept_it_but_never_the_sign_in_answer(app, console):
+    nurse = console(Role.ED_NURSE)
+    page = nurse.client.get("/console/patients/find", headers={"Accept-Encoding": "gzip"})
+    assert page.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in page.headers["Vary"]
+    assert b"Find patient" in gzip.decompress(page.get_data())
+    sign_in = nurse.client.get("/console/sign-in", headers={"Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in sign_in.headers
