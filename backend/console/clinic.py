@@ -170,14 +170,11 @@ def handoff_step(handoff_id: uuid.UUID, step: str):
     if step == "complete" and form["arrived_at"].strip():
         data["arrived_at"] = forms.timestamp(form["arrived_at"])
     try:
-        fields = forms.load(schema(), data)
-        handoffs.take_step(handoff=record, action=step.replace("-", "_"), actor=current_user(),
-                           note=fields.get("note") or fields.get("reason"), arrived_at=fields.get("arrived_at"))
+        forms.submit(schema(), data, lambda fields: handoffs.take_step(
+            handoff=record, action=step.replace("-", "_"), actor=current_user(),
+            note=fields.get("note") or fields.get("reason"), arrived_at=fields.get("arrived_at")))
     except forms.FormErrors as invalid:
-        return _queue_page(422, step_errors={str(handoff_id): invalid.errors}, step_form={str(handoff_id): form})
-    except Problem as problem:
-        refused(problem)
-        return _queue_page(problem.code, step_errors={str(handoff_id): forms.problem_errors(problem)},
+        return _queue_page(invalid.status, step_errors={str(handoff_id): invalid.errors},
                            step_form={str(handoff_id): form})
     flash(f"Handoff: {label} recorded.")
     back = "console.review" if request.form.get("back") == "review" else "console.handoff_queue"
@@ -259,13 +256,10 @@ def assign_coach(episode_id: uuid.UUID):
     record = EPISODES.load_or_404(episode_id, lock=True)
     form = {"coach_id": request.form.get("coach_id", "")}
     try:
-        fields = forms.load(CoachAssignmentSchema(), form)
-        cases.assign_coach(episode=record, actor=current_user(), **fields)
+        forms.submit(CoachAssignmentSchema(), form,
+                     lambda fields: cases.assign_coach(episode=record, actor=current_user(), **fields))
     except forms.FormErrors as invalid:
-        return _episode_page(record, 422, coach_form=form, coach_errors=invalid.errors)
-    except Problem as problem:
-        refused(problem)
-        return _episode_page(record, problem.code, coach_form=form, coach_errors=forms.problem_errors(problem))
+        return _episode_page(record, invalid.status, coach_form=form, coach_errors=invalid.errors)
     flash("Coach assigned.")
     return redirect(url_for("console.episode", episode_id=record.id))
 
@@ -278,13 +272,11 @@ def close_episode(episode_id: uuid.UUID):
     form = {"reason": request.form.get("reason", ""), "close_note": request.form.get("close_note", "")}
     data = {"reason": form["reason"], **({"note": form["close_note"].strip()} if form["close_note"].strip() else {})}
     try:
-        fields = forms.load(CloseSchema(), data, {"note": "close_note"})
-        cases.close_episode(episode=record, reason=fields["reason"], note=fields.get("note"), actor=current_user())
+        forms.submit(CloseSchema(), data, lambda fields: cases.close_episode(
+            episode=record, reason=fields["reason"], note=fields.get("note"), actor=current_user()),
+            {"note": "close_note"})
     except forms.FormErrors as invalid:
-        return _episode_page(record, 422, close_form=form, close_errors=invalid.errors)
-    except Problem as problem:
-        refused(problem)
-        return _episode_page(record, problem.code, close_form=form, close_errors=forms.problem_errors(problem))
+        return _episode_page(record, invalid.status, close_form=form, close_errors=invalid.errors)
     flash("Episode closed.")
     return redirect(url_for("console.episode", episode_id=record.id))
 
@@ -303,13 +295,10 @@ def log_contact(episode_id: uuid.UUID):
             **({"outcome": form["outcome"]} if form["outcome"] else {}),
             **({"note": form["contact_note"].strip()} if form["contact_note"].strip() else {})}
     try:
-        fields = forms.load(EncounterCreateSchema(), data, CONTACT_NAMES)
-        activities.log_encounter(episode=record, fields=fields, actor=current_user())
+        forms.submit(EncounterCreateSchema(), data,
+                     lambda fields: activities.log_encounter(episode=record, fields=fields, actor=current_user()),
+                     CONTACT_NAMES)
     except forms.FormErrors as invalid:
-        return _episode_page(record, 422, contact_form=form, contact_errors=invalid.errors)
-    except Problem as problem:
-        refused(problem)
-        return _episode_page(record, problem.code, contact_form=form,
-                             contact_errors=forms.problem_errors(problem, CONTACT_NAMES))
+        return _episode_page(record, invalid.status, contact_form=form, contact_errors=invalid.errors)
     flash("Contact logged.")
     return redirect(url_for("console.episode", episode_id=record.id))

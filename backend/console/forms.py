@@ -8,12 +8,17 @@ the other way round. Errors come back per form field, to be shown next to it wit
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 from marshmallow import Schema, ValidationError
 
+from backend import unit_of_work
 from backend.errors import Problem, flatten_messages
+
+T = TypeVar("T")
 
 
 def zone() -> ZoneInfo:
@@ -53,9 +58,14 @@ def timestamp(value: str) -> str | None:
 
 
 class FormErrors(Exception):
-    def __init__(self, errors: dict[str, list[str]]) -> None:
+    """The form comes back: `errors` by form field, with `status` (422 for bad input, the
+    service's own for a refusal, whose Problem is `problem`)."""
+
+    def __init__(self, errors: dict[str, list[str]], status: int = 422, problem: Problem | None = None) -> None:
         super().__init__("invalid form")
         self.errors = errors
+        self.status = status
+        self.problem = problem
 
 
 def load(schema: Schema, data: dict, names: dict[str, str] | None = None) -> dict:
@@ -67,6 +77,18 @@ def load(schema: Schema, data: dict, names: dict[str, str] | None = None) -> dic
     except ValidationError as exc:
         raise FormErrors({names.get(field, field): messages
                           for field, messages in flatten_messages(exc.messages).items()}) from None
+
+
+def submit(schema: Schema, data: dict, action: Callable[[dict], T], names: dict[str, str] | None = None) -> T:
+    """`action(fields)` on `data` loaded by `schema`, as the API's view would run its service.
+    Bad input, or the service's refusal — whose work is rolled back first, so nothing is
+    half-written — raises FormErrors keyed by the form's field names (`names`)."""
+    fields = load(schema, data, names)
+    try:
+        return action(fields)
+    except Problem as problem:
+        unit_of_work.roll_back(problem.code)
+        raise FormErrors(problem_errors(problem, names), problem.code, problem) from None
 
 
 def problem_errors(problem: Problem, names: dict[str, str] | None = None) -> dict[str, list[str]]:

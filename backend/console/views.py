@@ -126,15 +126,11 @@ def register_patient():
     form = {name: request.form.get(name, "").strip() for name in REGISTER_FIELDS}
     data = {name: value for name, value in form.items() if value}
     try:
-        fields = forms.load(PatientCreateSchema(), data)
-        patient = cases.register_patient(fields=fields, actor=current_user())
+        patient = forms.submit(PatientCreateSchema(), data,
+                               lambda fields: cases.register_patient(fields=fields, actor=current_user()))
     except forms.FormErrors as invalid:
-        return page("register.html", 422, form=form, errors=invalid.errors)
-    except Problem as problem:
-        refused(problem)
-        existing = problem.extra.get("existing_id")
-        return page("register.html", problem.code, form=form, errors=forms.problem_errors(problem),
-                    existing_id=existing)
+        existing = invalid.problem.extra.get("existing_id") if invalid.problem else None
+        return page("register.html", invalid.status, form=form, errors=invalid.errors, existing_id=existing)
     return redirect(url_for("console.patient", patient_id=patient.id))
 
 
@@ -163,15 +159,12 @@ def open_episode(patient_id: uuid.UUID):
     data = {"patient_id": str(record.id), "level": "emergency_department",
             "arrived_at": forms.timestamp(form["arrived_at"]), "presenting_reason": form["presenting_reason"]}
     try:
-        fields = forms.load(EpisodeCreateSchema(), {k: v for k, v in data.items() if v is not None})
-        episode = cases.open_episode(patient=record, level=fields["level"],
-                                     presenting_reason=fields["presenting_reason"], arrived_at=fields["arrived_at"],
-                                     coach_id=None, flags={}, actor=current_user())
+        episode = forms.submit(EpisodeCreateSchema(), {k: v for k, v in data.items() if v is not None},
+                               lambda fields: cases.open_episode(
+                                   patient=record, level=fields["level"], presenting_reason=fields["presenting_reason"],
+                                   arrived_at=fields["arrived_at"], coach_id=None, flags={}, actor=current_user()))
     except forms.FormErrors as invalid:
-        return _patient_page(record, 422, form=form, errors=invalid.errors)
-    except Problem as problem:
-        refused(problem)
-        return _patient_page(record, problem.code, form=form, errors=forms.problem_errors(problem))
+        return _patient_page(record, invalid.status, form=form, errors=invalid.errors)
     return redirect(url_for("console.episode", episode_id=episode.id))
 
 
@@ -202,14 +195,10 @@ def discharge(episode_id: uuid.UUID):
     record = EPISODES.load_or_404(episode_id, lock=True)
     form = {"discharged_at": request.form.get("discharged_at", "")}
     try:
-        fields = forms.load(DischargeSchema(), {"discharged_at": forms.timestamp(form["discharged_at"]) or ""})
-        cases.discharge(episode=record, actor=current_user(), **fields)
+        forms.submit(DischargeSchema(), {"discharged_at": forms.timestamp(form["discharged_at"]) or ""},
+                     lambda fields: cases.discharge(episode=record, actor=current_user(), **fields))
     except forms.FormErrors as invalid:
-        return _episode_page(record, 422, discharge_form=form, discharge_errors=invalid.errors)
-    except Problem as problem:
-        refused(problem)
-        return _episode_page(record, problem.code, discharge_form=form,
-                             discharge_errors=forms.problem_errors(problem))
+        return _episode_page(record, invalid.status, discharge_form=form, discharge_errors=invalid.errors)
     return redirect(url_for("console.episode", episode_id=record.id))
 
 
@@ -230,13 +219,9 @@ def send_handoff(episode_id: uuid.UUID):
     names = {"to_level": "to", "to_program_id": "to", "summary.moud": "moud", "summary.naloxone_given":
              "naloxone_given", "summary.note": "note"}
     try:
-        fields = forms.load(HandoffCreateSchema(), data, names)
-        handoffs.send_handoff(episode=record, fields=fields, actor=current_user())
+        forms.submit(HandoffCreateSchema(), data,
+                     lambda fields: handoffs.send_handoff(episode=record, fields=fields, actor=current_user()), names)
     except forms.FormErrors as invalid:
-        return _episode_page(record, 422, handoff_form=form, handoff_errors=invalid.errors)
-    except Problem as problem:
-        refused(problem)
-        return _episode_page(record, problem.code, handoff_form=form,
-                             handoff_errors=forms.problem_errors(problem, names))
+        return _episode_page(record, invalid.status, handoff_form=form, handoff_errors=invalid.errors)
     return redirect(url_for("console.episode", episode_id=record.id))
 
