@@ -93,6 +93,20 @@ class Patient(UUIDPrimaryKey, Versioned, db.Model):
         return cls.first_name + " " + cls.family_name
 
 
+class Disposition(enum.StrEnum):
+    """Where the patient went at discharge (the ED quality measures exclude all but `home`)."""
+
+    HOME = "home"
+    AGAINST_MEDICAL_ADVICE = "against_medical_advice"
+    ELOPED = "eloped"
+    TRANSFERRED = "transferred"
+    ADMITTED = "admitted"
+    DECEASED = "deceased"
+    OTHER = "other"
+    #: The discharge did not say (a client older than API 1.12).
+    UNKNOWN = "unknown"
+
+
 class Episode(UUIDPrimaryKey, Versioned, db.Model):
     __tablename__ = "episodes"
     __table_args__ = (
@@ -121,6 +135,10 @@ class Episode(UUIDPrimaryKey, Versioned, db.Model):
     #: The primary coach (one at a time); None while unassigned.
     coach_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"))
     discharged_at: Mapped[dt.datetime | None]
+    #: Where the patient went from the ED or ward (a Disposition); `unknown` when the discharge
+    #: did not say (clients before API 1.12). NULL until discharged, and on episodes discharged
+    #: before migration 0015 (shown as `unknown`: the column was added without rewriting them).
+    disposition: Mapped[str | None] = mapped_column(sa.String(30))
     closed_at: Mapped[dt.datetime | None]
     close_reason: Mapped[str | None] = mapped_column(sa.String(30))
     close_note: Mapped[str | None] = mapped_column(sa.Text)

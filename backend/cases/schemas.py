@@ -10,6 +10,7 @@ from backend.cases.models import (
     HOSPITAL_LEVELS,
     AppointmentKind,
     AppointmentStatus,
+    Disposition,
     Encounter,
     EpisodeStatus,
     Level,
@@ -129,6 +130,8 @@ class EpisodeUpdateSchema(InputSchema):
 
 class DischargeSchema(InputSchema):
     discharged_at = Timestamp(required=True, validate=not_in_future)
+    disposition = fields.String(validate=one_of(d for d in Disposition if d != Disposition.UNKNOWN), metadata={
+        "description": "Where the patient went; none sent is recorded as `unknown` (clients before 1.12)."})
 
 
 class CoachAssignmentSchema(InputSchema):
@@ -158,6 +161,12 @@ class EpisodeSchema(OutputSchema):
     arrived_at = Timestamp(required=True)
     opened_at = Timestamp(required=True)
     discharged_at = Timestamp(allow_none=True, required=True)
+    disposition = fields.Function(
+        lambda e: e.disposition or (Disposition.UNKNOWN.value if e.discharged_at is not None else None),
+        required=True, allow_none=True, metadata={
+            "description": "Where the patient went at discharge (`home`, `against_medical_advice`, `eloped`, "
+                           "`transferred`, `admitted`, `deceased`, `other`, or `unknown` when the discharge did "
+                           "not say); null until discharged."})
     closed_at = Timestamp(allow_none=True, required=True)
     close_reason = fields.String(allow_none=True, required=True)
     close_note = fields.String(allow_none=True, required=True)

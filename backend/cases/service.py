@@ -17,6 +17,7 @@ from backend import signals
 from backend.audit import service as audit
 from backend.auth.models import Role, User
 from backend.cases.models import (
+    Disposition,
     Episode,
     EpisodeEvent,
     EpisodeStatus,
@@ -232,19 +233,21 @@ def update_episode(*, episode: Episode, changes: dict, actor: User) -> Episode:
     return episode
 
 
-def discharge(*, episode: Episode, discharged_at: dt.datetime, actor: User) -> Episode:
-    """Record the discharge; outreach starts its post-discharge check-ins on the signal."""
+def discharge(*, episode: Episode, discharged_at: dt.datetime, actor: User,
+              disposition: str = Disposition.UNKNOWN) -> Episode:
+    """Record the discharge and where the patient went (`unknown` when the client did not say);
+    outreach starts its post-discharge check-ins on the signal."""
     must_be_open(episode)
     if episode.discharged_at is not None:
         raise Problem(409, "This episode's patient was already discharged.")
     if discharged_at < episode.arrived_at:
         raise Problem(422, "Discharge cannot come before arrival.",
                       errors={"discharged_at": ["Before the episode's arrived_at."]})
-    episode.discharged_at = discharged_at
-    _event(episode, "discharged", actor, at=discharged_at)
+    episode.discharged_at, episode.disposition = discharged_at, str(disposition)
+    _event(episode, "discharged", actor, at=discharged_at, disposition=str(disposition))
     db.session.flush()
     audit.record("episode.discharge", resource_type="episode", resource_id=episode.id,
-                 patient_ids=[episode.patient_id])
+                 patient_ids=[episode.patient_id], details={"disposition": str(disposition)})
     signals.episode_discharged.send(episode)
     return episode
 

@@ -61,6 +61,31 @@ def test_discharge_cannot_precede_arrival(nurse, open_episode):
     assert response.status_code == 422
 
 
+def test_discharge_records_where_the_patient_went(nurse, open_episode):
+    episode = open_episode()
+    assert episode["disposition"] is None  # not discharged yet
+    response = nurse.post(f"/api/v1/episodes/{episode['id']}/discharge",
+                          json={"discharged_at": ago(hours=1), "disposition": "against_medical_advice"})
+    assert response.status_code == 200
+    assert response.get_json()["disposition"] == "against_medical_advice"
+    assert nurse.get(f"/api/v1/episodes/{episode['id']}").get_json()["disposition"] == "against_medical_advice"
+
+
+def test_a_discharge_that_does_not_say_where_is_unknown(nurse, open_episode):
+    episode = open_episode()
+    response = nurse.post(f"/api/v1/episodes/{episode['id']}/discharge", json={"discharged_at": ago(hours=1)})
+    assert response.get_json()["disposition"] == "unknown"
+
+
+@pytest.mark.parametrize("disposition", ["unknown", "home_alone", ""])
+def test_a_disposition_outside_the_list_is_422(nurse, open_episode, disposition):
+    episode = open_episode()
+    response = nurse.post(f"/api/v1/episodes/{episode['id']}/discharge",
+                          json={"discharged_at": ago(hours=1), "disposition": disposition})
+    assert response.status_code == 422 and "disposition" in response.get_json()["errors"]
+    assert nurse.get(f"/api/v1/episodes/{episode['id']}").get_json()["discharged_at"] is None
+
+
 def test_reassigning_the_coach_moves_their_open_tasks(make_client, clinic, open_episode):
     first, second = make_client(Role.COACH), make_client(Role.COACH)
     episode = open_episode(coach=first)
