@@ -78,6 +78,7 @@ def _register_blueprints(app) -> None:
     from backend.cases.activities_api import blp as activities_blp
     from backend.cases.api import blp as cases_blp
     from backend.consents.api import blp as consents_blp
+    from backend.continuity.api import blp as continuity_blp
     from backend.handoffs import service as handoffs_service
     from backend.handoffs.api import blp as handoffs_blp
     from backend.ops.api import blp as ops_blp
@@ -89,7 +90,7 @@ def _register_blueprints(app) -> None:
     from backend.sync.api import blp as sync_blp
 
     for blp in (ops_blp, auth_blp, audit_blp, cases_blp, activities_blp, caseload_blp, handoffs_blp, consents_blp,
-                outreach_blp, sync_blp, reports_blp):
+                continuity_blp, outreach_blp, sync_blp, reports_blp):
         api.register_blueprint(blp)
     app.register_blueprint(webhooks_blp)  # for Twilio, not in the phone app's contract
     app.register_blueprint(metrics_blp)  # for the monitoring system, not in the phone app's contract

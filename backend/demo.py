@@ -7,6 +7,7 @@ Refused in production. Later modules add their own demo records here. Every name
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 
 import click
 import sqlalchemy as sa
@@ -90,12 +91,12 @@ def _seed_caseloads(users) -> None:
             cases.set_sms_consent(patient=patient, status="opted_in", method="verbal")
         episode = cases.open_episode(patient=patient, level="emergency_department",
                                      presenting_reason=["overdose", "withdrawal", "other"][number % 3],
-                                     arrived_at=hours(96), coach_id=coach.id,
-                                     flags={"naloxone_given": number % 2 == 0}, actor=nurse)
+                                     arrived_at=hours(96), coach_id=coach.id, flags={}, actor=nurse)
+        _seed_continuity(episode, number, nurse, hours)
         if stage == "in_ed":
             continue
         cases.discharge(episode=episode, discharged_at=hours(72 if stage != "discharged_not_contacted" else 30),
-                        actor=nurse)
+                        disposition=["home", "home", "home", "against_medical_advice", "home"][number % 5], actor=nurse)
         if stage == "discharged_not_contacted":
             continue
         for fields in ({"kind": "attempt", "outcome": "no_answer", "occurred_at": hours(60)},
@@ -125,6 +126,24 @@ def _seed_caseloads(users) -> None:
     closed = cases.open_episode(patient=patient, level="emergency_department", presenting_reason="overdose",
                                 arrived_at=hours(400), coach_id=coaches[1].id, flags={}, actor=nurse)
     cases.close_episode(episode=closed, reason="engaged_in_care", note=None, actor=clinic)
+
+
+def _seed_continuity(episode, number: int, nurse, hours) -> None:
+    """Half the patients got a naloxone kit with training in the ED; most got a buprenorphine
+    bridge, some of which end within two days (the caseload's `moud_supply_ending`, cleared
+    where a clinic visit is booked before the end)."""
+    from backend.continuity import medications, naloxone
+
+    if number % 2 == 0:
+        naloxone.log(episode=episode, actor=nurse, fields={
+            "kind": "given", "distributed_at": hours(90), "recipient": "patient", "product": "nasal_4mg", "doses": 2,
+            "training_given": True, "setting": "emergency_department"})
+    if number % 4 != 3:
+        started_on = (utcnow() - dt.timedelta(hours=90)).astimezone(
+            zoneinfo.ZoneInfo(episode.patient.timezone)).date()
+        medications.log_supply(episode=episode, actor=nurse, fields={
+            "medication": "buprenorphine", "form": "sublingual film 8 mg", "kind": "bridge_prescription",
+            "source": "emergency_department", "started_on": started_on, "days_supplied": 5 if number % 2 else 7})
 
 
 def _seed_templates() -> None:

@@ -17,7 +17,14 @@ def test_ed_to_clinic_to_community_program_to_closed(make_client, admin):
                                                    "birth_date": "1991-06-15", "phone": "617-555-0199"}).get_json()
     episode = nurse.post("/api/v1/episodes", json={
         "patient_id": patient["id"], "level": "emergency_department", "presenting_reason": "overdose",
-        "arrived_at": ago(hours=8), "flags": {"naloxone_given": True, "moud": "buprenorphine"}}).get_json()
+        "arrived_at": ago(hours=8), "flags": {"recent_overdose": True}}).get_json()
+    # The ED gives a naloxone kit with training and starts a buprenorphine bridge (the flags follow).
+    assert nurse.post(f"/api/v1/episodes/{episode['id']}/naloxone", json={
+        "distributed_at": ago(hours=3), "recipient": "patient", "product": "nasal_4mg", "doses": 2,
+        "training_given": True, "setting": "emergency_department"}).status_code == 201
+    assert nurse.post(f"/api/v1/episodes/{episode['id']}/medications", json={
+        "medication": "buprenorphine", "kind": "bridge_prescription", "source": "emergency_department",
+        "started_on": episode["arrived_at"][:10], "days_supplied": 7}).status_code == 201
     assert nurse.put(f"/api/v1/episodes/{episode['id']}/coach",
                      json={"coach_id": str(coach.user.id)}).status_code == 200
     assert nurse.post(f"/api/v1/episodes/{episode['id']}/discharge",

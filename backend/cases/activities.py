@@ -57,6 +57,11 @@ def _create_once(model, fields: Mapping, compare: tuple[str, ...], **attributes)
     return record, True
 
 
+#: For the domains built on cases whose records a phone also creates offline (the naloxone log,
+#: medication supplies): the same client-id rule.
+create_once = _create_once
+
+
 def _audit(action: str, record, episode: Episode) -> None:
     audit.record(action, resource_type=record.__tablename__[:-1], resource_id=record.id,
                  patient_ids=[episode.patient_id])
@@ -68,6 +73,10 @@ def _list(stmt, *, episode: Episode | None, cursor, limit, keys, descending=Fals
     patient_ids = [episode.patient_id] if episode is not None else cases.patient_ids_of({r.episode_id for r in rows})
     audit.record(action, patient_ids=patient_ids, details={"count": len(rows)})
     return rows, next_cursor
+
+
+#: A page of an episode's records of another domain, audited as a list like these.
+list_page = _list
 
 
 # --- encounters ----------------------------------------------------------------------------

@@ -139,6 +139,7 @@ def open_episode(*, patient: Patient, level: str, presenting_reason: str, arrive
     if existing is not None:
         _already_open(existing)
     coach = _active_coach(coach_id) if coach_id else None
+    flags = _derived_flags_agree(None, flags)
     episode = Episode(patient=patient, level=Level(level), presenting_reason=presenting_reason,
                       arrived_at=arrived_at, opened_by_id=actor.id, coach_id=coach.id if coach else None,
                       level_periods=[LevelPeriod(level=Level(level), started_at=arrived_at)], **flags)
@@ -217,7 +218,7 @@ def list_episodes(*, user: User, filters: dict, cursor: str | None, limit: int):
 
 def update_episode(*, episode: Episode, changes: dict, actor: User) -> Episode:
     must_be_open(episode)
-    flags = changes.pop("flags", {})
+    flags = _derived_flags_agree(episode, changes.pop("flags", {}))
     arrived_at = changes.get("arrived_at")
     if arrived_at is not None:
         if episode.discharged_at is not None and arrived_at > episode.discharged_at:
@@ -231,6 +232,42 @@ def update_episode(*, episode: Episode, changes: dict, actor: User) -> Episode:
     audit.record("episode.update", resource_type="episode", resource_id=episode.id,
                  patient_ids=[episode.patient_id], details={"fields": sorted([*changes, *flags])})
     return episode
+
+
+#: The flags whose source of truth is a log of the continuity domain (`backend.continuity`), and
+#: where a client records what sets them. A write of one that agrees with its log changes
+#: nothing; one that disagrees is refused (API 1.12 changelog).
+DERIVED_FLAGS = {"naloxone_given": "POST /api/v1/episodes/{id}/naloxone",
+                 "moud": "POST /api/v1/episodes/{id}/medications"}
+
+
+def _derived_flags_agree(episode: Episode | None, flags: dict) -> dict:
+    """`flags` without the derived ones, once each agrees with the episode's (a new episode's
+    defaults when `episode` is None); 422 for one that disagrees."""
+    current = {"naloxone_given": False, "moud": "none"} if episode is None else \
+        {"naloxone_given": episode.naloxone_given, "moud": episode.moud}
+    wrong = {name: [f"Derived from the log: record it with {where}; it is {json_value(current[name])} now."]
+             for name, where in DERIVED_FLAGS.items() if name in flags and flags[name] != current[name]}
+    if wrong:
+        raise Problem(422, "naloxone_given and moud follow the naloxone log and the medication supplies: "
+                           "record a kit or a supply instead of setting the flag.",
+                      errors={f"flags.{name}": messages for name, messages in wrong.items()})
+    return {name: value for name, value in flags.items() if name not in DERIVED_FLAGS}
+
+
+def json_value(value) -> str:
+    return {True: "true", False: "false"}.get(value, str(value))
+
+
+def derive_flags(*, episode: Episode, actor: User | None, **flags) -> None:
+    """Set flags derived from a continuity log (only `backend.continuity` calls this); a change
+    is an event on the timeline."""
+    changed = {name: value for name, value in flags.items() if getattr(episode, name) != value}
+    for name, value in changed.items():
+        setattr(episode, name, value)
+    if changed:
+        _event(episode, "flags_changed", actor, **changed)
+        db.session.flush()
 
 
 def discharge(*, episode: Episode, discharged_at: dt.datetime, actor: User,

@@ -13,7 +13,10 @@ from backend.schemas import InputSchema, OutputSchema, PageQuerySchema, Text, Ti
 class SummarySchema(InputSchema):
     moud = fields.String(required=True, validate=validate.OneOf(MOUD))
     last_dose_at = Timestamp(allow_none=True, validate=not_in_future)
-    naloxone_given = fields.Boolean(required=True)
+    naloxone_given = fields.Boolean(metadata={
+        "deprecated": True,
+        "description": "Deprecated (1.12): ignored. The summary carries the episode's `flags.naloxone_given` when "
+                       "the handoff is sent, derived from the naloxone log (`POST /episodes/{id}/naloxone`)."})
     risks = fields.String(allow_none=True, validate=validate.Length(max=2000))
     plan = fields.String(allow_none=True, validate=validate.Length(max=2000))
     goals = fields.String(allow_none=True, validate=validate.Length(max=2000))

@@ -91,7 +91,7 @@ def send_handoff(*, episode: Episode, fields: dict, actor: User) -> Handoff:
     accept_by, arrive_by = _deadline_defaults(to_level, now)
     handoff = Handoff(episode_id=episode.id, from_level=str(episode.level), to_level=to_level,
                       to_program_id=program_id, to_user_id=fields.get("to_user_id"), method=fields["method"],
-                      summary=json_ready(fields["summary"]), accept_by=fields.get("accept_by") or accept_by,
+                      summary=_summary(fields["summary"], episode), accept_by=fields.get("accept_by") or accept_by,
                       arrive_by=fields.get("arrive_by") or arrive_by, created_by_id=actor.id)
     if handoff.arrive_by < handoff.accept_by:
         raise Problem(422, "Arrival cannot be due before acceptance.", errors={"arrive_by": ["Before accept_by."]})
@@ -104,6 +104,14 @@ def send_handoff(*, episode: Episode, fields: dict, actor: User) -> Handoff:
     audit.record("handoff.create", resource_type="handoff", resource_id=handoff.id,
                  patient_ids=[episode.patient_id], details={"to_level": to_level})
     return handoff
+
+
+def _summary(summary: dict, episode: Episode) -> dict:
+    """What the receiver gets. Its `naloxone_given` is the episode's flag as the naloxone log
+    has it when the handoff is sent, whatever the sender said: a summary never disagrees with
+    the log (a kit is recorded with its product, setting and recipient, which a yes/no cannot
+    give, so a `true` with no kit logged records nothing and reads `false`)."""
+    return json_ready({**summary, "naloxone_given": episode.naloxone_given})
 
 
 def take_step(*, handoff: Handoff, action: str, actor: User, note: str | None = None,

@@ -5,7 +5,9 @@ without a token. Admins are not clinicians: 403 on every clinical endpoint."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import uuid
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -37,7 +39,7 @@ RECORD_CALLS = [
          etag_of="/api/v1/patients/{patient}"),
     Call("PUT", "/api/v1/patients/{patient}/sms-consent", CLINICAL, body={"status": "opted_in", "method": "verbal"}),
     Call("GET", "/api/v1/episodes/{episode}", CLINICAL),
-    Call("PATCH", "/api/v1/episodes/{episode}", CLINICAL, body={"flags": {"naloxone_given": True}},
+    Call("PATCH", "/api/v1/episodes/{episode}", CLINICAL, body={"flags": {"recent_overdose": True}},
          etag_of="/api/v1/episodes/{episode}"),
     Call("POST", "/api/v1/episodes/{episode}/discharge", CLINICAL, body={"discharged_at": ago(minutes=30)}),
     Call("PUT", "/api/v1/episodes/{episode}/coach", {N, S}, body={"coach_id": "{spare_coach}"}),
@@ -56,6 +58,18 @@ RECORD_CALLS = [
     Call("GET", "/api/v1/appointments/{appointment}", {C, S}),
     Call("PATCH", "/api/v1/appointments/{appointment}", {C, S}, body={"status": "attended"},
          etag_of="/api/v1/appointments/{appointment}"),
+    # Continuity of treatment: the naloxone log (the encounters' scope rule, every clinical role).
+    Call("POST", "/api/v1/episodes/{episode}/naloxone", CLINICAL, 201,
+         body={"distributed_at": ago(minutes=5), "recipient": "patient", "product": "nasal_4mg", "doses": 2,
+               "training_given": True, "setting": "emergency_department"}),
+    Call("POST", "/api/v1/episodes/{episode}/naloxone", CLINICAL, 201,
+         body={"used_at": ago(minutes=5), "reported_by": "patient"}),
+    Call("GET", "/api/v1/episodes/{episode}/naloxone", CLINICAL),
+    Call("POST", "/api/v1/episodes/{episode}/medications", CLINICAL, 201,
+         body={"medication": "buprenorphine", "kind": "bridge_prescription", "source": "emergency_department",
+               "started_on": "{today}", "days_supplied": 7}),
+    Call("GET", "/api/v1/episodes/{episode}/medications", CLINICAL),
+    Call("POST", "/api/v1/medications/{medication}/fill", CLINICAL, body={"status": "filled"}),
     # A returning patient found by MRN gets a new episode from any ED nurse (no duplicate record).
     Call("POST", "/api/v1/episodes", {N, S}, 201, scoped=False,
          body={"patient_id": "{new_patient}", "level": "inpatient", "presenting_reason": "other",
@@ -110,8 +124,11 @@ class World:
                                 json={"title": "t", "due_at": ahead(days=1)}).get_json()
         appointment = self.clinic.post(f"/api/v1/episodes/{episode['id']}/appointments",
                                        json={"kind": "other", "starts_at": ago(hours=1)}).get_json()
+        medication = self.clinic.post(f"/api/v1/episodes/{episode['id']}/medications", json={
+            "medication": "buprenorphine", "kind": "bridge_prescription", "source": "emergency_department",
+            "started_on": _today(), "days_supplied": 7}).get_json()
         return {"patient": patient["id"], "episode": episode["id"], "task": task["id"],
-                "appointment": appointment["id"]}
+                "appointment": appointment["id"], "medication": medication["id"], "today": _today()}
 
     def call(self, call: Call, which: str):
         values = {**self.records[which], "spare_coach": str(self.spare_coach.user.id)}
@@ -122,6 +139,10 @@ class World:
         if call.etag_of:
             headers["If-Match"] = self.clinic.get(fill(call.etag_of)).headers["ETag"]
         return self.caller.request(call.method, fill(call.path), json=body, headers=headers)
+
+
+def _today() -> str:
+    return dt.datetime.now(ZoneInfo("America/New_York")).date().isoformat()
 
 
 ROLES = [C, N, S, A, None]
@@ -158,10 +179,10 @@ def test_every_cases_endpoint_is_in_the_matrix(app):
     covered = {(c.method, c.path.split("?")[0].replace("{", "<").replace("}", ">"))
                for c in RECORD_CALLS + COLLECTION_CALLS}
     normalise = {"<patient>": "<uuid:patient_id>", "<episode>": "<uuid:episode_id>", "<task>": "<uuid:task_id>",
-                 "<appointment>": "<uuid:appointment_id>"}
+                 "<appointment>": "<uuid:appointment_id>", "<medication>": "<uuid:supply_id>"}
     covered = {(m, _sub(p, normalise)) for m, p in covered}
     endpoints = {(method, rule.rule) for rule in app.url_map.iter_rules()
-                 if rule.endpoint.split(".")[0] in ("cases", "activities", "caseload")
+                 if rule.endpoint.split(".")[0] in ("cases", "activities", "caseload", "continuity")
                  for method in rule.methods - {"HEAD", "OPTIONS"}}
     assert endpoints - covered == set()
 

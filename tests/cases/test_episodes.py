@@ -13,12 +13,12 @@ def test_an_episode_opens_at_the_ed_with_its_level_history(nurse, register, coac
     patient = register()
     response = nurse.post("/api/v1/episodes", json={
         "patient_id": patient["id"], "level": "emergency_department", "presenting_reason": "overdose",
-        "arrived_at": ago(hours=3), "coach_id": str(coach.user.id), "flags": {"naloxone_given": True}})
+        "arrived_at": ago(hours=3), "coach_id": str(coach.user.id), "flags": {"recent_overdose": True}})
     assert response.status_code == 201
     episode = response.get_json()
     assert episode["status"] == "open" and episode["level"] == "emergency_department"
     assert [(p["level"], p["ended_at"]) for p in episode["level_history"]] == [("emergency_department", None)]
-    assert episode["flags"] == {"naloxone_given": True, "moud": "none", "recent_overdose": False}
+    assert episode["flags"] == {"naloxone_given": False, "moud": "none", "recent_overdose": True}
     assert episode["coach_id"] == str(coach.user.id)
 
 
@@ -119,10 +119,10 @@ def test_flags_change_with_the_etag(clinic, open_episode):
     episode = open_episode()
     url = f"/api/v1/episodes/{episode['id']}"
     etag = clinic.get(url).headers["ETag"]
-    response = clinic.patch(url, json={"flags": {"moud": "buprenorphine", "recent_overdose": True}},
+    response = clinic.patch(url, json={"flags": {"moud": "none", "recent_overdose": True}},
                             headers={"If-Match": etag})
     assert response.status_code == 200
-    assert response.get_json()["flags"] == {"naloxone_given": False, "moud": "buprenorphine", "recent_overdose": True}
+    assert response.get_json()["flags"] == {"naloxone_given": False, "moud": "none", "recent_overdose": True}
     assert clinic.patch(url, json={"flags": {"moud": "heroin"}}, headers={"If-Match": response.headers["ETag"]}
                         ).status_code == 422
 

@@ -58,7 +58,8 @@ def test_an_external_handoff_is_disclosed_once_under_consent_and_accounted_for(
     assert len(accounting) == 1
     disclosure = accounting[0]
     assert disclosure["consent_id"] == signed["id"] and disclosure["handoff_id"] == sent.get_json()["id"]
-    assert disclosure["content"] == SUMMARY and disclosure["notice"] == NOTICE_2_32
+    # The summary disclosed is the one stored: its naloxone_given is the log's (no kit here).
+    assert disclosure["content"] == {**SUMMARY, "naloxone_given": False} and disclosure["notice"] == NOTICE_2_32
     assert disclosure["recipient_program_id"] == otp["id"] and disclosure["disclosed_by"] == str(clinic.user.id)
 
 

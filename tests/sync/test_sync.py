@@ -275,15 +275,15 @@ def test_a_first_sync_comes_in_pages_and_what_changes_meanwhile_comes_next(monke
     sent_first = {e["id"] for e in first["changes"]["episodes"]}
     changed = next(e for e in episodes if e["id"] in sent_first)
     etag = coach.get(f"/api/v1/episodes/{changed['id']}").headers["ETag"]
-    assert coach.patch(f"/api/v1/episodes/{changed['id']}", json={"flags": {"naloxone_given": True}},
+    assert coach.patch(f"/api/v1/episodes/{changed['id']}", json={"flags": {"recent_overdose": True}},
                        headers={"If-Match": etag}).status_code == 200
 
     rest = phone.sync()
     assert [page["has_more"] for page in rest] == [True, False]
     assert phone.ids("episode") == {e["id"] for e in episodes}
-    assert phone.records[("episode", changed["id"])]["flags"]["naloxone_given"] is False  # not yet
+    assert phone.records[("episode", changed["id"])]["flags"]["recent_overdose"] is False  # not yet
     phone.sync()
-    assert phone.records[("episode", changed["id"])]["flags"]["naloxone_given"] is True
+    assert phone.records[("episode", changed["id"])]["flags"]["recent_overdose"] is True
 
 
 def test_texts_moved_along_by_the_dispatcher_reach_the_phone(app, coach, worked_episode):
