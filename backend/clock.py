@@ -30,6 +30,7 @@ from flask.cli import with_appcontext
 from backend import unit_of_work, watchdog
 from backend.audit import jobs as audit_jobs
 from backend.auth import jobs as auth_jobs
+from backend.continuity import jobs as continuity_jobs
 from backend.database import utcnow
 from backend.handoffs import jobs as handoffs_jobs
 from backend.ops import jobs as ops_jobs
@@ -49,6 +50,7 @@ def scheduled_jobs(config) -> list[tuple[Callable[[], None], int]]:
         (ops_jobs.purge_idempotency_records, 3600),
         (audit_jobs.log_chain_head, 600),
         (handoffs_jobs.check_handoff_deadlines, config["HANDOFF_DEADLINE_CHECK_SECONDS"]),
+        (continuity_jobs.check_medication_supplies, config["HANDOFF_DEADLINE_CHECK_SECONDS"]),
         (outreach_jobs.dispatch_texts, config["SMS_DISPATCH_SECONDS"]),
         (sync_jobs.purge_sync_changes, 3600),
         (reports_jobs.refresh_report_facts, 300),

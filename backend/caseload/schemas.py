@@ -28,12 +28,16 @@ class CaseloadEntrySchema(OutputSchema):
     patient_display_name = fields.String(required=True)
     level = fields.String(required=True)
     priority_reasons = fields.List(fields.String(), required=True, metadata={
-        "description": "Most urgent first: handoff_overdue, overdue_task, not_contacted_since_discharge, "
-                       "missed_appointment_not_followed_up, phone_invalid, unread_reply, no_contact_7_days."})
+        "description": "Most urgent first: handoff_overdue, moud_supply_ending, overdue_task, "
+                       "not_contacted_since_discharge, missed_appointment_not_followed_up, phone_invalid, "
+                       "unread_reply, no_contact_7_days."})
     last_contact_at = Timestamp(allow_none=True, required=True, metadata={"description": "Last time reached."})
     next_task_due_at = Timestamp(allow_none=True, required=True)
     overdue_tasks = fields.Integer(required=True)
     next_appointment_at = Timestamp(allow_none=True, required=True)
+    moud_covered_until = fields.Date(allow_none=True, required=True, metadata={
+        "description": "The last date the latest medication supply covers (the patient's time zone); null "
+                       "without a supply."})
     unread_messages = fields.Integer(required=True, metadata={"description": "Unread text replies."})
     phone_invalid = fields.Boolean(required=True, metadata={
         "description": "Texting failed as an invalid or non-mobile number; find a working number."})
@@ -74,6 +78,9 @@ class EpisodeListSchema(OutputSchema):
 class AtRiskSchema(OutputSchema):
     not_contacted_24h_after_discharge = fields.Nested(EpisodeListSchema, required=True)
     no_clinic_visit_72h = fields.Nested(EpisodeListSchema, required=True)
+    moud_supply_ending = fields.Nested(EpisodeListSchema, required=True, metadata={
+        "description": "The latest medication supply ends within 48 h (or has ended) with no visit booked to "
+                       "continue it; the supply ending soonest first."})
 
 
 class ReviewTextsSchema(OutputSchema):

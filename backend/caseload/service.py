@@ -5,14 +5,16 @@ the cases, handoffs and outreach domains (each rule they use is defined in its o
 Priority rules, most urgent first (an episode's rank is its most urgent reason):
 
 1. `handoff_overdue` — an open handoff is past its accept-by or arrive-by deadline;
-2. `overdue_task` — an open task is past its due time;
-3. `not_contacted_since_discharge` — discharged more than 24 h ago and not reached since;
-4. `missed_appointment_not_followed_up` — an appointment was missed and no encounter (contact
+2. `moud_supply_ending` — the latest medication supply ends within 48 h (or has ended) and no
+   visit that could continue it is booked before its end (`backend.continuity.rules`);
+3. `overdue_task` — an open task is past its due time;
+4. `not_contacted_since_discharge` — discharged more than 24 h ago and not reached since;
+5. `missed_appointment_not_followed_up` — an appointment was missed and no encounter (contact
    or attempt) has been logged since it was due;
-5. `phone_invalid` — texting the patient's phone failed as an invalid or non-mobile number:
+6. `phone_invalid` — texting the patient's phone failed as an invalid or non-mobile number:
    texts are blocked until the coach finds a working number;
-6. `unread_reply` — the patient's text reply is unread (outreach);
-7. `no_contact_7_days` — not reached in the last 7 days (or never).
+7. `unread_reply` — the patient's text reply is unread (outreach);
+8. `no_contact_7_days` — not reached in the last 7 days (or never).
 
 Order: rank; then more reasons first; then longest since last contact (never reached first);
 then the oldest episode; then the episode id — deterministic, ties included.
@@ -41,6 +43,7 @@ from backend.cases.models import (
     Task,
     TaskStatus,
 )
+from backend.continuity import rules as continuity
 from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
@@ -49,7 +52,8 @@ from backend.handoffs.models import Handoff
 from backend.outreach.models import Message
 from backend.schemas import json_ready
 
-RULES = ("handoff_overdue", "overdue_task", "not_contacted_since_discharge", "missed_appointment_not_followed_up",
+RULES = ("handoff_overdue", "moud_supply_ending",
+         "overdue_task", "not_contacted_since_discharge", "missed_appointment_not_followed_up",
          "phone_invalid", "unread_reply", "no_contact_7_days")
 CONTACT_AFTER_DISCHARGE = dt.timedelta(hours=24)
 CLINIC_VISIT_AFTER_DISCHARGE = dt.timedelta(hours=72)
@@ -89,8 +93,15 @@ def _figures(now: dt.datetime):
     }
 
 
+def _continuity_figures(now: dt.datetime):
+    """The figures of continuity of treatment (kept apart from `_figures`, which review() also
+    aggregates per coach)."""
+    return {"moud_covered_until": continuity.covered_until(Episode.id),
+            "moud_supply_ending": continuity.ending(Episode.id, now)}
+
+
 def _rows(where, now: dt.datetime):
-    figures = _figures(now)
+    figures = {**_figures(now), **_continuity_figures(now)}
     stmt = (sa.select(Episode.id, Episode.patient_id, Episode.coach_id, Episode.level, Episode.opened_at,
                       Episode.discharged_at, Patient.display_name, Patient.phone_invalid_at,
                       *(expr.label(name) for name, expr in figures.items()))
@@ -103,6 +114,8 @@ def _reasons(row) -> list[str]:
     reasons = []
     if row.handoff_overdue:
         reasons.append("handoff_overdue")
+    if row.moud_supply_ending:
+        reasons.append("moud_supply_ending")
     if row.overdue_tasks:
         reasons.append("overdue_task")
     if row.not_contacted_since_discharge:
@@ -145,6 +158,7 @@ def caseload(*, coach_id: uuid.UUID, now: dt.datetime | None = None) -> list[dic
             "next_task_due_at": row.next_task_due_at,
             "overdue_tasks": row.overdue_tasks,
             "next_appointment_at": row.next_appointment_at,
+            "moud_covered_until": row.moud_covered_until,
             "unread_messages": row.unread_messages,
             "phone_invalid": row.phone_invalid_at is not None,
             "open_handoff": open_handoffs.get(row.id),
@@ -198,12 +212,15 @@ def review(*, now: dt.datetime | None = None) -> dict:
     not_contacted = _episode_list(figures["not_contacted_since_discharge"], now, order=Episode.discharged_at)
     no_visit = _episode_list(sa.and_(Episode.discharged_at < now - CLINIC_VISIT_AFTER_DISCHARGE,
                                      ~figures["clinic_visit_attended"]), now, order=Episode.discharged_at)
-    patients = {e["patient_id"] for group in (unassigned, not_contacted, no_visit) for e in group["items"]}
+    supply_ending = _episode_list(continuity.ending(Episode.id, now), now, order=continuity.covered_until(Episode.id))
+    patients = {e["patient_id"] for group in (unassigned, not_contacted, no_visit, supply_ending)
+                for e in group["items"]}
     fell_back = db.session.scalar(sa.select(sa.func.count()).select_from(Message).where(
         Message.fell_back == sa.true(), Message.claimed_at >= now - LANGUAGE_FALLBACK_WINDOW))
     audit.record("caseloads.read", patient_ids=patients, details={"coaches": len(rows)})
     return {"coaches": rows, "unassigned": unassigned,
-            "at_risk": {"not_contacted_24h_after_discharge": not_contacted, "no_clinic_visit_72h": no_visit},
+            "at_risk": {"not_contacted_24h_after_discharge": not_contacted, "no_clinic_visit_72h": no_visit,
+                        "moud_supply_ending": supply_ending},
             "texts": {"fell_back_to_english_30d": fell_back},
             "pending_access": [{"user_id": user.id, "username": user.username, "display_name": user.display_name,
                                 "role": str(user.role), "granted_by_id": user.access_granted_by_id,

@@ -4,7 +4,10 @@ Kinds: `opened`, `discharged`, `coach_assigned`, `flags_changed`, `closed` (life
 `level_change`, `encounter`, `task_created`, `task_done`, `task_cancelled`,
 `appointment_booked`, `appointment_attended`, `appointment_missed`, `appointment_cancelled`.
 `handoff_sent`, `handoff_accepted`, … and `handoff_overdue_accept` / `handoff_overdue_arrival`
-(the handoff log); `text_sent` and `text_received` (outreach: codes and times, never the text).
+(the handoff log); `naloxone_given` and `naloxone_used` (the naloxone log, never a use's note);
+`medication_started` (a supply, at the start of its coverage) and `medication_filled` /
+`medication_not_filled` (the pharmacy's answer); `text_sent` and `text_received` (outreach:
+codes and times, never the text).
 Each item carries codes and times only, never free text. One query per kind of record, however
 long the episode.
 """
@@ -16,6 +19,8 @@ import sqlalchemy as sa
 from backend.audit import service as audit
 from backend.auth.models import CASE_WORKERS, User
 from backend.cases.models import Appointment, AppointmentStatus, Encounter, Episode, EpisodeEvent, Task, TaskStatus
+from backend.continuity import medications, naloxone
+from backend.continuity.models import FillStatus
 from backend.extensions import db
 from backend.handoffs import service as handoffs
 from backend.handoffs.models import HandoffEventKind
@@ -49,6 +54,18 @@ def for_episode(*, episode: Episode, user: User) -> list[dict]:
         if appointment.status != AppointmentStatus.SCHEDULED:
             items.append(_item(f"appointment_{appointment.status}", appointment.status_changed_at
                                or appointment.updated_at, appointment.id, detail))
+    for entry in naloxone.of_episode(episode_id=episode.id):
+        detail = ({"recipient": entry.recipient, "product": entry.product, "doses": entry.doses,
+                   "training_given": entry.training_given, "setting": entry.setting} if entry.kind == "given"
+                  else {"reported_by": entry.reported_by, "replacement_task_id": entry.task_id})  # no note
+        items.append(_item(f"naloxone_{entry.kind}", entry.occurred_at, entry.id, detail))
+    for supply in medications.of_episode(episode_id=episode.id):
+        detail = {"medication": supply.medication, "kind": supply.kind, "source": supply.source,
+                  "days_supplied": supply.days_supplied, "covered_until": supply.covered_until.isoformat(),
+                  "fill_status": supply.fill_status}
+        items.append(_item("medication_started", supply.starts_at, supply.id, detail))
+        if supply.fill_status != FillStatus.UNKNOWN:
+            items.append(_item(f"medication_{supply.fill_status}", supply.fill_status_at, supply.id, detail))
     for event, to_level in handoffs.events_of_episode(episode_id=episode.id):
         kind = f"handoff_{event.status if event.kind == HandoffEventKind.TRANSITION else event.kind}"
         items.append(_item(kind, event.at, event.handoff_id, {"to_level": to_level, "by": event.by_id}))

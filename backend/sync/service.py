@@ -2,8 +2,8 @@
 
 What a phone keeps is the caller's *open* episodes (cases.scopes: a coach's own, an ED nurse's
 hospital-level and self-opened ones, every one for clinic staff), with their patients and, for
-the roles that work them, their encounters, tasks, appointments and texts; handoffs for every
-clinical role. Admins keep nothing.
+the roles that work them, their encounters, tasks, appointments and texts; handoffs, the naloxone log and
+medication supplies for every clinical role. Admins keep nothing.
 
 - **First sync** (no cursor): the whole current scope, a page of episodes at a time, each with
   its working set (below). The feed position taken before the first page is carried in the
@@ -23,7 +23,7 @@ clinical role. Admins keep nothing.
   the phone holds of it. Scope is judged by the records' state now, so `changes` and `removed`
   never name the same record.
 
-Reads the cases, handoffs and outreach models directly: the sync is one read of everything a
+Reads the cases, continuity, handoffs and outreach models directly: the sync is one read of everything a
 phone holds, bounded to a fixed number of queries per page, which calls per record to the
 domain services could not be.
 """
@@ -44,6 +44,8 @@ from backend.auth.models import CASE_WORKERS, CLINICAL_ROLES, Role, User
 from backend.cases.models import Appointment, Encounter, Episode, EpisodeStatus, Patient, Task, TaskStatus
 from backend.cases.schemas import AppointmentSchema, EncounterSchema, EpisodeSchema, PatientSchema, TaskSchema
 from backend.cases.scopes import episode_visible_to
+from backend.continuity.models import MedicationSupply, NaloxoneEvent
+from backend.continuity.schemas import MedicationSupplySchema, NaloxoneEventSchema
 from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
@@ -94,6 +96,12 @@ KINDS = (
     Kind("appointment", "appointments", Appointment, AppointmentSchema, CASE_WORKERS,
          lambda cutoff: sa.or_(Appointment.starts_at >= cutoff, Appointment.updated_at >= cutoff)),
     Kind("handoff", "handoffs", Handoff, HandoffSchema, CLINICAL_ROLES),
+    # Continuity of treatment: the naloxone log's recent entries, and the supplies still covering
+    # (or changed lately), for every role its endpoints answer.
+    Kind("naloxone", "naloxone", NaloxoneEvent, NaloxoneEventSchema, CLINICAL_ROLES,
+         lambda cutoff: sa.or_(NaloxoneEvent.occurred_at >= cutoff, NaloxoneEvent.created_at >= cutoff)),
+    Kind("medication", "medications", MedicationSupply, MedicationSupplySchema, CLINICAL_ROLES,
+         lambda cutoff: sa.or_(MedicationSupply.ends_at >= cutoff, MedicationSupply.updated_at >= cutoff)),
     Kind("message", "messages", Message, MessageSchema, CASE_WORKERS,
          lambda cutoff: sa.or_(Message.send_at >= cutoff, Message.updated_at >= cutoff,
                                Message.unread_reply)),

@@ -37,7 +37,8 @@ def test_the_clock_schedules_the_heartbeat(app):
     scheduler = build_scheduler(app)
     assert [job.id for job in scheduler.get_jobs()] == ["heartbeat", "purge_sign_in_counters",
                                                          "purge_idempotency_records", "log_chain_head",
-                                                         "check_handoff_deadlines", "dispatch_texts",
+                                                         "check_handoff_deadlines", "check_medication_supplies",
+                                                         "dispatch_texts",
                                                          "purge_sync_changes", "refresh_report_facts"]
 
 

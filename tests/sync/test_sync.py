@@ -22,7 +22,8 @@ from tests.cases.conftest import ago, ahead
 from tests.support import counted_statements
 
 TYPES = {"patients": "patient", "episodes": "episode", "encounters": "encounter", "tasks": "task",
-         "appointments": "appointment", "handoffs": "handoff", "messages": "message"}
+         "appointments": "appointment", "handoffs": "handoff", "naloxone": "naloxone", "medications": "medication",
+         "messages": "message"}
 
 
 class Phone:
@@ -81,6 +82,12 @@ def worked_episode(clinic, open_episode, send):
             "appointment": coach.post(f"{url}/appointments", json={"kind": "transition_clinic",
                                                                    "starts_at": ahead(days=2)}),
             "handoff": send(episode),
+            "naloxone": coach.post(f"{url}/naloxone", json={
+                "distributed_at": ago(hours=2), "recipient": "patient", "product": "nasal_4mg", "doses": 2,
+                "training_given": True, "setting": "emergency_department"}),
+            "medication": coach.post(f"{url}/medications", json={
+                "medication": "buprenorphine", "kind": "bridge_prescription", "source": "emergency_department",
+                "started_on": episode["arrived_at"][:10], "days_supplied": 7}),
             "message": coach.post(f"/api/v1/patients/{episode['patient_id']}/messages",
                                   json={"body": "Checking in, how are you doing?"}),
         }
@@ -222,6 +229,8 @@ def test_closing_an_episode_removes_it_and_its_records_from_every_phone_that_hel
         gone = phone.sync()
         assert episode["id"] in removed_ids(gone, "episode")
         assert records["encounter"] in removed_ids(gone, "encounter")
+        assert records["naloxone"] in removed_ids(gone, "naloxone")  # tombstones for the new records too
+        assert records["medication"] in removed_ids(gone, "medication")
         assert not {("episode", episode["id"]), ("encounter", records["encounter"])} & set(phone.records)
     fresh = Phone(clinic)
     fresh.sync()
@@ -410,7 +419,8 @@ def test_every_table_a_phone_keeps_feeds_the_sync(app):
     not given them back."""
     expected = {"sync_feed_patients_update", "sync_feed_handoff_events_insert"} | {
         f"sync_feed_{table}_{operation}" for table in ("episodes", "encounters", "tasks", "appointments", "handoffs",
-                                                       "messages") for operation in ("insert", "update")}
+                                                       "messages", "naloxone_events", "medication_supplies")
+        for operation in ("insert", "update")}
     with app.app_context():
         if db.engine.dialect.name == "postgresql":
             names = db.session.scalars(sa.text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")).all()
