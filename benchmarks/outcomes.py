@@ -2,7 +2,8 @@
 
 Seeds a fresh database with 60,000 ED episodes discharged in the first half of 2026 and 10,000
 discharged before it, each with a history like the program's: three encounters (one reached,
-mostly), two appointments (attended, mostly), a handoff or two with their events, five texts.
+mostly), two appointments (attended, mostly), a handoff or two with their events, five texts,
+a naloxone kit (70%) and an ED bridge followed by a dispensed supply (70%).
 Then, in process:
 - the full recount of the report's stored facts (what the first report after deploying does);
 - the report for the half year (all 60,000 episodes) and for one day of it, the facts current
@@ -38,6 +39,7 @@ from backend import unit_of_work  # noqa: E402
 from backend.auth import service as auth_service  # noqa: E402
 from backend.auth.models import Role  # noqa: E402
 from backend.cases.models import Appointment, Encounter, Episode, LevelPeriod, Patient  # noqa: E402
+from backend.continuity.models import MedicationSupply, NaloxoneEvent  # noqa: E402
 from backend.extensions import db  # noqa: E402
 from backend.handoffs.models import Handoff, HandoffEvent  # noqa: E402
 from backend.outreach.models import Message  # noqa: E402
@@ -48,12 +50,14 @@ IN_PERIOD, BEFORE = 60_000, 10_000
 PERIOD = (dt.date(2026, 1, 1), dt.date(2026, 6, 30))
 UTC = dt.timezone.utc
 H, D = dt.timedelta(hours=1), dt.timedelta(days=1)
+ZONE = zoneinfo.ZoneInfo("America/New_York")
 
 
 class Seed:
     def __init__(self, nurse_id: uuid.UUID, coaches: list[uuid.UUID], rng: random.Random) -> None:
         self.nurse_id, self.coaches, self.rng = nurse_id, coaches, rng
-        self.rows = Rows(Patient, Episode, LevelPeriod, Encounter, Appointment, Handoff, HandoffEvent, Message)
+        self.rows = Rows(Patient, Episode, LevelPeriod, Encounter, Appointment, Handoff, HandoffEvent, Message,
+                         NaloxoneEvent, MedicationSupply)
         self.count = 0
 
     def episode(self, discharged: dt.datetime) -> None:
@@ -71,7 +75,8 @@ class Seed:
                   presenting_reason=rng.choice(["overdose", "withdrawal", "other"]), arrived_at=arrived,
                   opened_at=arrived, opened_by_id=self.nurse_id, coach_id=coach_id, discharged_at=discharged,
                   closed_at=discharged + 40 * D, close_reason="engaged_in_care", naloxone_given=True,
-                  moud="buprenorphine", recent_overdose=False, version=3, updated_at=discharged)
+                  moud="buprenorphine", recent_overdose=False, version=3, updated_at=discharged,
+                  disposition=rng.choice(["home"] * 6 + ["against_medical_advice", "admitted", "unknown"]))
         self._add(LevelPeriod, episode_id=episode_id, level="emergency_department", started_at=arrived,
                   ended_at=discharged)
         for _ in range(3):
@@ -98,12 +103,35 @@ class Seed:
             for seq, (status, at) in enumerate(events, start=1):
                 self._add(HandoffEvent, id=uuid.uuid4(), handoff_id=handoff_id, seq=seq, status=status, at=at,
                           by_id=self.nurse_id, note=None, kind="transition")
+        self._continuity(episode_id, arrived, discharged)
         for day in (1, 3, 7, 14, 30):
             at = discharged + day * D
             self._add(Message, id=uuid.uuid4(), patient_id=patient_id, episode_id=episode_id, direction="outbound",
                       kind="check_in", body="Hi, checking in. How are you doing?", phone="+16175550100",
                       status=rng.choice(["delivered"] * 8 + ["undelivered", "failed"]), send_at=at, sent_at=at,
                       status_at=at, attempts=1, created_at=at, updated_at=at)
+
+    def _continuity(self, episode_id: uuid.UUID, arrived: dt.datetime, discharged: dt.datetime) -> None:
+        """A kit (most patients, trained mostly), and a 7-day ED bridge then a dispensed supply (70%)."""
+        rng = self.rng
+        if rng.random() < 0.7:
+            self._add(NaloxoneEvent, id=uuid.uuid4(), episode_id=episode_id, kind="given", occurred_at=arrived + H,
+                      recipient=rng.choice(["patient"] * 4 + ["support_person"]), product="nasal_4mg", doses=2,
+                      training_given=rng.random() < 0.8, setting="emergency_department",
+                      recorded_by_id=self.nurse_id, created_at=arrived + H)
+        if rng.random() < 0.7:
+            started = discharged.astimezone(ZONE).date()
+            for kind, source, start, days in (("bridge_prescription", "emergency_department", started, 7),
+                                              ("dispensed", "transition_clinic", started + rng.randrange(5, 14) * D,
+                                               28)):
+                covered = start + (days - 1) * D
+                self._add(MedicationSupply, id=uuid.uuid4(), episode_id=episode_id, medication="buprenorphine",
+                          form=None, kind=kind, source=source, started_on=start, days_supplied=days,
+                          covered_until=covered, timezone=ZONE.key,
+                          starts_at=dt.datetime.combine(start, dt.time(), ZONE).astimezone(UTC),
+                          ends_at=dt.datetime.combine(covered + D, dt.time(), ZONE).astimezone(UTC),
+                          fill_status="unknown", fill_status_at=None, recorded_by_id=self.nurse_id,
+                          created_at=discharged, updated_at=discharged)
 
     def _add(self, model, **row) -> None:
         self.rows.add(model, row)

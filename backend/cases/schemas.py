@@ -108,8 +108,11 @@ class SmsConsentSchema(InputSchema):
 # --- episodes ------------------------------------------------------------------------------
 
 class FlagsSchema(InputSchema):
-    naloxone_given = fields.Boolean()
-    moud = fields.String(validate=validate.OneOf(MOUD))
+    naloxone_given = fields.Boolean(metadata={
+        "description": "Derived from the naloxone log (1.12): accepted when it agrees, else 422; log a kit instead."})
+    moud = fields.String(validate=validate.OneOf(MOUD), metadata={
+        "description": "Derived from the latest medication supply (1.12): accepted when it agrees, else 422; log a "
+                       "supply instead."})
     recent_overdose = fields.Boolean()
 
 

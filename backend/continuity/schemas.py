@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from backend.continuity.models import (
@@ -15,7 +17,7 @@ from backend.continuity.models import (
     FillStatus,
     NaloxoneKind,
 )
-from backend.schemas import InputSchema, OutputSchema, Timestamp, not_in_future, one_of, page_of
+from backend.schemas import EARLIEST, InputSchema, OutputSchema, Timestamp, not_in_future, one_of, page_of
 
 _CLIENT_ID = {"description": "Client-generated: a retried create is a no-op."}
 #: The fields of each kind of naloxone entry: required, then optional.
@@ -81,6 +83,17 @@ class NaloxoneEventSchema(OutputSchema):
 NaloxoneEventPageSchema = page_of(NaloxoneEventSchema, "NaloxoneEventPageSchema")
 
 
+#: How far ahead a supply may start: a prescription is logged when it is written, not months before.
+LATEST_START_AHEAD = dt.timedelta(days=30)
+
+
+def _plausible_start(day: dt.date) -> None:
+    if day < EARLIEST.date():
+        raise ValidationError("Must be after 2000-01-01.")
+    if day > dt.date.today() + LATEST_START_AHEAD:
+        raise ValidationError("Must not be more than 30 days ahead.")
+
+
 class MedicationSupplyCreateSchema(InputSchema):
     id = fields.UUID(metadata=_CLIENT_ID)
     medication = fields.String(required=True, validate=validate.OneOf(MEDICATIONS))
@@ -88,8 +101,9 @@ class MedicationSupplyCreateSchema(InputSchema):
         "description": "Short free text: `sublingual film 8 mg`, `XR injection`."})
     kind = fields.String(required=True, validate=validate.OneOf(SUPPLY_KINDS))
     source = fields.String(required=True, validate=validate.OneOf(SUPPLY_SOURCES))
-    started_on = fields.Date(required=True, metadata={
-        "description": "The patient's local date the supply starts covering (not before the episode began)."})
+    started_on = fields.Date(required=True, validate=_plausible_start, metadata={
+        "description": "The patient's local date the supply starts covering (not before the episode began, at "
+                       "most 30 days ahead)."})
     days_supplied = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=90),
                                    metadata={"description": "1–90 days."})
 

@@ -24,9 +24,12 @@ from backend.cases.models import (
     Patient,
     SmsStatus,
 )
+from backend.continuity.models import MedicationSupply, NaloxoneEvent, NaloxoneKind
+from backend.continuity.rules import PRESCRIBING_SERVICES
 from backend.database import epoch_ms
 from backend.handoffs.models import Handoff, HandoffEvent, HandoffStatus
 from backend.outreach.models import Message, MessageDirection, MessageKind, MessageStatus
+from backend.programs.models import Program
 from backend.reports.models import EpisodeFacts, HandoffFacts, TextFacts
 
 HOUR = 3_600_000  # ms
@@ -55,7 +58,14 @@ def facts(episode_ids: sa.Select) -> dict[type, sa.Select]:
     - arrival: the first confirmed arrival at a community program (a handoff's `arrived_at`);
     - first_text: when the episode's first text left Bridgeline;
     - opted_out: when the patient opted out of texts, if that is their status now;
-    - closed: when the episode closed (an opt-out after it belongs to a later episode).
+    - closed: when the episode closed (an opt-out after it belongs to a later episode);
+    - from_ed: the episode began in the ED; disposition: where the patient went (`unknown` when
+      the discharge did not say);
+    - naloxone_trained: the first kit given to the patient with training recorded;
+    - bridge_starts, bridge_ends: the coverage of the episode's first bridge prescription from
+      the ED (the earliest started); moud_continued: the first thing that continued it, at or
+      after its start: an attended transition-clinic visit or intake at an OTP or OBOT, or the
+      start of another supply that started on a later date.
 
     Handoffs: method, to_level, status, accept_by, arrive_by, accepted (the first acceptance),
     cancelled (the cancellation, if any), arrived. Texts: those Bridgeline tried to send (not
@@ -64,7 +74,7 @@ def facts(episode_ids: sa.Select) -> dict[type, sa.Select]:
     an automatic text fell back to English. Episodes carry the patient's language.
     """
     episodes = _materialized(sa.select(Episode.id, Episode.discharged_at, Episode.closed_at, Episode.patient_id,
-                                       Episode.coach_id, Episode.presenting_reason)
+                                       Episode.coach_id, Episode.presenting_reason, Episode.disposition)
                              .where(Episode.id.in_(episode_ids), reportable()), "fact_episodes")
     cohort = _cohort_of(episodes)
     tried = (sa.select(Message.id, Message.episode_id, Message.status, Message.sent_at,
@@ -136,6 +146,9 @@ def _episode_facts(episodes: sa.CTE, first_texts: sa.Subquery, handoffs: sa.Subq
                        handoffs.c.arrived_at >= handoffs.c.discharged_at)
                 .group_by(handoffs.c.episode_id).subquery("arrivals"))
     follow_up = earliest(epoch_ms(contacts.c.contact), visits.c.visit)
+    naloxone, bridges = _naloxone_facts(episodes), _bridge_facts(episodes)
+    from_ed = sa.exists().where(LevelPeriod.episode_id == episodes.c.id,
+                                LevelPeriod.level == Level.EMERGENCY_DEPARTMENT)
     return (sa.select(episodes.c.id.label("episode_id"), *_cohort_of(episodes),
                       epoch_ms(episodes.c.discharged_at).label("discharged"),
                       epoch_ms(contacts.c.first_contact).label("first_contact"), follow_up.label("first_follow_up"),
@@ -144,13 +157,78 @@ def _episode_facts(episodes: sa.CTE, first_texts: sa.Subquery, handoffs: sa.Subq
                       epoch_ms(first_texts.c.first_text).label("first_text"),
                       sa.case((Patient.sms_status == SmsStatus.OPTED_OUT, epoch_ms(Patient.sms_status_at)))
                       .label("opted_out"),
-                      epoch_ms(episodes.c.closed_at).label("closed"), Patient.language)
+                      epoch_ms(episodes.c.closed_at).label("closed"), Patient.language,
+                      from_ed.label("from_ed"),
+                      sa.func.coalesce(episodes.c.disposition, "unknown").label("disposition"),
+                      naloxone.c.naloxone_trained, bridges.c.bridge_starts, bridges.c.bridge_ends,
+                      bridges.c.moud_continued)
             .select_from(episodes)
             .join(Patient, Patient.id == episodes.c.patient_id)
             .outerjoin(contacts, contacts.c.episode_id == episodes.c.id)
             .outerjoin(visits, visits.c.episode_id == episodes.c.id)
             .outerjoin(arrivals, arrivals.c.episode_id == episodes.c.id)
-            .outerjoin(first_texts, first_texts.c.episode_id == episodes.c.id))
+            .outerjoin(first_texts, first_texts.c.episode_id == episodes.c.id)
+            .outerjoin(naloxone, naloxone.c.episode_id == episodes.c.id)
+            .outerjoin(bridges, bridges.c.episode_id == episodes.c.id))
+
+
+def _naloxone_facts(episodes: sa.CTE) -> sa.CTE:
+    return (sa.select(NaloxoneEvent.episode_id,
+                      epoch_ms(sa.func.min(NaloxoneEvent.occurred_at)).label("naloxone_trained"))
+            .where(_of(NaloxoneEvent, episodes), NaloxoneEvent.kind == NaloxoneKind.GIVEN,
+                   NaloxoneEvent.recipient == "patient", NaloxoneEvent.training_given.is_(True))
+            .group_by(NaloxoneEvent.episode_id).cte("naloxone").prefix_with("MATERIALIZED"))
+
+
+def _bridge_facts(episodes: sa.CTE) -> sa.Subquery:
+    """The first ED bridge of each episode, and what continued it first."""
+    ranked = (sa.select(MedicationSupply.id, MedicationSupply.episode_id, MedicationSupply.started_on,
+                        MedicationSupply.starts_at, MedicationSupply.ends_at,
+                        sa.func.row_number().over(partition_by=MedicationSupply.episode_id, order_by=(
+                            MedicationSupply.started_on, MedicationSupply.created_at, MedicationSupply.id)).label("n"))
+              .where(_of(MedicationSupply, episodes), MedicationSupply.kind == "bridge_prescription",
+                     MedicationSupply.source == "emergency_department").subquery("ranked_bridges"))
+    bridge = sa.select(ranked).where(ranked.c.n == 1).subquery("bridges")
+    later = sa.orm.aliased(MedicationSupply, name="later_supply")
+    next_supply = (sa.select(sa.func.min(later.starts_at)).where(
+        later.episode_id == bridge.c.episode_id, later.id != bridge.c.id, later.started_on > bridge.c.started_on)
+        .scalar_subquery())
+    prescriber = sa.exists().where(Program.id == Appointment.program_id, Program.service.in_(PRESCRIBING_SERVICES))
+    visit = (sa.select(sa.func.min(Appointment.starts_at)).where(
+        Appointment.episode_id == bridge.c.episode_id, Appointment.status == AppointmentStatus.ATTENDED,
+        Appointment.starts_at >= bridge.c.starts_at,
+        sa.or_(Appointment.kind == AppointmentKind.TRANSITION_CLINIC,
+               sa.and_(Appointment.kind == AppointmentKind.PROGRAM_INTAKE, prescriber))).scalar_subquery())
+    # Each correlated subquery runs once per bridge (a materialized CTE: `earliest` repeats its
+    # arguments), and the grouping (one row per episode already) lets SQLite index the result for
+    # the join, which it does not for a CTE: without it the recount was quadratic.
+    rows = _materialized(sa.select(bridge.c.episode_id, epoch_ms(bridge.c.starts_at).label("bridge_starts"),
+                                   epoch_ms(bridge.c.ends_at).label("bridge_ends"),
+                                   epoch_ms(next_supply).label("next_supply"), epoch_ms(visit).label("visit")),
+                         "bridge_rows")
+    return (sa.select(rows.c.episode_id, sa.func.min(rows.c.bridge_starts).label("bridge_starts"),
+                      sa.func.min(rows.c.bridge_ends).label("bridge_ends"),
+                      sa.func.min(earliest(rows.c.next_supply, rows.c.visit)).label("moud_continued"))
+            .group_by(rows.c.episode_id).subquery("bridge_facts"))
+
+
+def kits_distributed(period: tuple, coach_id=None, presenting_reason: str | None = None) -> sa.Select:
+    """Naloxone kits given in the period (their `distributed_at`), whatever the episode's
+    discharge: (setting, recipient, kits, doses). The report's filters apply to the episode the
+    kit was logged on. Read from the log itself: a count of one indexed range, not a fact to store."""
+    stmt = (sa.select(NaloxoneEvent.setting, NaloxoneEvent.recipient, sa.func.count().label("kits"),
+                      sa.func.coalesce(sa.func.sum(NaloxoneEvent.doses), 0).label("doses"))
+            .where(NaloxoneEvent.kind == NaloxoneKind.GIVEN, NaloxoneEvent.occurred_at >= period[0],
+                   NaloxoneEvent.occurred_at < period[1])
+            .group_by(NaloxoneEvent.setting, NaloxoneEvent.recipient)
+            .order_by(NaloxoneEvent.setting, NaloxoneEvent.recipient))
+    if coach_id is not None or presenting_reason is not None:
+        stmt = stmt.join(Episode, Episode.id == NaloxoneEvent.episode_id)
+        if coach_id is not None:
+            stmt = stmt.where(Episode.coach_id == coach_id)
+        if presenting_reason is not None:
+            stmt = stmt.where(Episode.presenting_reason == presenting_reason)
+    return stmt
 
 
 def _handoff_facts(handoffs: sa.Subquery) -> sa.Select:

@@ -257,3 +257,69 @@ def opted_out(e) -> sa.ColumnElement:
     Source: product.md (SMS opt-out rate)."""
     opted_out_during = sa.and_(e.opted_out >= e.first_text, sa.or_(e.closed.is_(None), e.opted_out <= e.closed))
     return sa.case((e.first_text.is_(None), None), (opted_out_during, MET), else_=MISSED)
+
+
+# --- continuity of treatment -----------------------------------------------------------------
+
+def _naloxone_at_discharge(disposition: str) -> Callable[..., sa.ColumnElement]:
+    def classify(e) -> sa.ColumnElement:
+        in_population = sa.and_(e.from_ed.is_(True), e.presenting_reason == "overdose", e.disposition == disposition)
+        return sa.case((~in_population, None),
+                       (sa.and_(e.naloxone_trained.is_not(None), e.naloxone_trained <= e.discharged), MET),
+                       else_=MISSED)
+    return classify
+
+
+def naloxone_at_discharge(e) -> sa.ColumnElement:
+    """Naloxone at discharge after an overdose: among episodes that began in the ED with an
+    overdose as the presenting reason and were discharged home, those with a naloxone kit given
+    to the patient, with training recorded, at or before the discharge. Excluded: patients who
+    left against medical advice, eloped, were transferred or admitted, died, or went elsewhere
+    (`other`); discharges that did not say where the patient went (`unknown`, every discharge
+    recorded before API 1.12) are counted apart, in naloxone_at_discharge_unknown_disposition.
+    Decided at discharge: never pending.
+    Source: ACEP's ED quality measure ECPR51 (naloxone prescribed or dispensed at discharge after
+    an opioid overdose, with its exclusions); product.md (naloxone in hand)."""
+    return _naloxone_at_discharge("home")(e)
+
+
+def naloxone_at_discharge_unknown_disposition(e) -> sa.ColumnElement:
+    """Naloxone at discharge after an overdose, for the discharges that did not say where the
+    patient went (`unknown`): the same numerator as naloxone_at_discharge over the ED overdose
+    episodes whose disposition is unknown, shown apart so that they neither hide in nor inflate
+    the measure.
+    Source: ACEP ECPR51 (as naloxone_at_discharge); the disposition was added in API 1.12."""
+    return _naloxone_at_discharge("unknown")(e)
+
+
+_measure("naloxone_at_discharge", population="episodes", window="at discharge")(naloxone_at_discharge)
+_measure("naloxone_at_discharge_unknown_disposition", population="episodes",
+         window="at discharge")(naloxone_at_discharge_unknown_disposition)
+
+#: How long after an ED bridge ends its continuation still counts.
+CONTINUATION_GRACE = 7 * DAY
+
+
+def _days_without_coverage(e) -> sa.ColumnElement:
+    """From the bridge's end to what continued it, when that came after the end (else NULL)."""
+    return sa.case((e.moud_continued > e.bridge_ends, e.moud_continued - e.bridge_ends))
+
+
+@_measure("medication_continued", population="episodes", window="until 7 days after the ED bridge ends",
+          value=_days_without_coverage, unit="days")
+def medication_continued(e) -> sa.ColumnElement:
+    """Medication continued past the ED bridge: among episodes with a bridge prescription from
+    the ED (their first one), those whose patient had a visit that can renew it (an attended
+    transition-clinic visit, or an intake at an OTP or OBOT) or a next supply, at or after the
+    bridge started and no later than 7 days after it ended (the end: midnight after its last
+    covered date, in the patient's time zone). Pending until those 7 days are over. The value is
+    the median days without coverage (from the end to the visit or the next supply's start)
+    among the episodes continued after a gap; those continued in time have no gap to count.
+    Source: product.md (medication continued past the bridge supply; the moment it ends with no
+    prescriber visit is when patients are lost); D'Onofrio et al. 2015 (ED-initiated
+    buprenorphine continued in treatment)."""
+    return sa.case((e.bridge_ends.is_(None), None),
+                   (e.now < e.bridge_ends + CONTINUATION_GRACE, PENDING),
+                   (sa.and_(e.moud_continued.is_not(None), e.moud_continued <= e.bridge_ends + CONTINUATION_GRACE),
+                    MET),
+                   else_=MISSED)

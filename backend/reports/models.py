@@ -46,6 +46,18 @@ class EpisodeFacts(_Cohort, db.Model):
     closed: Mapped[int | None] = mapped_column(Ms)
     #: The patient's language (BCP 47), for the SMS measures by language.
     language: Mapped[str | None] = mapped_column(sa.String(35))
+    #: Continuity of treatment. The episode began in the ED (a level period there).
+    from_ed: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    #: Where the patient went at discharge (`unknown` when the discharge did not say).
+    disposition: Mapped[str | None] = mapped_column(sa.String(30))
+    #: The first naloxone kit given to the patient with training.
+    naloxone_trained: Mapped[int | None] = mapped_column(Ms)
+    #: The first ED bridge prescription's coverage: from (local midnight of its start) and until
+    #: (midnight after its last covered date, in the patient's time zone).
+    bridge_starts: Mapped[int | None] = mapped_column(Ms)
+    bridge_ends: Mapped[int | None] = mapped_column(Ms)
+    #: The first continuation of it: a visit that can renew it, or a next supply.
+    moud_continued: Mapped[int | None] = mapped_column(Ms)
 
 
 class HandoffFacts(_Cohort, db.Model):

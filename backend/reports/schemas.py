@@ -76,6 +76,26 @@ class CohortSchema(OutputSchema):
     definition = fields.String(required=True)
 
 
+class KitsRowSchema(OutputSchema):
+    setting = fields.String(required=True)
+    recipient = fields.String(required=True)
+    kits = fields.Integer(required=True)
+    doses = fields.Integer(required=True)
+
+
+class KitsDistributedSchema(OutputSchema):
+    kits = fields.Integer(required=True, metadata={"description": "Kits given in the period."})
+    doses = fields.Integer(required=True)
+    window = fields.String(required=True)
+    definition = fields.String(required=True)
+    source = fields.String(required=True)
+    by_setting = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True, metadata={
+        "description": "Kits by setting (emergency_department, inpatient, transition_clinic, community, other)."})
+    by_recipient = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True, metadata={
+        "description": "Kits by recipient (patient, support_person)."})
+    by_setting_and_recipient = fields.List(fields.Nested(KitsRowSchema), required=True)
+
+
 class TextsSchema(OutputSchema):
     fell_back_to_english = fields.Integer(required=True, metadata={
         "description": "Automatic texts Bridgeline tried to send in English because none existed in the "
@@ -90,4 +110,6 @@ class OutcomesSchema(OutputSchema):
     filters = fields.Nested(FiltersSchema, required=True)
     cohort = fields.Nested(CohortSchema, required=True)
     measures = fields.Nested(MeasuresSchema, required=True)
+    kits_distributed = fields.Nested(KitsDistributedSchema, required=True, metadata={
+        "description": "Naloxone kits given in the period (a count, not a rate)."})
     texts = fields.Nested(TextsSchema, required=True)

@@ -23,7 +23,7 @@ from backend.database import utcnow
 from backend.extensions import db
 from backend.outreach import languages
 from backend.reports import refresh
-from backend.reports.facts import HOUR
+from backend.reports.facts import DAY, HOUR, kits_distributed
 from backend.reports.measures import MEASURES, MET, MISSED, PENDING, POPULATIONS, Measure
 
 COHORT = ("Episodes opened at the ED or inpatient level whose discharge falls in the period (dates in the "
@@ -50,6 +50,7 @@ def outcomes(*, start: dt.date, end: dt.date, coach_id: uuid.UUID | None = None,
                       "by_language": _by_language(measure, members[measure.population])
                       if measure.by_language else None}
                 for key, measure in MEASURES.items()}
+    kits = _kits(period, coach_id, presenting_reason)
     texts = members["texts"]
     fell_back = db.session.scalar(sa.select(sa.func.count()).select_from(texts).where(texts.c.fell_back.is_(True)))
     audit.record("report.outcomes", resource_type="report", details={
@@ -59,7 +60,30 @@ def outcomes(*, start: dt.date, end: dt.date, coach_id: uuid.UUID | None = None,
             "filters": {"coach_id": coach_id, "presenting_reason": presenting_reason},
             "cohort": {"episodes": episodes, "definition": COHORT},
             "measures": measures,
+            "kits_distributed": kits,
             "texts": {"fell_back_to_english": fell_back}}
+
+
+KITS_DEFINITION = ("Naloxone kits given in the period (by when they were given, dates in the program's time zone, "
+                   "whatever the episode's discharge), to the patient or a support person, by setting and by "
+                   "recipient, with their doses. A count: it has no denominator, and nothing is pending.")
+KITS_SOURCE = ("product.md (the state's monthly count of kits distributed); the Massachusetts community naloxone "
+               "program's reporting by setting and recipient.")
+
+
+def _kits(period: tuple[dt.datetime, dt.datetime], coach_id, presenting_reason) -> dict:
+    """Kits distributed in the period, from the naloxone log (one grouped statement)."""
+    rows = db.session.execute(kits_distributed(period, coach_id, presenting_reason)).all()
+    by_setting: dict[str, int] = {}
+    by_recipient: dict[str, int] = {}
+    for row in rows:
+        by_setting[row.setting] = by_setting.get(row.setting, 0) + row.kits
+        by_recipient[row.recipient] = by_recipient.get(row.recipient, 0) + row.kits
+    return {"kits": sum(row.kits for row in rows), "doses": int(sum(row.doses for row in rows)),
+            "window": "given in the period", "definition": KITS_DEFINITION, "source": KITS_SOURCE,
+            "by_setting": by_setting, "by_recipient": by_recipient,
+            "by_setting_and_recipient": [{"setting": row.setting, "recipient": row.recipient, "kits": row.kits,
+                                          "doses": int(row.doses)} for row in rows]}
 
 
 def _by_language(measure: Measure, members: sa.Subquery) -> dict[str, dict]:
@@ -134,7 +158,12 @@ def _median(values: sa.ColumnElement) -> sa.ScalarSelect:
 def _figures(measure: Measure, row) -> dict:
     met, missed, pending = (int(row[f"{measure.key}__{status}"]) for status in (MET, MISSED, PENDING))
     median = row.get(f"{measure.key}__median")
-    return {**_rate(met, missed, pending), "value": round(float(median) / HOUR, 1) if median is not None else None}
+    unit = UNITS.get(measure.unit, HOUR)
+    return {**_rate(met, missed, pending), "value": round(float(median) / unit, 1) if median is not None else None}
+
+
+#: A measure's value is kept in ms; reported in its unit.
+UNITS = {"hours": HOUR, "days": DAY}
 
 
 CSV_COLUMNS = ("measure", "population", "numerator", "denominator", "pending", "rate", "value", "unit", "window",
@@ -158,4 +187,12 @@ def as_csv(report: dict) -> str:
                                                                  for name in CSV_COLUMNS[1:11]},
                              **{name: "" if value is None else value for name, value in by_language.items()},
                              **common})
+    kits = report["kits_distributed"]
+    described = {"population": "kits", "denominator": "", "pending": "", "rate": "", "unit": "doses",
+                 "window": kits["window"], "definition": kits["definition"], "source": kits["source"]}
+    writer.writerow({"measure": "kits_distributed", **described, "numerator": kits["kits"], "value": kits["doses"],
+                     **common})
+    for row in kits["by_setting_and_recipient"]:
+        writer.writerow({"measure": f"kits_distributed[setting={row['setting']},recipient={row['recipient']}]",
+                         **described, "numerator": row["kits"], "value": row["doses"], **common})
     return out.getvalue()

@@ -27,6 +27,9 @@ FEEDS = {
 }
 
 
+REPORT_MS_COLUMNS = ('naloxone_trained', 'bridge_starts', 'bridge_ends', 'moud_continued')
+
+
 def _feed_triggers(postgresql: bool):
     for table, (entity, operations) in FEEDS.items():
         for operation in operations:
@@ -94,6 +97,13 @@ def upgrade():
                             name=op.f('fk_supply_escalations_supply_id_medication_supplies')),
     sa.PrimaryKeyConstraint('supply_id', name=op.f('pk_supply_escalations'))
     )
+    # The outcomes report's new facts (a new fingerprint recounts every stored fact at the first
+    # report or refresh after this migration).
+    op.add_column('report_episode_facts', sa.Column('from_ed', sa.Boolean(), server_default=sa.false(),
+                                                    nullable=False))
+    op.add_column('report_episode_facts', sa.Column('disposition', sa.String(length=30), nullable=True))
+    for column in REPORT_MS_COLUMNS:
+        op.add_column('report_episode_facts', sa.Column(column, sa.BigInteger(), nullable=True))
     for table, name, insert, operation in _feed_triggers(postgresql):
         if postgresql:
             op.execute(f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ "
@@ -109,6 +119,8 @@ def downgrade():
         op.execute(f"DROP TRIGGER {name}" + (f" ON {table}" if postgresql else ""))
         if postgresql:
             op.execute(f"DROP FUNCTION {name}()")
+    for column in (*REPORT_MS_COLUMNS, 'disposition', 'from_ed'):
+        op.drop_column('report_episode_facts', column)
     op.drop_table('supply_escalations')
     op.drop_index('ix_medication_supplies_ends_at', table_name='medication_supplies')
     op.drop_index('ix_medication_supplies_episode_started', table_name='medication_supplies')

@@ -105,3 +105,12 @@ def test_setting_moud_against_the_supplies_is_422(clinic, open_episode, supply):
     agreeing = clinic.patch(url, json={"flags": {"moud": "buprenorphine"}},
                             headers={"If-Match": clinic.get(url).headers["ETag"]})
     assert agreeing.status_code == 200 and agreeing.get_json()["flags"]["moud"] == "buprenorphine"
+
+
+@pytest.mark.parametrize("started_on", ["1999-12-31", "9999-12-31"])
+def test_a_supply_starting_in_another_era_is_422_not_a_crash(nurse, open_episode, started_on):
+    episode = open_episode()
+    response = nurse.post(f"/api/v1/episodes/{episode['id']}/medications", json={
+        "medication": "buprenorphine", "kind": "bridge_prescription", "source": "emergency_department",
+        "started_on": started_on, "days_supplied": 90})
+    assert response.status_code == 422 and "started_on" in response.get_json()["errors"]

@@ -8,6 +8,7 @@ import itertools
 import uuid
 
 from backend.cases.models import Appointment, Encounter, Episode, Level, LevelPeriod, Patient
+from backend.continuity.models import MedicationSupply, NaloxoneEvent
 from backend.extensions import db
 from backend.handoffs.models import Handoff, HandoffEvent
 from backend.outreach.models import Message
@@ -22,10 +23,10 @@ class Cohort:
     def __init__(self, *, nurse_id: uuid.UUID, coach_id: uuid.UUID) -> None:
         self.nurse_id, self.coach_id = nurse_id, coach_id
 
-    def patient(self) -> Patient:
+    def patient(self, timezone: str = "America/New_York") -> Patient:
         number = next(_numbers)
         patient = Patient(mrn=f"R{uuid.uuid4().hex[:10]}", given_name=f"Given{number}", family_name=f"Family{number}",
-                          birth_date=dt.date(1980, 1, 1), timezone="America/New_York", registered_by_id=self.nurse_id)
+                          birth_date=dt.date(1980, 1, 1), timezone=timezone, registered_by_id=self.nurse_id)
         db.session.add(patient)
         return patient
 
@@ -73,3 +74,23 @@ class Cohort:
                                kind="reply" if direction == "inbound" else kind, body="Checking in",
                                phone="+16175550100", status=status, send_at=at, sent_at=sent_at, status_at=at,
                                created_at=at, updated_at=at))
+
+    def kit(self, episode: Episode, at: dt.datetime, *, recipient: str = "patient", training: bool = True,
+            setting: str = "emergency_department", doses: int = 2) -> None:
+        db.session.add(NaloxoneEvent(episode_id=episode.id, kind="given", occurred_at=at, recipient=recipient,
+                                     product="nasal_4mg", doses=doses, training_given=training, setting=setting,
+                                     recorded_by_id=self.nurse_id))
+
+    def supply(self, episode: Episode, started_on: dt.date, days: int, *, kind: str = "bridge_prescription",
+               source: str = "emergency_department") -> MedicationSupply:
+        """A supply, its coverage computed in the patient's time zone as the API does."""
+        import zoneinfo
+
+        supply = MedicationSupply(episode_id=episode.id, medication="buprenorphine", kind=kind, source=source,
+                                  started_on=started_on, days_supplied=days,
+                                  covered_until=started_on + dt.timedelta(days=days - 1),
+                                  timezone=episode.patient.timezone, recorded_by_id=self.nurse_id)
+        supply.starts_at, supply.ends_at = supply.covers(zoneinfo.ZoneInfo(episode.patient.timezone))
+        db.session.add(supply)
+        db.session.flush()
+        return supply
