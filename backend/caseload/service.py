@@ -18,11 +18,14 @@ Order: rank; then more reasons first; then longest since last contact (never rea
 then the oldest episode; then the episode id — deterministic, ties included.
 
 Every figure comes from one SQL statement with correlated subqueries, so the number of
-statements does not grow with the caseload. Reads only; the audit trail records each read.
+statements does not grow with the caseload; when a patient was last reached is read from
+`EpisodeContact` (kept by the database from the encounters), not from every encounter. Reads
+only; the audit trail records each read.
 """
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import uuid
 
@@ -37,6 +40,7 @@ from backend.cases.models import (
     AppointmentStatus,
     Encounter,
     Episode,
+    EpisodeContact,
     Patient,
     Task,
     TaskStatus,
@@ -55,23 +59,34 @@ CONTACT_AFTER_DISCHARGE = dt.timedelta(hours=24)
 CLINIC_VISIT_AFTER_DISCHARGE = dt.timedelta(hours=72)
 RECENT_CONTACT = dt.timedelta(days=7)
 AT_RISK_LIST_LIMIT = 200
+#: A coach's load in the review, in its order.
+LOAD = ("active", "overdue_tasks", "not_contacted_7d", "handoffs_overdue", "unread")
 #: How far back the review counts automatic texts that went in English for want of the patient's language.
 LANGUAGE_FALLBACK_WINDOW = dt.timedelta(days=30)
 _NEVER = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
 
 
+def _open_episodes(*columns) -> sa.Select:
+    """A select of open episodes with, outer-joined, when each was last reached: what `_figures`'
+    expressions read (one lookup per episode however many figures use it)."""
+    return (sa.select(*columns).select_from(Episode)
+            .outerjoin(EpisodeContact, EpisodeContact.episode_id == Episode.id).where(Episode.is_open))
+
+
 def _figures(now: dt.datetime):
-    """Per-episode figures, as correlated scalar subqueries on Episode."""
-    reached = sa.and_(Encounter.episode_id == Episode.id, Encounter.reached)
+    """Per-episode figures, on a select from `_open_episodes`: the episode's columns, its last
+    contact, and correlated scalar subqueries."""
+    def not_reached_since(instant) -> sa.ColumnElement[bool]:
+        return sa.or_(EpisodeContact.last_reached_at.is_(None), EpisodeContact.last_reached_at < instant)
+
     open_task = sa.and_(Task.episode_id == Episode.id, Task.status == TaskStatus.OPEN)
     followed_up = sa.exists().where(Encounter.episode_id == Appointment.episode_id,
                                     Encounter.occurred_at > Appointment.starts_at)
     return {
-        "last_contact_at": sa.select(sa.func.max(Encounter.occurred_at)).where(reached).scalar_subquery(),
-        "not_contacted_since_discharge": sa.and_(
-            Episode.discharged_at < now - CONTACT_AFTER_DISCHARGE,
-            ~sa.exists().where(reached, Encounter.occurred_at >= Episode.discharged_at)),
-        "no_contact_7_days": ~sa.exists().where(reached, Encounter.occurred_at >= now - RECENT_CONTACT),
+        "last_contact_at": EpisodeContact.last_reached_at,
+        "not_contacted_since_discharge": sa.and_(Episode.discharged_at < now - CONTACT_AFTER_DISCHARGE,
+                                                 not_reached_since(Episode.discharged_at)),
+        "no_contact_7_days": not_reached_since(now - RECENT_CONTACT),
         "next_task_due_at": sa.select(sa.func.min(Task.due_at)).where(open_task).scalar_subquery(),
         "overdue_tasks": sa.select(sa.func.count()).where(Task.episode_id == Episode.id, Task.overdue(now))
         .scalar_subquery(),
@@ -83,19 +98,18 @@ def _figures(now: dt.datetime):
         "handoff_overdue": sa.exists().where(Handoff.episode_id == Episode.id, Handoff.overdue(now)),
         "unread_messages": sa.select(sa.func.count()).select_from(Message).where(
             Message.patient_id == Episode.patient_id, Message.unread_reply).scalar_subquery(),
-        "clinic_visit_attended": sa.exists().where(
+        "no_clinic_visit_72h": sa.and_(Episode.discharged_at < now - CLINIC_VISIT_AFTER_DISCHARGE, ~sa.exists().where(
             Appointment.episode_id == Episode.id, Appointment.kind == AppointmentKind.TRANSITION_CLINIC,
-            Appointment.status == AppointmentStatus.ATTENDED),
+            Appointment.status == AppointmentStatus.ATTENDED)),
     }
 
 
 def _rows(where, now: dt.datetime):
     figures = _figures(now)
-    stmt = (sa.select(Episode.id, Episode.patient_id, Episode.coach_id, Episode.level, Episode.opened_at,
-                      Episode.discharged_at, Patient.display_name, Patient.phone_invalid_at,
-                      *(expr.label(name) for name, expr in figures.items()))
-            .join(Patient, Patient.id == Episode.patient_id)
-            .where(Episode.is_open, where))
+    stmt = (_open_episodes(Episode.id, Episode.patient_id, Episode.coach_id, Episode.level, Episode.opened_at,
+                           Episode.discharged_at, Patient.display_name, Patient.phone_invalid_at,
+                           *(expr.label(name) for name, expr in figures.items()))
+            .join(Patient, Patient.id == Episode.patient_id).where(where))
     return db.session.execute(stmt).all()
 
 
@@ -166,38 +180,27 @@ def _open_handoffs(episode_ids: list, now: dt.datetime) -> dict:
 
 
 def review(*, now: dt.datetime | None = None) -> dict:
-    """Every coach's load, the unassigned episodes, and the patients at risk of being lost."""
+    """Every coach's load, the unassigned episodes, and the patients at risk of being lost.
+
+    Built to stay quick with thousands of open episodes: one pass over them counts every coach's
+    load and every list (`_open_episode_counts`); the figures of the few records that are late
+    or unread are counted from those records; each list then reads only the episodes it shows,
+    and not at all when it is empty."""
     now = now or utcnow()
     figures = _figures(now)
-    per_episode = (sa.select(Episode.coach_id, figures["overdue_tasks"].label("overdue"),
-                             figures["no_contact_7_days"].label("stale"),
-                             figures["handoff_overdue"].label("handoff_overdue"),
-                             figures["unread_messages"].label("unread"))
-                   .where(Episode.is_open, Episode.coach_id.is_not(None)).subquery())
-    load = {row.coach_id: row for row in db.session.execute(
-        sa.select(per_episode.c.coach_id, sa.func.count().label("active"),
-                  sa.func.coalesce(sa.func.sum(per_episode.c.overdue), 0).label("overdue_tasks"),
-                  sa.func.sum(sa.case((per_episode.c.stale, 1), else_=0)).label("not_contacted_7d"),
-                  sa.func.sum(sa.case((per_episode.c.handoff_overdue, 1), else_=0)).label("handoffs_overdue"),
-                  sa.func.coalesce(sa.func.sum(per_episode.c.unread), 0).label("unread"))
-        .group_by(per_episode.c.coach_id))}
     coaches = db.session.scalars(sa.select(User).where(User.role == Role.COACH, User.active.is_(True))
                                  .order_by(User.display_name, User.id)).all()
-    rows = [{
-        "coach_id": coach.id, "coach_display_name": coach.display_name,
-        "active": load[coach.id].active if coach.id in load else 0,
-        "overdue_tasks": int(load[coach.id].overdue_tasks) if coach.id in load else 0,
-        "not_contacted_7d": int(load[coach.id].not_contacted_7d or 0) if coach.id in load else 0,
-        "handoffs_overdue": int(load[coach.id].handoffs_overdue or 0) if coach.id in load else 0,
-        "unread": int(load[coach.id].unread) if coach.id in load else 0,
-    } for coach in coaches]
+    load, counts = _open_episode_counts(figures, now, coach_ids={coach.id for coach in coaches})
+    rows = [{"coach_id": coach.id, "coach_display_name": coach.display_name, **load[coach.id]} for coach in coaches]
 
     # Unassigned: no coach, or a coach who has left (deactivated) — either way, nobody's list.
-    has_active_coach = sa.exists().where(User.id == Episode.coach_id, User.active.is_(True))
-    unassigned = _episode_list(~has_active_coach, now, order=Episode.opened_at)
-    not_contacted = _episode_list(figures["not_contacted_since_discharge"], now, order=Episode.discharged_at)
-    no_visit = _episode_list(sa.and_(Episode.discharged_at < now - CLINIC_VISIT_AFTER_DISCHARGE,
-                                     ~figures["clinic_visit_attended"]), now, order=Episode.discharged_at)
+    has_active_coach = sa.exists().where(User.id == Episode.coach_id, User.role == Role.COACH,
+                                         User.active.is_(True))
+    unassigned = _episode_list(~has_active_coach, counts["unassigned"], order=Episode.opened_at)
+    not_contacted = _episode_list(figures["not_contacted_since_discharge"], counts["not_contacted_since_discharge"],
+                                  order=Episode.discharged_at)
+    no_visit = _episode_list(figures["no_clinic_visit_72h"], counts["no_clinic_visit_72h"],
+                             order=Episode.discharged_at)
     patients = {e["patient_id"] for group in (unassigned, not_contacted, no_visit) for e in group["items"]}
     fell_back = db.session.scalar(sa.select(sa.func.count()).select_from(Message).where(
         Message.fell_back == sa.true(), Message.claimed_at >= now - LANGUAGE_FALLBACK_WINDOW))
@@ -210,16 +213,48 @@ def review(*, now: dt.datetime | None = None) -> dict:
                                 "granted_at": user.access_granted_at} for user in auth.pending_access()]}
 
 
-def _episode_list(where, now: dt.datetime, *, order) -> dict:
-    base = sa.select(Episode.id).where(Episode.is_open, where)
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(base.subquery()))
+def _open_episode_counts(figures: dict, now: dt.datetime, *, coach_ids: set) -> tuple[dict, collections.Counter]:
+    """Each active coach's load (`LOAD`), and how many open episodes each list of the review
+    has. One pass over the open episodes, grouped by coach, counts the episodes and the rules
+    they meet; overdue tasks, overdue handoffs and unread replies are counted from their own
+    records (few, and indexed), so no figure costs a lookup per open episode."""
+    def number(rule: str):
+        return sa.func.sum(sa.case((figures[rule], 1), else_=0)).label(rule)
+
+    load = collections.defaultdict(lambda: dict.fromkeys(LOAD, 0))
+    counts = collections.Counter()
+    for row in db.session.execute(
+            _open_episodes(Episode.coach_id, sa.func.count().label("active"), number("no_contact_7_days"),
+                           number("not_contacted_since_discharge"), number("no_clinic_visit_72h"))
+            .group_by(Episode.coach_id)):
+        if row.coach_id in coach_ids:
+            load[row.coach_id].update(active=row.active, not_contacted_7d=int(row.no_contact_7_days))
+        else:
+            counts["unassigned"] += row.active
+        counts.update(not_contacted_since_discharge=int(row.not_contacted_since_discharge),
+                      no_clinic_visit_72h=int(row.no_clinic_visit_72h))
+    of_open_episodes = {
+        "overdue_tasks": sa.select(Episode.coach_id, sa.func.count()).select_from(Task)
+        .join(Episode, Episode.id == Task.episode_id).where(Task.overdue(now)),
+        "handoffs_overdue": sa.select(Episode.coach_id, sa.func.count(sa.distinct(Episode.id))).select_from(Handoff)
+        .join(Episode, Episode.id == Handoff.episode_id).where(Handoff.overdue(now)),
+        "unread": sa.select(Episode.coach_id, sa.func.count()).select_from(Message)
+        .join(Episode, Episode.patient_id == Message.patient_id).where(Message.unread_reply),
+    }
+    for name, stmt in of_open_episodes.items():
+        for coach_id, count in db.session.execute(stmt.where(Episode.is_open).group_by(Episode.coach_id)):
+            load[coach_id][name] = count
+    return load, counts
+
+
+def _episode_list(where, count: int, *, order) -> dict:
+    """The first `AT_RISK_LIST_LIMIT` of the `count` open episodes that match, in `order`."""
     rows = db.session.execute(
-        sa.select(Episode.id, Episode.patient_id, Episode.coach_id, Episode.level, Episode.opened_at,
-                  Episode.discharged_at, Patient.display_name)
-        .join(Patient, Patient.id == Episode.patient_id)
-        .where(Episode.is_open, where)
-        .order_by(order, Episode.id).limit(AT_RISK_LIST_LIMIT)).all()
-    return {"count": total, "items": [{
+        _open_episodes(Episode.id, Episode.patient_id, Episode.coach_id, Episode.level, Episode.opened_at,
+                       Episode.discharged_at, Patient.display_name)
+        .join(Patient, Patient.id == Episode.patient_id).where(where)
+        .order_by(order, Episode.id).limit(AT_RISK_LIST_LIMIT)).all() if count else []
+    return {"count": count, "items": [{
         "episode_id": row.id, "patient_id": row.patient_id, "patient_display_name": row.display_name,
         "coach_id": row.coach_id, "level": str(row.level), "opened_at": row.opened_at,
         "discharged_at": row.discharged_at} for row in rows]}

@@ -106,6 +106,9 @@ class Episode(UUIDPrimaryKey, Versioned, db.Model):
         sa.Index("ix_episodes_opened_by_id", "opened_by_id"),
         # The outcomes report's cohort: episodes discharged in a period.
         sa.Index("ix_episodes_discharged_at", "discharged_at"),
+        # The review's lists: open episodes by discharge, and by opening (the unassigned).
+        sa.Index("ix_episodes_status_discharged_at", "status", "discharged_at"),
+        sa.Index("ix_episodes_status_opened_at_id", "status", "opened_at", "id"),
     )
 
     patient_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("patients.id"), index=True)
@@ -207,6 +210,20 @@ class Encounter(db.Model):
         return cls.outcome == cls.REACHED
 
 
+class EpisodeContact(db.Model):
+    """When the episode's patient was last reached: the newest `reached` encounter's time, one row
+    per episode reached at least once. Written only by the database (a trigger on `encounters`,
+    migration 0015), so every encounter counts however it was written; the caseload and the
+    review read it instead of every open episode's encounters."""
+
+    __tablename__ = "episode_contacts"
+    # On SQLite the table is its primary key's b-tree: one lookup per episode, not two.
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    episode_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("episodes.id"), primary_key=True)
+    last_reached_at: Mapped[dt.datetime]
+
+
 class TaskStatus(enum.StrEnum):
     OPEN = "open"
     DONE = "done"
@@ -218,7 +235,9 @@ class Task(Versioned, db.Model):
 
     __tablename__ = "tasks"
     __table_args__ = (sa.Index("ix_tasks_episode_status_due", "episode_id", "status", "due_at"),
-                      sa.Index("ix_tasks_assignee_status_due", "assignee_id", "status", "due_at"))
+                      sa.Index("ix_tasks_assignee_status_due", "assignee_id", "status", "due_at"),
+                      # the review's overdue tasks: the few past due, not every open episode's
+                      sa.Index("ix_tasks_status_due", "status", "due_at"))
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
     episode_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("episodes.id"))

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from backend.audit.models import AuditEvent
 from backend.auth.models import Access, Role, User
-from backend.cases.models import Encounter, Episode
+from backend.cases.models import Appointment, Encounter, Episode, Task
 from backend.extensions import db
 from backend.handoffs.models import Handoff
 from backend.outreach.models import Message, MessageDirection, MessageKind, MessageStatus
@@ -149,6 +149,22 @@ def test_the_review_lists_open_handoffs_and_accepts_one_in_one_click(app, consol
     assert response.status_code == 302 and response.headers["Location"] == "/console/review"
     assert handoff_status(app, made["handoff_id"]) == "accepted"
     assert "Handoff: Accept recorded." in clinic.get("/console/review").get_data(as_text=True)
+
+
+def test_the_review_shows_the_most_urgent_handoffs_first_and_counts_every_open_one(app, console, case):
+    from backend.console.clinic import DASHBOARD_HANDOFFS
+
+    clinic = console(Role.CLINIC_STAFF)
+    made = [case(f"Rosa{i}", discharged_hours_ago=1) for i in range(DASHBOARD_HANDOFFS + 2)]
+    late = made[-1]["handoff_id"]
+    with app.app_context():
+        db.session.execute(sa.update(Handoff).where(Handoff.id == uuid.UUID(late))
+                           .values(accept_by=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)))
+        db.session.commit()
+    page = clinic.get("/console/review").get_data(as_text=True)
+    listed = re.findall(r"/console/handoffs/([0-9a-f-]{36})/accept", page)
+    assert len(listed) == DASHBOARD_HANDOFFS and listed[0] == late
+    assert f"{DASHBOARD_HANDOFFS + 2} waiting for an answer, 0 accepted and waiting for the patient, 1 overdue" in page
 
 
 def test_clinic_staff_approve_a_pending_clinical_role_from_the_review(app, console, make_client):
@@ -304,6 +320,59 @@ def test_a_coach_logs_a_contact_and_a_time_in_the_future_comes_back_with_the_not
             Encounter.episode_id == uuid.UUID(made["episode_id"]))).all()
     assert [(e.kind, e.outcome, e.author_id) for e in encounters] == [("attempt", "no_answer", coach.user.id)]
     assert "Attempt (not reached): no answer" in coach.get(path).get_data(as_text=True)
+
+
+def test_a_task_added_on_the_episode_page_goes_to_the_coach_and_a_blank_title_is_kept_out(app, console, case):
+    coach = console(Role.COACH)
+    clinic = console(Role.CLINIC_STAFF)
+    made = case(coach_id=coach.user.id)
+    path = f"/console/episodes/{made['episode_id']}"
+    clinic.get(path)
+    refused = clinic.post(path + "/tasks", {"task_title": "", "task_due_at": local(-24)})
+    assert refused.status_code == 422
+    body = refused.get_data(as_text=True)
+    assert re.search(r'id="task_title-error">[^<]+', body) and f'value="{local(-24)}"' in body
+    added = clinic.post(path + "/tasks", {"task_title": "Call about the pharmacy", "task_due_at": local(-24)})
+    assert added.status_code == 302
+    with app.app_context():
+        tasks = db.session.scalars(sa.select(Task).where(Task.episode_id == uuid.UUID(made["episode_id"]))).all()
+    assert [(t.title, t.assignee_id, t.created_by_id) for t in tasks] == [
+        ("Call about the pharmacy", coach.user.id, clinic.user.id)]
+    assert "Call about the pharmacy" in coach.get(path).get_data(as_text=True)
+
+
+def test_a_visit_booked_on_the_episode_page_is_the_apis_appointment_and_an_unknown_program_is_refused(
+        app, console, case):
+    clinic = console(Role.CLINIC_STAFF)
+    made = case()
+    path = f"/console/episodes/{made['episode_id']}"
+    page = clinic.get(path).get_data(as_text=True)
+    assert 'id="appointment_kind"' in page and 'id="task_title"' in page
+    unknown = clinic.post(path + "/appointments", {
+        "appointment_kind": "program_intake", "appointment_starts_at": local(-48),
+        "appointment_program_id": str(uuid.uuid4()), "appointment_location": ""})
+    assert unknown.status_code == 422
+    assert re.search(r'id="appointment_program_id-error">[^<]+', unknown.get_data(as_text=True))
+    booked = clinic.post(path + "/appointments", {
+        "appointment_kind": "transition_clinic", "appointment_starts_at": local(-48),
+        "appointment_program_id": "", "appointment_location": "Room 4"})
+    assert booked.status_code == 302
+    with app.app_context():
+        visits = db.session.scalars(sa.select(Appointment).where(
+            Appointment.episode_id == uuid.UUID(made["episode_id"]))).all()
+    assert [(v.kind, v.location, str(v.status)) for v in visits] == [("transition_clinic", "Room 4", "scheduled")]
+    assert "Transition clinic visit" in clinic.get(path).get_data(as_text=True)
+
+
+def test_an_ed_nurse_gets_no_task_or_appointment_form_and_their_post_is_refused(app, console, case):
+    nurse = console(Role.ED_NURSE)
+    made = case()
+    path = f"/console/episodes/{made['episode_id']}"
+    page = nurse.get(path).get_data(as_text=True)
+    assert 'id="task_title"' not in page and 'id="appointment_kind"' not in page
+    assert nurse.post(path + "/tasks", {"task_title": "x", "task_due_at": local(-1)}).status_code == 403
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Task)) == 0
 
 
 def test_closing_needs_a_reason_and_closes_through_the_same_service(app, console, case):
