@@ -188,7 +188,8 @@ def review(*, now: dt.datetime | None = None) -> dict:
     and not at all when it is empty."""
     now = now or utcnow()
     figures = _figures(now)
-    coaches = db.session.scalars(sa.select(User).where(User.role == Role.COACH, User.active.is_(True))
+    coaches = db.session.execute(sa.select(User.id, User.display_name)  # rows, not ORM users: no per-row state
+                                 .where(User.role == Role.COACH, User.active.is_(True))
                                  .order_by(User.display_name, User.id)).all()
     load, counts = _open_episode_counts(figures, now, coach_ids={coach.id for coach in coaches})
     rows = [{"coach_id": coach.id, "coach_display_name": coach.display_name, **load[coach.id]} for coach in coaches]

@@ -106,8 +106,10 @@ class Episode(UUIDPrimaryKey, Versioned, db.Model):
         sa.Index("ix_episodes_opened_by_id", "opened_by_id"),
         # The outcomes report's cohort: episodes discharged in a period.
         sa.Index("ix_episodes_discharged_at", "discharged_at"),
-        # The review's lists: open episodes by discharge, and by opening (the unassigned).
-        sa.Index("ix_episodes_status_discharged_at", "status", "discharged_at"),
+        # The review: its pass over the open episodes by coach, from the index alone; its lists,
+        # open episodes by discharge and by opening (the unassigned), in the order they show.
+        sa.Index("ix_episodes_status_coach", "status", "coach_id", "discharged_at", "id"),
+        sa.Index("ix_episodes_status_discharged_at_id", "status", "discharged_at", "id"),
         sa.Index("ix_episodes_status_opened_at_id", "status", "opened_at", "id"),
     )
 
@@ -235,9 +237,7 @@ class Task(Versioned, db.Model):
 
     __tablename__ = "tasks"
     __table_args__ = (sa.Index("ix_tasks_episode_status_due", "episode_id", "status", "due_at"),
-                      sa.Index("ix_tasks_assignee_status_due", "assignee_id", "status", "due_at"),
-                      # the review's overdue tasks: the few past due, not every open episode's
-                      sa.Index("ix_tasks_status_due", "status", "due_at"))
+                      sa.Index("ix_tasks_assignee_status_due", "assignee_id", "status", "due_at"))
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
     episode_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("episodes.id"))
