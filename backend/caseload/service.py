@@ -51,6 +51,7 @@ from backend.extensions import db
 from backend.handoffs import service as handoffs
 from backend.handoffs.models import Handoff
 from backend.outreach.models import Message
+from backend.pagination import keyset_page
 from backend.schemas import json_ready
 
 RULES = ("handoff_overdue", "overdue_task", "not_contacted_since_discharge", "missed_appointment_not_followed_up",
@@ -59,6 +60,8 @@ CONTACT_AFTER_DISCHARGE = dt.timedelta(hours=24)
 CLINIC_VISIT_AFTER_DISCHARGE = dt.timedelta(hours=72)
 RECENT_CONTACT = dt.timedelta(days=7)
 AT_RISK_LIST_LIMIT = 200
+#: The review's lists of patients at risk of being lost (with `unassigned`, its lists).
+AT_RISK_LISTS = ("not_contacted_24h_after_discharge", "no_clinic_visit_72h")
 #: A coach's load in the review, in its order.
 LOAD = ("active", "overdue_tasks", "not_contacted_7d", "handoffs_overdue", "unread")
 #: How far back the review counts automatic texts that went in English for want of the patient's language.
@@ -179,8 +182,9 @@ def _open_handoffs(episode_ids: list, now: dt.datetime) -> dict:
         for handoff in handoffs.open_handoffs(episode_ids=episode_ids)}
 
 
-def review(*, now: dt.datetime | None = None) -> dict:
-    """Every coach's load, the unassigned episodes, and the patients at risk of being lost.
+def review(*, now: dt.datetime | None = None, list_limit: int = AT_RISK_LIST_LIMIT) -> dict:
+    """Every coach's load, the unassigned episodes, and the patients at risk of being lost (the
+    first `list_limit` of each list; `review_list` reads a whole list a page at a time).
 
     Built to stay quick with thousands of open episodes: one pass over them counts every coach's
     load and every list (`_open_episode_counts`); the figures of the few records that are late
@@ -193,32 +197,58 @@ def review(*, now: dt.datetime | None = None) -> dict:
                                  .order_by(User.display_name, User.id)).all()
     load, counts = _open_episode_counts(figures, now, coach_ids={coach.id for coach in coaches})
     rows = [{"coach_id": coach.id, "coach_display_name": coach.display_name, **load[coach.id]} for coach in coaches]
-
-    # Unassigned: no coach, or a coach who has left (deactivated) — either way, nobody's list.
-    has_active_coach = sa.exists().where(User.id == Episode.coach_id, User.role == Role.COACH,
-                                         User.active.is_(True))
-    unassigned = _episode_list(~has_active_coach, counts["unassigned"], order=Episode.opened_at)
-    not_contacted = _episode_list(figures["not_contacted_since_discharge"], counts["not_contacted_since_discharge"],
-                                  order=Episode.discharged_at)
-    no_visit = _episode_list(figures["no_clinic_visit_72h"], counts["no_clinic_visit_72h"],
-                             order=Episode.discharged_at)
-    patients = {e["patient_id"] for group in (unassigned, not_contacted, no_visit) for e in group["items"]}
+    lists = {name: _episode_list(where, counts[name], order=order, limit=list_limit)
+             for name, (where, order) in _lists(figures).items()}
+    patients = {e["patient_id"] for group in lists.values() for e in group["items"]}
     fell_back = db.session.scalar(sa.select(sa.func.count()).select_from(Message).where(
         Message.fell_back == sa.true(), Message.claimed_at >= now - LANGUAGE_FALLBACK_WINDOW))
     audit.record("caseloads.read", patient_ids=patients, details={"coaches": len(rows)})
-    return {"coaches": rows, "unassigned": unassigned,
-            "at_risk": {"not_contacted_24h_after_discharge": not_contacted, "no_clinic_visit_72h": no_visit},
+    return {"coaches": rows, "unassigned": lists["unassigned"],
+            "at_risk": {name: lists[name] for name in AT_RISK_LISTS},
             "texts": {"fell_back_to_english_30d": fell_back},
             "pending_access": [{"user_id": user.id, "username": user.username, "display_name": user.display_name,
                                 "role": str(user.role), "granted_by_id": user.access_granted_by_id,
                                 "granted_at": user.access_granted_at} for user in auth.pending_access()]}
 
 
+def _lists(figures: dict) -> dict:
+    """The review's lists: the rule an open episode meets to be on each, and the list's order."""
+    # Unassigned: no coach, or a coach who has left (deactivated) — either way, nobody's list.
+    has_active_coach = sa.exists().where(User.id == Episode.coach_id, User.role == Role.COACH,
+                                         User.active.is_(True))
+    return {"unassigned": (~has_active_coach, Episode.opened_at),
+            "not_contacted_24h_after_discharge": (figures["not_contacted_since_discharge"], Episode.discharged_at),
+            "no_clinic_visit_72h": (figures["no_clinic_visit_72h"], Episode.discharged_at)}
+
+
+def review_list(name: str, *, cursor: str | None, limit: int,
+                now: dt.datetime | None = None) -> tuple[list[dict], str | None]:
+    """One of the review's lists (`unassigned` or one of `AT_RISK_LISTS`) in full, a page at a
+    time in its order: longest waiting first. Audited as the review is."""
+    now = now or utcnow()
+    where, order = _lists(_figures(now))[name]
+    episodes, next_cursor = keyset_page(_open_episodes(Episode).where(where), keys=[order, Episode.id],
+                                        cursor=cursor, limit=limit, session=db.session)
+    names = dict(db.session.execute(sa.select(Patient.id, Patient.display_name).where(
+        Patient.id.in_({e.patient_id for e in episodes}))).all()) if episodes else {}
+    items = [_item(e, names[e.patient_id]) for e in episodes]
+    audit.record("caseloads.read", patient_ids=[e.patient_id for e in episodes],
+                 details={"list": name, "count": len(items)})
+    return items, next_cursor
+
+
+def _item(episode, display_name: str) -> dict:
+    """An episode as the review's lists show it."""
+    return {"episode_id": episode.id, "patient_id": episode.patient_id, "patient_display_name": display_name,
+            "coach_id": episode.coach_id, "level": str(episode.level), "opened_at": episode.opened_at,
+            "discharged_at": episode.discharged_at}
+
+
 def _open_episode_counts(figures: dict, now: dt.datetime, *, coach_ids: set) -> tuple[dict, collections.Counter]:
     """Each active coach's load (`LOAD`), and how many open episodes each list of the review
-    has. One pass over the open episodes, grouped by coach, counts the episodes and the rules
-    they meet; overdue tasks, overdue handoffs and unread replies are counted from their own
-    records (few, and indexed), so no figure costs a lookup per open episode."""
+    has. One pass over the open episodes, grouped by coach and read from an index that covers
+    it, counts the episodes, the rules they meet and their overdue tasks (a lookup each, in
+    an index); overdue handoffs and unread replies are counted from their own records."""
     def number(rule: str):
         return sa.func.sum(sa.case((figures[rule], 1), else_=0)).label(rule)
 
@@ -226,17 +256,17 @@ def _open_episode_counts(figures: dict, now: dt.datetime, *, coach_ids: set) -> 
     counts = collections.Counter()
     for row in db.session.execute(
             _open_episodes(Episode.coach_id, sa.func.count().label("active"), number("no_contact_7_days"),
+                           sa.func.sum(figures["overdue_tasks"]).label("overdue_tasks"),
                            number("not_contacted_since_discharge"), number("no_clinic_visit_72h"))
             .group_by(Episode.coach_id)):
         if row.coach_id in coach_ids:
-            load[row.coach_id].update(active=row.active, not_contacted_7d=int(row.no_contact_7_days))
+            load[row.coach_id].update(active=row.active, not_contacted_7d=int(row.no_contact_7_days),
+                                      overdue_tasks=int(row.overdue_tasks))
         else:
             counts["unassigned"] += row.active
-        counts.update(not_contacted_since_discharge=int(row.not_contacted_since_discharge),
+        counts.update(not_contacted_24h_after_discharge=int(row.not_contacted_since_discharge),
                       no_clinic_visit_72h=int(row.no_clinic_visit_72h))
-    of_open_episodes = {
-        "overdue_tasks": sa.select(Episode.coach_id, sa.func.count()).select_from(Task)
-        .join(Episode, Episode.id == Task.episode_id).where(Task.overdue(now)),
+    of_open_episodes = {  # counted from their own records: few, and indexed
         "handoffs_overdue": sa.select(Episode.coach_id, sa.func.count(sa.distinct(Episode.id))).select_from(Handoff)
         .join(Episode, Episode.id == Handoff.episode_id).where(Handoff.overdue(now)),
         "unread": sa.select(Episode.coach_id, sa.func.count()).select_from(Message)
@@ -248,14 +278,11 @@ def _open_episode_counts(figures: dict, now: dt.datetime, *, coach_ids: set) -> 
     return load, counts
 
 
-def _episode_list(where, count: int, *, order) -> dict:
-    """The first `AT_RISK_LIST_LIMIT` of the `count` open episodes that match, in `order`."""
+def _episode_list(where, count: int, *, order, limit: int) -> dict:
+    """The first `limit` of the `count` open episodes that match, in `order`."""
     rows = db.session.execute(
         _open_episodes(Episode.id, Episode.patient_id, Episode.coach_id, Episode.level, Episode.opened_at,
                        Episode.discharged_at, Patient.display_name)
         .join(Patient, Patient.id == Episode.patient_id).where(where)
-        .order_by(order, Episode.id).limit(AT_RISK_LIST_LIMIT)).all() if count else []
-    return {"count": count, "items": [{
-        "episode_id": row.id, "patient_id": row.patient_id, "patient_display_name": row.display_name,
-        "coach_id": row.coach_id, "level": str(row.level), "opened_at": row.opened_at,
-        "discharged_at": row.discharged_at} for row in rows]}
+        .order_by(order, Episode.id).limit(limit)).all() if count else []
+    return {"count": count, "items": [_item(row, row.display_name) for row in rows]}

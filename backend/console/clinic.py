@@ -58,10 +58,18 @@ from backend.programs.models import Program
 #: The receiving side's steps, as the queue's buttons name them, with the form each one reads.
 STEPS = {"accept": ("Accept", StepSchema), "decline": ("Decline", ReasonedStepSchema),
          "complete": ("Complete", CompleteSchema), "no-show": ("No-show", StepSchema)}
+#: A page of one of the review's lists.
+LIST_PAGE = 100
 #: How many of the most urgent open handoffs the queue lists (its counts are of them all).
 QUEUE_LIMIT = 200
 #: How many of the most urgent open handoffs the dashboard lists (the queue has them all).
 DASHBOARD_HANDOFFS = 8
+#: How many of each of its lists the dashboard shows, longest waiting first ("All …" has the rest).
+DASHBOARD_LIST = 25
+#: The review's lists with a page of their own: the path's word → (the list, its heading).
+REVIEW_LISTS = {"unassigned": ("unassigned", "Unassigned episodes"),
+                "not-contacted": ("not_contacted_24h_after_discharge", "Not contacted within 24 h of discharge"),
+                "no-visit": ("no_clinic_visit_72h", "No clinic visit by 72 h after discharge")}
 
 
 # --- the review dashboard -----------------------------------------------------------------
@@ -73,12 +81,22 @@ def review():
 
 
 def _review_page(status: int = 200, **context):
-    summary = caseload.review()  # audited as the API's GET /caseloads
+    summary = caseload.review(list_limit=DASHBOARD_LIST)  # audited as the API's GET /caseloads
     coach_names = {row["coach_id"]: row["coach_display_name"] for row in summary["coaches"]}
     urgent, counts = handoffs.most_urgent(user=current_user(), limit=DASHBOARD_HANDOFFS)
     return page("review.html", status, review=summary, coach_names=coach_names, level_name=level_name,
                 chart=_load_chart(summary["coaches"]), handoffs=_queue_rows(urgent), handoff_counts=counts,
                 texts_needing_review=_texts_needing_review(), **context)
+
+
+@bp.route("/review/<any(unassigned, 'not-contacted', 'no-visit'):which>")
+@allow(Role.CLINIC_STAFF)
+def review_list(which: str):
+    """One of the dashboard's lists in full, a page at a time (its cursor is no patient data)."""
+    name, heading = REVIEW_LISTS[which]
+    items, next_cursor = caseload.review_list(name, cursor=request.args.get("cursor") or None, limit=LIST_PAGE)
+    return page("review_list.html", heading=heading, which=which, items=items, next_cursor=next_cursor,
+                coach_names=_names({item["coach_id"] for item in items}), level_name=level_name)
 
 
 def _load_chart(rows: list[dict]) -> dict:

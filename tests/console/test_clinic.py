@@ -129,6 +129,38 @@ def test_the_review_shows_each_coachs_load_and_reaches_an_at_risk_patient_in_one
     assert "caseloads.read" in actions_of(app, clinic.user.id)  # as GET /api/v1/caseloads
 
 
+def test_a_long_at_risk_list_shows_its_longest_waiting_and_the_rest_page_by_page(app, console, case, monkeypatch):
+    from backend.console import clinic as pages
+
+    monkeypatch.setattr(pages, "DASHBOARD_LIST", 2)
+    monkeypatch.setattr(pages, "LIST_PAGE", 2)
+    staff = console(Role.CLINIC_STAFF)
+    late = [case(f"Late{i}", "Alvarado", discharged_hours_ago=30 + i, handoff=False) for i in range(5)]
+    longest_first = [made["episode_id"] for made in reversed(late)]
+
+    page = staff.get("/console/review").get_data(as_text=True)
+    queue = page.split('id="not-contacted"')[1].split('id="no-visit"')[0]
+    assert re.findall(r"/console/episodes/([0-9a-f-]{36})", queue.split("</table>")[0]) == longest_first[:2]
+    assert "The 2 longest waiting of 5." in queue and 'href="/console/review/not-contacted">All 5' in queue
+
+    seen, path = [], "/console/review/not-contacted"
+    while path:
+        listed = staff.get(path)
+        assert listed.status_code == 200 and listed.headers["Cache-Control"] == "no-store"
+        body = listed.get_data(as_text=True)
+        assert "<h1>Not contacted within 24 h of discharge</h1>" in body
+        seen += re.findall(r"/console/episodes/([0-9a-f-]{36})", body)
+        following = re.search(r'href="(/console/review/not-contacted\?cursor=[^"]+)">Next page', body)
+        path = following.group(1).replace("&amp;", "&") if following else None
+    assert seen == longest_first
+    assert staff.get("/console/review/not-contacted?cursor=forged").status_code == 422
+    with app.app_context():
+        reads = db.session.scalars(sa.select(AuditEvent).where(
+            AuditEvent.actor_id == staff.user.id, AuditEvent.action == "caseloads.read")).all()
+    assert sum(event.details.get("list") == "not_contacted_24h_after_discharge" for event in reads) == 3
+    assert console(Role.COACH).get("/console/review/unassigned").status_code == 403
+
+
 def test_the_review_counts_texts_needing_review_and_links_to_their_page(app, console, case):
     made = case(handoff=False)
     with app.app_context():
