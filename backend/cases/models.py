@@ -213,10 +213,11 @@ class Encounter(db.Model):
 
 
 class EpisodeContact(db.Model):
-    """When the episode's patient was last reached: the newest `reached` encounter's time, one row
-    per episode reached at least once. Written only by the database (a trigger on `encounters`,
-    migration 0015), so every encounter counts however it was written; the caseload and the
-    review read it instead of every open episode's encounters."""
+    """When an open episode's patient was last reached: the newest `reached` encounter's time, one
+    row per open episode reached at least once. Written only by the database (triggers on
+    `encounters` and, to drop the row when the episode closes, on `episodes`: migration 0015),
+    so every encounter counts however it was written; the caseload and the review read it
+    instead of every open episode's encounters."""
 
     __tablename__ = "episode_contacts"
     # On SQLite the table is its primary key's b-tree: one lookup per episode, not two.
