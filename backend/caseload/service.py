@@ -279,10 +279,15 @@ def _open_episode_counts(figures: dict, now: dt.datetime, *, coach_ids: set) -> 
 
 
 def _episode_list(where, count: int, *, order, limit: int) -> dict:
-    """The first `limit` of the `count` open episodes that match, in `order`."""
+    """The first `limit` of the `count` open episodes that match, in `order`: the matching ids
+    first (from the indexes alone where they can), then those episodes' rows and names."""
+    if not count:
+        return {"count": 0, "items": []}
+    first = (_open_episodes(Episode.id, order.label("position")).where(where)
+             .order_by(order, Episode.id).limit(limit).subquery())
     rows = db.session.execute(
-        _open_episodes(Episode.id, Episode.patient_id, Episode.coach_id, Episode.level, Episode.opened_at,
-                       Episode.discharged_at, Patient.display_name)
-        .join(Patient, Patient.id == Episode.patient_id).where(where)
-        .order_by(order, Episode.id).limit(limit)).all() if count else []
+        sa.select(Episode.id, Episode.patient_id, Episode.coach_id, Episode.level, Episode.opened_at,
+                  Episode.discharged_at, Patient.display_name)
+        .join(first, first.c.id == Episode.id).join(Patient, Patient.id == Episode.patient_id)
+        .order_by(first.c.position, first.c.id)).all()
     return {"count": count, "items": [_item(row, row.display_name) for row in rows]}
