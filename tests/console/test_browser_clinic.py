@@ -97,7 +97,11 @@ def test_clinic_staff_approve_a_coach_accept_a_handoff_and_assign_the_coach_in_t
     assert card.get_by_role("button", name="Accept").count() == 0  # only the steps its status allows
     axe.check(page)
 
-    page.get_by_role("link", name="Review", exact=True).click()
+    page.goto(f"{service}/console/review/not-contacted")  # a whole list (linked as `All N` past 25)
+    assert page.get_by_role("heading", level=1).inner_text() == "Not contacted within 24 h of discharge"
+    assert page.get_by_role("link", name="Marisol Quintanilla").is_visible()
+    axe.check(page)
+    page.get_by_role("link", name="Back to the Review").click()
     at_risk = page.get_by_role("table").filter(has_text="Discharged").first
     at_risk.get_by_role("link", name="Marisol Quintanilla").click()  # the dashboard to the episode: one click
     assert page.url.endswith(f"/console/episodes/{episode_id}")
