@@ -42,6 +42,12 @@ class UTCDateTime(sa.TypeDecorator):
     impl = sa.DateTime(timezone=True)
     cache_ok = True
 
+    @property
+    def python_type(self) -> type:
+        # What a keyset cursor reads a timestamp back as (a TypeDecorator would say `object`,
+        # and every list ordered by a timestamp would refuse its own next page).
+        return dt.datetime
+
     def process_bind_param(self, value, dialect):
         if value is None:
             return None

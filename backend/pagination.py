@@ -1,7 +1,7 @@
 """Keyset pagination with opaque cursors, stable under concurrent inserts.
 
-A cursor encodes the sort key of the last item returned; the next page starts strictly after
-it, so rows inserted meanwhile never shift or repeat items (unlike OFFSET). Cursors are signed
+A cursor names the last item returned (its unique key); the next page starts strictly after its
+place in the order, so rows inserted meanwhile never shift or repeat items (unlike OFFSET). Cursors are signed
 with SECRET_KEY, so one the server did not issue is refused before it reaches a query.
 """
 
@@ -69,19 +69,26 @@ def _parse(value, kind: type):
 
 def keyset_page(stmt: sa.Select, *, keys: Sequence, cursor: str | None, limit: int,
                 descending: bool = False, session) -> tuple[list, str | None]:
-    """Run `stmt` ordered by `keys` (unique together), one page after `cursor`.
+    """Run `stmt` ordered by `keys` (unique together, the last unique alone), one page after
+    `cursor`.
 
-    Returns the rows and the cursor of the next page (None when this is the last).
+    Returns the rows and the cursor of the next page (None when this is the last). A cursor
+    carries the last row's unique key only (an id, a sequence number): never a name or a date a
+    patient could be known by, since cursors travel in URLs. The page after it starts after
+    that row's place in the order, read back when the cursor is used (one more statement).
     """
+    *_, unique = keys
     if cursor:
-        after = decode_cursor(cursor, [k.type.python_type for k in keys])
+        (after,) = decode_cursor(cursor, [unique.type.python_type])
+        place = session.execute(sa.select(*keys).where(unique == after)).one_or_none()
+        if place is None:
+            raise invalid_cursor()
         row_key = sa.tuple_(*keys)
-        bound = sa.tuple_(*(sa.literal(value, key.type) for key, value in zip(keys, after, strict=True)))
+        bound = sa.tuple_(*(sa.literal(value, key.type) for key, value in zip(keys, place, strict=True)))
         stmt = stmt.where(row_key < bound if descending else row_key > bound)
     order = [k.desc() if descending else k.asc() for k in keys]
     rows = session.scalars(stmt.order_by(*order).limit(limit + 1)).all()
     if len(rows) <= limit:
         return list(rows), None
     rows = list(rows[:limit])
-    last = rows[-1]
-    return rows, encode_cursor([getattr(last, k.key) for k in keys])
+    return rows, encode_cursor([getattr(rows[-1], unique.key)])

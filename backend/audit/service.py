@@ -131,20 +131,23 @@ def _append(events: list[_Pending], *, status_code: int | None) -> None:
         .with_for_update()
         .execution_options(populate_existing=True)
     ).scalar_one()
+    touched = []
     for pending in events:
         event = AuditEvent(
             seq=head.last_seq + 1,
             id=uuid.uuid4(),
             status_code=status_code,
             prev_hash=head.last_hash,
-            patients=[AuditEventPatient(patient_id=pid) for pid in pending.patient_ids],
             **{f.name: getattr(pending, f.name) for f in dataclasses.fields(pending)
                if f.name != "patient_ids"},
         )
         event.hash = compute_hash(event, pending.patient_ids)
         db.session.add(event)
         head.last_seq, head.last_hash = event.seq, event.hash
+        touched += [{"event_seq": event.seq, "patient_id": pid} for pid in pending.patient_ids]
     db.session.flush()
+    if touched:  # one statement however many patients a list showed (not an ORM object each)
+        db.session.execute(sa.insert(AuditEventPatient), touched)
 
 
 def compute_hash(event: AuditEvent, patient_ids: Iterable[uuid.UUID]) -> str:

@@ -20,11 +20,14 @@ Order: rank; then more reasons first; then longest since last contact (never rea
 then the oldest episode; then the episode id — deterministic, ties included.
 
 Every figure comes from one SQL statement with correlated subqueries, so the number of
-statements does not grow with the caseload. Reads only; the audit trail records each read.
+statements does not grow with the caseload; when a patient was last reached is read from
+`EpisodeContact` (kept by the database from the encounters), not from every encounter. Reads
+only; the audit trail records each read.
 """
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import uuid
 
@@ -39,6 +42,7 @@ from backend.cases.models import (
     AppointmentStatus,
     Encounter,
     Episode,
+    EpisodeContact,
     Patient,
     Task,
     TaskStatus,
@@ -50,6 +54,7 @@ from backend.extensions import db
 from backend.handoffs import service as handoffs
 from backend.handoffs.models import Handoff
 from backend.outreach.models import Message
+from backend.pagination import keyset_page
 from backend.schemas import json_ready
 
 RULES = ("handoff_overdue", "moud_supply_ending",
@@ -59,23 +64,36 @@ CONTACT_AFTER_DISCHARGE = dt.timedelta(hours=24)
 CLINIC_VISIT_AFTER_DISCHARGE = dt.timedelta(hours=72)
 RECENT_CONTACT = dt.timedelta(days=7)
 AT_RISK_LIST_LIMIT = 200
+#: The review's lists of patients at risk of being lost (with `unassigned`, its lists).
+AT_RISK_LISTS = ("not_contacted_24h_after_discharge", "no_clinic_visit_72h", "moud_supply_ending")
+#: A coach's load in the review, in its order.
+LOAD = ("active", "overdue_tasks", "not_contacted_7d", "handoffs_overdue", "unread")
 #: How far back the review counts automatic texts that went in English for want of the patient's language.
 LANGUAGE_FALLBACK_WINDOW = dt.timedelta(days=30)
 _NEVER = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
 
 
+def _open_episodes(*columns) -> sa.Select:
+    """A select of open episodes with, outer-joined, when each was last reached: what `_figures`'
+    expressions read (one lookup per episode however many figures use it)."""
+    return (sa.select(*columns).select_from(Episode)
+            .outerjoin(EpisodeContact, EpisodeContact.episode_id == Episode.id).where(Episode.is_open))
+
+
 def _figures(now: dt.datetime):
-    """Per-episode figures, as correlated scalar subqueries on Episode."""
-    reached = sa.and_(Encounter.episode_id == Episode.id, Encounter.reached)
+    """Per-episode figures, on a select from `_open_episodes`: the episode's columns, its last
+    contact, and correlated scalar subqueries."""
+    def not_reached_since(instant) -> sa.ColumnElement[bool]:
+        return sa.or_(EpisodeContact.last_reached_at.is_(None), EpisodeContact.last_reached_at < instant)
+
     open_task = sa.and_(Task.episode_id == Episode.id, Task.status == TaskStatus.OPEN)
     followed_up = sa.exists().where(Encounter.episode_id == Appointment.episode_id,
                                     Encounter.occurred_at > Appointment.starts_at)
     return {
-        "last_contact_at": sa.select(sa.func.max(Encounter.occurred_at)).where(reached).scalar_subquery(),
-        "not_contacted_since_discharge": sa.and_(
-            Episode.discharged_at < now - CONTACT_AFTER_DISCHARGE,
-            ~sa.exists().where(reached, Encounter.occurred_at >= Episode.discharged_at)),
-        "no_contact_7_days": ~sa.exists().where(reached, Encounter.occurred_at >= now - RECENT_CONTACT),
+        "last_contact_at": EpisodeContact.last_reached_at,
+        "not_contacted_since_discharge": sa.and_(Episode.discharged_at < now - CONTACT_AFTER_DISCHARGE,
+                                                 not_reached_since(Episode.discharged_at)),
+        "no_contact_7_days": not_reached_since(now - RECENT_CONTACT),
         "next_task_due_at": sa.select(sa.func.min(Task.due_at)).where(open_task).scalar_subquery(),
         "overdue_tasks": sa.select(sa.func.count()).where(Task.episode_id == Episode.id, Task.overdue(now))
         .scalar_subquery(),
@@ -87,26 +105,21 @@ def _figures(now: dt.datetime):
         "handoff_overdue": sa.exists().where(Handoff.episode_id == Episode.id, Handoff.overdue(now)),
         "unread_messages": sa.select(sa.func.count()).select_from(Message).where(
             Message.patient_id == Episode.patient_id, Message.unread_reply).scalar_subquery(),
-        "clinic_visit_attended": sa.exists().where(
+        "no_clinic_visit_72h": sa.and_(Episode.discharged_at < now - CLINIC_VISIT_AFTER_DISCHARGE, ~sa.exists().where(
             Appointment.episode_id == Episode.id, Appointment.kind == AppointmentKind.TRANSITION_CLINIC,
-            Appointment.status == AppointmentStatus.ATTENDED),
+            Appointment.status == AppointmentStatus.ATTENDED)),
+        # continuity of treatment (backend.continuity.rules)
+        "moud_covered_until": continuity.covered_until(Episode.id),
+        "moud_supply_ending": continuity.ending(Episode.id, now),
     }
 
 
-def _continuity_figures(now: dt.datetime):
-    """The figures of continuity of treatment (kept apart from `_figures`, which review() also
-    aggregates per coach)."""
-    return {"moud_covered_until": continuity.covered_until(Episode.id),
-            "moud_supply_ending": continuity.ending(Episode.id, now)}
-
-
 def _rows(where, now: dt.datetime):
-    figures = {**_figures(now), **_continuity_figures(now)}
-    stmt = (sa.select(Episode.id, Episode.patient_id, Episode.coach_id, Episode.level, Episode.opened_at,
-                      Episode.discharged_at, Patient.display_name, Patient.phone_invalid_at,
-                      *(expr.label(name) for name, expr in figures.items()))
-            .join(Patient, Patient.id == Episode.patient_id)
-            .where(Episode.is_open, where))
+    figures = _figures(now)
+    stmt = (_open_episodes(Episode.id, Episode.patient_id, Episode.coach_id, Episode.level, Episode.opened_at,
+                           Episode.discharged_at, Patient.display_name, Patient.phone_invalid_at,
+                           *(expr.label(name) for name, expr in figures.items()))
+            .join(Patient, Patient.id == Episode.patient_id).where(where))
     return db.session.execute(stmt).all()
 
 
@@ -179,64 +192,114 @@ def _open_handoffs(episode_ids: list, now: dt.datetime) -> dict:
         for handoff in handoffs.open_handoffs(episode_ids=episode_ids)}
 
 
-def review(*, now: dt.datetime | None = None) -> dict:
-    """Every coach's load, the unassigned episodes, and the patients at risk of being lost."""
+def review(*, now: dt.datetime | None = None, list_limit: int = AT_RISK_LIST_LIMIT) -> dict:
+    """Every coach's load, the unassigned episodes, and the patients at risk of being lost (the
+    first `list_limit` of each list; `review_list` reads a whole list a page at a time).
+
+    Built to stay quick with thousands of open episodes: one pass over them counts every coach's
+    load and every list (`_open_episode_counts`); the figures of the few records that are late
+    or unread are counted from those records; each list then reads only the episodes it shows,
+    and not at all when it is empty."""
     now = now or utcnow()
     figures = _figures(now)
-    per_episode = (sa.select(Episode.coach_id, figures["overdue_tasks"].label("overdue"),
-                             figures["no_contact_7_days"].label("stale"),
-                             figures["handoff_overdue"].label("handoff_overdue"),
-                             figures["unread_messages"].label("unread"))
-                   .where(Episode.is_open, Episode.coach_id.is_not(None)).subquery())
-    load = {row.coach_id: row for row in db.session.execute(
-        sa.select(per_episode.c.coach_id, sa.func.count().label("active"),
-                  sa.func.coalesce(sa.func.sum(per_episode.c.overdue), 0).label("overdue_tasks"),
-                  sa.func.sum(sa.case((per_episode.c.stale, 1), else_=0)).label("not_contacted_7d"),
-                  sa.func.sum(sa.case((per_episode.c.handoff_overdue, 1), else_=0)).label("handoffs_overdue"),
-                  sa.func.coalesce(sa.func.sum(per_episode.c.unread), 0).label("unread"))
-        .group_by(per_episode.c.coach_id))}
-    coaches = db.session.scalars(sa.select(User).where(User.role == Role.COACH, User.active.is_(True))
+    coaches = db.session.execute(sa.select(User.id, User.display_name)  # rows, not ORM users: no per-row state
+                                 .where(User.role == Role.COACH, User.active.is_(True))
                                  .order_by(User.display_name, User.id)).all()
-    rows = [{
-        "coach_id": coach.id, "coach_display_name": coach.display_name,
-        "active": load[coach.id].active if coach.id in load else 0,
-        "overdue_tasks": int(load[coach.id].overdue_tasks) if coach.id in load else 0,
-        "not_contacted_7d": int(load[coach.id].not_contacted_7d or 0) if coach.id in load else 0,
-        "handoffs_overdue": int(load[coach.id].handoffs_overdue or 0) if coach.id in load else 0,
-        "unread": int(load[coach.id].unread) if coach.id in load else 0,
-    } for coach in coaches]
-
-    # Unassigned: no coach, or a coach who has left (deactivated) — either way, nobody's list.
-    has_active_coach = sa.exists().where(User.id == Episode.coach_id, User.active.is_(True))
-    unassigned = _episode_list(~has_active_coach, now, order=Episode.opened_at)
-    not_contacted = _episode_list(figures["not_contacted_since_discharge"], now, order=Episode.discharged_at)
-    no_visit = _episode_list(sa.and_(Episode.discharged_at < now - CLINIC_VISIT_AFTER_DISCHARGE,
-                                     ~figures["clinic_visit_attended"]), now, order=Episode.discharged_at)
-    supply_ending = _episode_list(continuity.ending(Episode.id, now), now, order=continuity.covered_until(Episode.id))
-    patients = {e["patient_id"] for group in (unassigned, not_contacted, no_visit, supply_ending)
-                for e in group["items"]}
+    load, counts = _open_episode_counts(figures, now, coach_ids={coach.id for coach in coaches})
+    rows = [{"coach_id": coach.id, "coach_display_name": coach.display_name, **load[coach.id]} for coach in coaches]
+    lists = {name: _episode_list(where, counts[name], order=order, limit=list_limit)
+             for name, (where, order) in _lists(figures).items()}
+    patients = {e["patient_id"] for group in lists.values() for e in group["items"]}
     fell_back = db.session.scalar(sa.select(sa.func.count()).select_from(Message).where(
         Message.fell_back == sa.true(), Message.claimed_at >= now - LANGUAGE_FALLBACK_WINDOW))
     audit.record("caseloads.read", patient_ids=patients, details={"coaches": len(rows)})
-    return {"coaches": rows, "unassigned": unassigned,
-            "at_risk": {"not_contacted_24h_after_discharge": not_contacted, "no_clinic_visit_72h": no_visit,
-                        "moud_supply_ending": supply_ending},
+    return {"coaches": rows, "unassigned": lists["unassigned"],
+            "at_risk": {name: lists[name] for name in AT_RISK_LISTS},
             "texts": {"fell_back_to_english_30d": fell_back},
             "pending_access": [{"user_id": user.id, "username": user.username, "display_name": user.display_name,
                                 "role": str(user.role), "granted_by_id": user.access_granted_by_id,
                                 "granted_at": user.access_granted_at} for user in auth.pending_access()]}
 
 
-def _episode_list(where, now: dt.datetime, *, order) -> dict:
-    base = sa.select(Episode.id).where(Episode.is_open, where)
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(base.subquery()))
+def _lists(figures: dict) -> dict:
+    """The review's lists: the rule an open episode meets to be on each, and the list's order."""
+    # Unassigned: no coach, or a coach who has left (deactivated) — either way, nobody's list.
+    has_active_coach = sa.exists().where(User.id == Episode.coach_id, User.role == Role.COACH,
+                                         User.active.is_(True))
+    return {"unassigned": (~has_active_coach, Episode.opened_at),
+            "not_contacted_24h_after_discharge": (figures["not_contacted_since_discharge"], Episode.discharged_at),
+            "no_clinic_visit_72h": (figures["no_clinic_visit_72h"], Episode.discharged_at),
+            "moud_supply_ending": (figures["moud_supply_ending"], figures["moud_covered_until"])}
+
+
+def review_list(name: str, *, cursor: str | None, limit: int,
+                now: dt.datetime | None = None) -> tuple[list[dict], str | None]:
+    """One of the review's lists (`unassigned` or one of `AT_RISK_LISTS`) in full, a page at a
+    time in its order: longest waiting first. Audited as the review is."""
+    now = now or utcnow()
+    where, order = _lists(_figures(now))[name]
+    episodes, next_cursor = keyset_page(_open_episodes(Episode).where(where), keys=[order, Episode.id],
+                                        cursor=cursor, limit=limit, session=db.session)
+    names = dict(db.session.execute(sa.select(Patient.id, Patient.display_name).where(
+        Patient.id.in_({e.patient_id for e in episodes}))).all()) if episodes else {}
+    items = [_item(e, names[e.patient_id]) for e in episodes]
+    audit.record("caseloads.read", patient_ids=[e.patient_id for e in episodes],
+                 details={"list": name, "count": len(items)})
+    return items, next_cursor
+
+
+def _item(episode, display_name: str) -> dict:
+    """An episode as the review's lists show it."""
+    return {"episode_id": episode.id, "patient_id": episode.patient_id, "patient_display_name": display_name,
+            "coach_id": episode.coach_id, "level": str(episode.level), "opened_at": episode.opened_at,
+            "discharged_at": episode.discharged_at}
+
+
+def _open_episode_counts(figures: dict, now: dt.datetime, *, coach_ids: set) -> tuple[dict, collections.Counter]:
+    """Each active coach's load (`LOAD`), and how many open episodes each list of the review
+    has. One pass over the open episodes, grouped by coach and read from an index that covers
+    it, counts the episodes, the rules they meet and their overdue tasks (a lookup each, in
+    an index); overdue handoffs and unread replies are counted from their own records."""
+    def number(rule: str):
+        return sa.func.sum(sa.case((figures[rule], 1), else_=0)).label(rule)
+
+    load = collections.defaultdict(lambda: dict.fromkeys(LOAD, 0))
+    counts = collections.Counter()
+    for row in db.session.execute(
+            _open_episodes(Episode.coach_id, sa.func.count().label("active"), number("no_contact_7_days"),
+                           sa.func.sum(figures["overdue_tasks"]).label("overdue_tasks"),
+                           number("not_contacted_since_discharge"), number("no_clinic_visit_72h"),
+                           number("moud_supply_ending"))
+            .group_by(Episode.coach_id)):
+        if row.coach_id in coach_ids:
+            load[row.coach_id].update(active=row.active, not_contacted_7d=int(row.no_contact_7_days),
+                                      overdue_tasks=int(row.overdue_tasks))
+        else:
+            counts["unassigned"] += row.active
+        counts.update(not_contacted_24h_after_discharge=int(row.not_contacted_since_discharge),
+                      no_clinic_visit_72h=int(row.no_clinic_visit_72h), moud_supply_ending=int(row.moud_supply_ending))
+    of_open_episodes = {  # counted from their own records: few, and indexed
+        "handoffs_overdue": sa.select(Episode.coach_id, sa.func.count(sa.distinct(Episode.id))).select_from(Handoff)
+        .join(Episode, Episode.id == Handoff.episode_id).where(Handoff.overdue(now)),
+        "unread": sa.select(Episode.coach_id, sa.func.count()).select_from(Message)
+        .join(Episode, Episode.patient_id == Message.patient_id).where(Message.unread_reply),
+    }
+    for name, stmt in of_open_episodes.items():
+        for coach_id, count in db.session.execute(stmt.where(Episode.is_open).group_by(Episode.coach_id)):
+            load[coach_id][name] = count
+    return load, counts
+
+
+def _episode_list(where, count: int, *, order, limit: int) -> dict:
+    """The first `limit` of the `count` open episodes that match, in `order`: the matching ids
+    first (from the indexes alone where they can), then those episodes' rows and names."""
+    if not count:
+        return {"count": 0, "items": []}
+    first = (_open_episodes(Episode.id, order.label("position")).where(where)
+             .order_by(order, Episode.id).limit(limit).subquery())
     rows = db.session.execute(
         sa.select(Episode.id, Episode.patient_id, Episode.coach_id, Episode.level, Episode.opened_at,
                   Episode.discharged_at, Patient.display_name)
-        .join(Patient, Patient.id == Episode.patient_id)
-        .where(Episode.is_open, where)
-        .order_by(order, Episode.id).limit(AT_RISK_LIST_LIMIT)).all()
-    return {"count": total, "items": [{
-        "episode_id": row.id, "patient_id": row.patient_id, "patient_display_name": row.display_name,
-        "coach_id": row.coach_id, "level": str(row.level), "opened_at": row.opened_at,
-        "discharged_at": row.discharged_at} for row in rows]}
+        .join(first, first.c.id == Episode.id).join(Patient, Patient.id == Episode.patient_id)
+        .order_by(first.c.position, first.c.id)).all()
+    return {"count": count, "items": [_item(row, row.display_name) for row in rows]}

@@ -120,6 +120,11 @@ class Episode(UUIDPrimaryKey, Versioned, db.Model):
         sa.Index("ix_episodes_opened_by_id", "opened_by_id"),
         # The outcomes report's cohort: episodes discharged in a period.
         sa.Index("ix_episodes_discharged_at", "discharged_at"),
+        # The review: its pass over the open episodes by coach, from the index alone; its lists,
+        # open episodes by discharge and by opening (the unassigned), in the order they show.
+        sa.Index("ix_episodes_status_coach", "status", "coach_id", "discharged_at", "id"),
+        sa.Index("ix_episodes_status_discharged_at_id", "status", "discharged_at", "id"),
+        sa.Index("ix_episodes_status_opened_at_id", "status", "opened_at", "id"),
     )
 
     patient_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("patients.id"), index=True)
@@ -223,6 +228,21 @@ class Encounter(db.Model):
     @classmethod
     def _reached_expression(cls) -> sa.ColumnElement[bool]:
         return cls.outcome == cls.REACHED
+
+
+class EpisodeContact(db.Model):
+    """When an open episode's patient was last reached: the newest `reached` encounter's time, one
+    row per open episode reached at least once. Written only by the database (triggers on
+    `encounters` and, to drop the row when the episode closes, on `episodes`: migration 0015),
+    so every encounter counts however it was written; the caseload and the review read it
+    instead of every open episode's encounters."""
+
+    __tablename__ = "episode_contacts"
+    # On SQLite the table is its primary key's b-tree: one lookup per episode, not two.
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    episode_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("episodes.id"), primary_key=True)
+    last_reached_at: Mapped[dt.datetime]
 
 
 class TaskStatus(enum.StrEnum):

@@ -26,7 +26,13 @@ from backend.caseload.scopes import caseload_owner
 from backend.cases import activities
 from backend.cases import service as cases
 from backend.cases.models import Episode, Patient
-from backend.cases.schemas import CloseSchema, CoachAssignmentSchema, EncounterCreateSchema
+from backend.cases.schemas import (
+    AppointmentCreateSchema,
+    CloseSchema,
+    CoachAssignmentSchema,
+    EncounterCreateSchema,
+    TaskCreateSchema,
+)
 from backend.cases.scopes import EPISODES
 from backend.console import bp, forms
 from backend.console.clinic_words import (
@@ -52,10 +58,19 @@ from backend.programs.models import Program
 #: The receiving side's steps, as the queue's buttons name them, with the form each one reads.
 STEPS = {"accept": ("Accept", StepSchema), "decline": ("Decline", ReasonedStepSchema),
          "complete": ("Complete", CompleteSchema), "no-show": ("No-show", StepSchema)}
-#: How many open handoffs of each status the queue reads (the API's page limit).
+#: A page of one of the review's lists.
+LIST_PAGE = 100
+#: How many of the most urgent open handoffs the queue lists (its counts are of them all).
 QUEUE_LIMIT = 200
 #: How many of the most urgent open handoffs the dashboard lists (the queue has them all).
 DASHBOARD_HANDOFFS = 8
+#: How many of each of its lists the dashboard shows, longest waiting first ("All …" has the rest).
+DASHBOARD_LIST = 25
+#: The review's lists with a page of their own: the path's word → (the list, its heading).
+REVIEW_LISTS = {"unassigned": ("unassigned", "Unassigned episodes"),
+                "not-contacted": ("not_contacted_24h_after_discharge", "Not contacted within 24 h of discharge"),
+                "no-visit": ("no_clinic_visit_72h", "No clinic visit by 72 h after discharge"),
+                "supply-ending": ("moud_supply_ending", "Medication running out, no visit booked")}
 
 
 # --- the review dashboard -----------------------------------------------------------------
@@ -67,12 +82,22 @@ def review():
 
 
 def _review_page(status: int = 200, **context):
-    summary = caseload.review()  # audited as the API's GET /caseloads
+    summary = caseload.review(list_limit=DASHBOARD_LIST)  # audited as the API's GET /caseloads
     coach_names = {row["coach_id"]: row["coach_display_name"] for row in summary["coaches"]}
-    queue = _open_handoffs()
+    urgent, counts = handoffs.most_urgent(user=current_user(), limit=DASHBOARD_HANDOFFS)
     return page("review.html", status, review=summary, coach_names=coach_names, level_name=level_name,
-                chart=_load_chart(summary["coaches"]), handoffs=queue[:DASHBOARD_HANDOFFS],
-                handoff_counts=_counts(queue), texts_needing_review=_texts_needing_review(), **context)
+                chart=_load_chart(summary["coaches"]), handoffs=_queue_rows(urgent), handoff_counts=counts,
+                texts_needing_review=_texts_needing_review(), **context)
+
+
+@bp.route("/review/<any(unassigned, 'not-contacted', 'no-visit', 'supply-ending'):which>")
+@allow(Role.CLINIC_STAFF)
+def review_list(which: str):
+    """One of the dashboard's lists in full, a page at a time (its cursor is no patient data)."""
+    name, heading = REVIEW_LISTS[which]
+    items, next_cursor = caseload.review_list(name, cursor=request.args.get("cursor") or None, limit=LIST_PAGE)
+    return page("review_list.html", heading=heading, which=which, items=items, next_cursor=next_cursor,
+                coach_names=_names({item["coach_id"] for item in items}), level_name=level_name)
 
 
 def _load_chart(rows: list[dict]) -> dict:
@@ -114,20 +139,14 @@ def handoff_queue():
 
 
 def _queue_page(status: int = 200, **context):
-    queue = _open_handoffs()
-    return page("handoffs.html", status, handoffs=queue, counts=_counts(queue), level_name=level_name,
+    urgent, counts = handoffs.most_urgent(user=current_user(), limit=QUEUE_LIMIT)
+    return page("handoffs.html", status, handoffs=_queue_rows(urgent), counts=counts, level_name=level_name,
                 methods=METHOD_LABELS, moud=MOUD_LABELS, **context)
 
 
-def _open_handoffs() -> list[dict]:
-    """The open handoffs the user may see, most urgent first: overdue, then by the deadline to
-    meet next (accept-by while waiting for an answer, arrive-by once accepted). Read as the API's
-    list (audited), with the patients' and programs' names in one query each."""
-    found = []
-    for status in (HandoffStatus.SENT, HandoffStatus.ACCEPTED):
-        page_of, _ = handoffs.list_handoffs(user=current_user(), filters={"status": status}, cursor=None,
-                                            limit=QUEUE_LIMIT)
-        found += page_of
+def _queue_rows(found: list) -> list[dict]:
+    """The handoffs as the queue shows them (in the order given), with their patients' and
+    programs' names in one query each."""
     episodes = {row.id: row for row in db.session.execute(
         sa.select(Episode.id, Episode.patient_id, Episode.level, Patient.display_name)
         .join(Patient, Patient.id == Episode.patient_id)
@@ -147,14 +166,7 @@ def _open_handoffs() -> list[dict]:
             "steps": [(slug, label) for slug, (label, _) in STEPS.items()
                       if handoff.status in handoffs.TRANSITIONS[slug.replace("-", "_")][0]],
         })
-    rows.sort(key=lambda row: (not row["overdue"], row["deadline"], str(row["handoff"].id)))
     return rows
-
-
-def _counts(queue: list[dict]) -> dict:
-    return {"waiting": sum(row["handoff"].status == HandoffStatus.SENT for row in queue),
-            "accepted": sum(row["handoff"].status == HandoffStatus.ACCEPTED for row in queue),
-            "overdue": sum(row["overdue"] for row in queue)}
 
 
 @bp.route("/handoffs/<uuid:handoff_id>/<any(accept, decline, complete, 'no-show'):step>", methods=["POST"])
@@ -229,6 +241,9 @@ def episode_parts(record: Episode) -> dict:
     parts["coach_form"] = {"coach_id": str(record.coach_id or "")}
     parts["contact_form"] = {"kind": "phone", "outcome": "", "occurred_at": forms.now_input(), "contact_note": ""}
     parts["close_form"] = {"reason": "", "close_note": ""}
+    parts["task_form"] = dict.fromkeys(TASK_NAMES.values(), "")
+    parts["appointment_form"] = {**dict.fromkeys(APPOINTMENT_NAMES.values(), ""),
+                                 "appointment_kind": "transition_clinic"}
     return parts
 
 
@@ -302,3 +317,44 @@ def log_contact(episode_id: uuid.UUID):
         return _episode_page(record, invalid.status, contact_form=form, contact_errors=invalid.errors)
     flash("Contact logged.")
     return redirect(url_for("console.episode", episode_id=record.id))
+
+
+#: The task form's fields, by the form's names (ids unique on the episode page).
+TASK_NAMES = {"title": "task_title", "due_at": "task_due_at"}
+#: The appointment form's fields, likewise.
+APPOINTMENT_NAMES = {"kind": "appointment_kind", "starts_at": "appointment_starts_at",
+                     "program_id": "appointment_program_id", "location": "appointment_location"}
+
+
+@bp.route("/episodes/<uuid:episode_id>/tasks", methods=["POST"])
+@allow(*CASE_WORKERS)
+def add_task(episode_id: uuid.UUID):
+    """POST /api/v1/episodes/{id}/tasks as a form: for the episode's coach (or whoever adds it)."""
+    return _create_on_episode(episode_id, "task", TaskCreateSchema(), activities.create_task, TASK_NAMES,
+                              times=("due_at",), done="Task added.")
+
+
+@bp.route("/episodes/<uuid:episode_id>/appointments", methods=["POST"])
+@allow(*CASE_WORKERS)
+def book_appointment(episode_id: uuid.UUID):
+    """POST /api/v1/episodes/{id}/appointments as a form."""
+    return _create_on_episode(episode_id, "appointment", AppointmentCreateSchema(), activities.book_appointment,
+                              APPOINTMENT_NAMES, times=("starts_at",), done="Appointment booked.")
+
+
+def _create_on_episode(episode_id: uuid.UUID, part: str, schema, service, names: dict[str, str], *,
+                       times: tuple[str, ...], done: str):
+    """A record of the episode created by the API's schema and service from the form of the
+    episode page's `part`: back to the page with the input and its errors, or to the part."""
+    record = EPISODES.load_or_404(episode_id, lock=True)
+    form = {name: request.form.get(name, "") for name in names.values()}
+    data = {}
+    for field, name in names.items():  # blank fields left out; local times in the hospital's zone
+        if value := form[name].strip():
+            data[field] = (forms.timestamp(value) or "") if field in times else value
+    try:
+        forms.submit(schema, data, lambda fields: service(episode=record, fields=fields, actor=current_user()), names)
+    except forms.FormErrors as invalid:
+        return _episode_page(record, invalid.status, **{f"{part}_form": form, f"{part}_errors": invalid.errors})
+    flash(done)
+    return redirect(url_for("console.episode", episode_id=record.id) + f"#{part}s-heading")

@@ -25,7 +25,7 @@ from backend.cases.schemas import PRESENTING_REASONS
 from backend.cases.scopes import PATIENTS
 from backend.consents import service as consents
 from backend.consents.models import INFORMATION_KINDS, Consent
-from backend.consents.schemas import ConsentCreateSchema, RevokeSchema
+from backend.consents.schemas import ConsentCreateSchema, DisclosureQuerySchema, RevokeSchema
 from backend.consents.scopes import CONSENTS
 from backend.console import bp, forms
 from backend.console.views import REASON_LABELS, page, refused
@@ -177,13 +177,21 @@ def accounting(patient_id: uuid.UUID):
     """The accounting of disclosures, printable: every disclosure of the last three years with
     what went, to whom, when, under which consent and by whom, and the §2.32 notice with it."""
     patient = cases.read_patient(patient=PATIENTS.load_or_404(patient_id))
-    items, next_cursor = consents.accounting(patient=patient, since=None, cursor=request.args.get("cursor") or None,
+    typed = request.args.get("since", "").strip()  # a date (no PHI): a longer period asked for
+    since, since_errors, status = None, None, 200
+    if typed:
+        try:  # the API's own query field (GET …/disclosures?since=), from the start of that day
+            since = forms.load(DisclosureQuerySchema(only=("since",)), {"since": forms.timestamp(typed)})["since"]
+        except forms.FormErrors as invalid:
+            since_errors, status = invalid.errors, invalid.status
+    items, next_cursor = consents.accounting(patient=patient, since=since, cursor=request.args.get("cursor") or None,
                                              limit=PAGE)
     consent_ids = {d.consent_id for d in items}
     signed = {row.id: row.signed_at for row in db.session.execute(
         sa.select(Consent.id, Consent.signed_at).where(Consent.id.in_(consent_ids)))} if consent_ids else {}
     notices = list(dict.fromkeys(d.notice for d in items)) or [consents.NOTICE_2_32]
-    return page("records_accounting.html", patient=patient, disclosures=items, next_cursor=next_cursor,
+    return page("records_accounting.html", status, patient=patient, disclosures=items, next_cursor=next_cursor,
+                since=since, since_typed=typed, since_errors=since_errors,
                 signed=signed, users=_users(d.disclosed_by_id for d in items), notices=notices,
                 information=INFORMATION_LABELS, content_labels=CONTENT_LABELS, printed_at=dt.datetime.now(dt.UTC))
 

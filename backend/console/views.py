@@ -186,7 +186,8 @@ def _episode_page(record: Episode, status: int = 200, **context):
     context.setdefault("discharge_form", {"discharged_at": forms.now_input()})
     context.setdefault("handoff_form", {"to": TRANSITION_CLINIC, "method": "warm_in_person", "moud": "none"})
     return page("episode.html", status, episode=record, patient=record.patient, handoffs=handoff_list,
-                programs=programs, methods=METHOD_LABELS, moud=MOUD_LABELS, **context)
+                programs=programs, programs_to_book=[(str(program.id), program.name) for program in programs],
+                methods=METHOD_LABELS, moud=MOUD_LABELS, **context)
 
 
 @bp.route("/episodes/<uuid:episode_id>/discharge", methods=["POST"])

@@ -8,7 +8,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from backend.cases.models import Encounter, Episode, Patient, Task
+from backend.cases.models import Encounter, Episode, EpisodeContact, Patient, Task
 from backend.database import utcnow
 from backend.extensions import db
 from backend.handoffs.models import Handoff
@@ -78,3 +78,28 @@ def test_contacts_unread_replies_and_display_names_agree_in_python_and_sql(app, 
         names = {patient.id: patient.display_name for patient in db.session.scalars(sa.select(Patient))}
         assert dict(db.session.execute(sa.select(Patient.id, Patient.display_name)).all()) == names
         assert {"Lupe Rivera", "Sam Ortiz"} <= set(names.values())
+
+
+def test_the_last_time_reached_kept_by_the_database_agrees_with_the_encounters(app, coach, open_episode):
+    """`EpisodeContact` is written by triggers: an earlier contact logged late, an attempt, and
+    an encounter inserted without the service all leave it equal to the newest contact; an
+    episode that closes leaves no row (the caseload and the review read open episodes only)."""
+    first, second, never = open_episode(coach=coach), open_episode(coach=coach), open_episode(coach=coach)
+    closed = open_episode(coach=coach)
+    for episode, outcome, hours in ((first, "reached", 5), (first, "reached", 1), (first, "reached", 3),
+                                    (first, "no_answer", 0), (second, "no_answer", 2), (never, "no_answer", 1),
+                                    (closed, "reached", 1)):
+        coach.post(f"/api/v1/episodes/{episode['id']}/encounters",
+                   json={"kind": "phone" if outcome == "reached" else "attempt", "outcome": outcome,
+                         "occurred_at": ago(hours=hours)})
+    assert coach.post(f"/api/v1/episodes/{closed['id']}/close", json={"reason": "engaged_in_care"}).status_code == 200
+    with app.app_context():
+        db.session.execute(sa.insert(Encounter), [{
+            "id": uuid.uuid4(), "episode_id": uuid.UUID(second["id"]), "author_id": coach.user.id, "kind": "phone",
+            "outcome": "reached", "occurred_at": utcnow() - dt.timedelta(hours=4), "created_at": utcnow()}])
+        db.session.commit()
+        newest = dict(db.session.execute(sa.select(Encounter.episode_id, sa.func.max(Encounter.occurred_at))
+                                         .join(Episode).where(Encounter.reached, Episode.is_open)
+                                         .group_by(Encounter.episode_id)).all())
+        kept = dict(db.session.execute(sa.select(EpisodeContact.episode_id, EpisodeContact.last_reached_at)).all())
+    assert kept == newest and set(kept) == {uuid.UUID(first["id"]), uuid.UUID(second["id"])}

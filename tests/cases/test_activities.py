@@ -21,6 +21,22 @@ def test_a_contact_defaults_to_reached_and_an_attempt_needs_an_outcome(coach, op
     assert [e["kind"] for e in coach.get(url).get_json()["items"]] == ["attempt", "in_person"]
 
 
+def test_a_list_ordered_by_time_hands_out_a_cursor_it_accepts_page_after_page(coach, open_episode):
+    episode = open_episode(coach=coach)
+    url = f"/api/v1/episodes/{episode['id']}/encounters"
+    logged = [coach.post(url, json={"kind": "phone", "occurred_at": ago(hours=hours)}).get_json()["id"]
+              for hours in (5, 4, 3, 2, 1)]
+    seen, cursor = [], None
+    while True:
+        page = coach.get(url, query_string={"limit": 2, **({"cursor": cursor} if cursor else {})})
+        assert page.status_code == 200, page.get_json()
+        seen += [item["id"] for item in page.get_json()["items"]]
+        cursor = page.get_json()["next_cursor"]
+        if not cursor:
+            break
+    assert seen == logged[::-1]  # newest first, each once
+
+
 def test_an_encounter_in_the_future_is_422(coach, open_episode):
     episode = open_episode(coach=coach)
     response = coach.post(f"/api/v1/episodes/{episode['id']}/encounters",

@@ -23,6 +23,7 @@ NURSE = ("nurse.okafor", "a long nurse passphrase")
 CLINIC = ("clinic.baptiste", "a long clinic passphrase")
 ADMIN = ("admin.root", "a long admin passphrase")
 COACH = "Dana Whitfield"
+COACH_PASSWORD = "a long coach passphrase"
 
 
 def ago(**kwargs) -> str:
@@ -58,7 +59,7 @@ def _new_coach(base: str) -> str:
     """A coach an admin adds: pending until a clinic-staff member approves."""
     admin = token_for(base, *ADMIN)
     created = requests.post(f"{base}/api/v1/users", headers=admin, timeout=10, json={
-        "username": "dana.whitfield", "display_name": COACH, "role": "coach", "password": "a long coach passphrase"})
+        "username": "dana.whitfield", "display_name": COACH, "role": "coach", "password": COACH_PASSWORD})
     assert created.status_code == 201 and created.json()["access"] == "pending", created.text
     return created.json()["id"]
 
@@ -96,7 +97,11 @@ def test_clinic_staff_approve_a_coach_accept_a_handoff_and_assign_the_coach_in_t
     assert card.get_by_role("button", name="Accept").count() == 0  # only the steps its status allows
     axe.check(page)
 
-    page.get_by_role("link", name="Review", exact=True).click()
+    page.goto(f"{service}/console/review/not-contacted")  # a whole list (linked as `All N` past 25)
+    assert page.get_by_role("heading", level=1).inner_text() == "Not contacted within 24 h of discharge"
+    assert page.get_by_role("link", name="Marisol Quintanilla").is_visible()
+    axe.check(page)
+    page.get_by_role("link", name="Back to the Review").click()
     at_risk = page.get_by_role("table").filter(has_text="Discharged").first
     at_risk.get_by_role("link", name="Marisol Quintanilla").click()  # the dashboard to the episode: one click
     assert page.url.endswith(f"/console/episodes/{episode_id}")
@@ -112,6 +117,21 @@ def test_clinic_staff_approve_a_coach_accept_a_handoff_and_assign_the_coach_in_t
         .get_by_role("cell").first.inner_text() == "1"  # the coach's load, counted
     shot(page, "review-after")
 
+    # The coach, at a desk for once: their own caseload, the episode, a contact logged.
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_label("Username").fill("dana.whitfield")
+    page.get_by_label("Password").fill(COACH_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    assert page.get_by_role("heading", level=1).inner_text() == "My caseload"
+    axe.check(page)
+    page.get_by_role("link", name="Marisol Quintanilla").click()
+    assert page.url.endswith(f"/console/episodes/{episode_id}")
+    page.get_by_label("Kind of contact").select_option(label="Phone call")
+    page.get_by_role("button", name="Log contact").click()
+    page.get_by_text("Contact logged.").wait_for()
+    axe.check(page)
+    shot(page, "coach-episode")
+
     clinic = token_for(service, *CLINIC)
     handoff = requests.get(f"{service}/api/v1/handoffs/{handoff_id}", headers=clinic, timeout=10).json()
     assert handoff["status"] == "accepted"
@@ -119,6 +139,9 @@ def test_clinic_staff_approve_a_coach_accept_a_handoff_and_assign_the_coach_in_t
     assert episode["coach_id"] == coach_id
     admin = token_for(service, *ADMIN)
     assert requests.get(f"{service}/api/v1/users/{coach_id}", headers=admin, timeout=10).json()["access"] == "active"
+    coach = token_for(service, "dana.whitfield", COACH_PASSWORD)
+    contacts = requests.get(f"{service}/api/v1/episodes/{episode_id}/encounters", headers=coach, timeout=10).json()
+    assert [(c["kind"], c["outcome"]) for c in contacts["items"]] == [("phone", "reached")]
     assert axe.problems == []
     timings = ARTIFACTS / "timings.json"
     recorded = json.loads(timings.read_text()) if timings.exists() else {}

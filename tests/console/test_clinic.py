@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from backend.audit.models import AuditEvent
 from backend.auth.models import Access, Role, User
-from backend.cases.models import Encounter, Episode
+from backend.cases.models import Appointment, Encounter, Episode, Task
 from backend.extensions import db
 from backend.handoffs.models import Handoff
 from backend.outreach.models import Message, MessageDirection, MessageKind, MessageStatus
@@ -129,6 +129,56 @@ def test_the_review_shows_each_coachs_load_and_reaches_an_at_risk_patient_in_one
     assert "caseloads.read" in actions_of(app, clinic.user.id)  # as GET /api/v1/caseloads
 
 
+def test_a_long_at_risk_list_shows_its_longest_waiting_and_the_rest_page_by_page(app, console, case, monkeypatch):
+    from backend.console import clinic as pages
+
+    monkeypatch.setattr(pages, "DASHBOARD_LIST", 2)
+    monkeypatch.setattr(pages, "LIST_PAGE", 2)
+    staff = console(Role.CLINIC_STAFF)
+    late = [case(f"Late{i}", "Alvarado", discharged_hours_ago=30 + i, handoff=False) for i in range(5)]
+    longest_first = [made["episode_id"] for made in reversed(late)]
+
+    page = staff.get("/console/review").get_data(as_text=True)
+    queue = page.split('id="not-contacted"')[1].split('id="no-visit"')[0]
+    assert re.findall(r"/console/episodes/([0-9a-f-]{36})", queue.split("</table>")[0]) == longest_first[:2]
+    assert "The 2 longest waiting of 5." in queue and 'href="/console/review/not-contacted">All 5' in queue
+
+    seen, path = [], "/console/review/not-contacted"
+    while path:
+        listed = staff.get(path)
+        assert listed.status_code == 200 and listed.headers["Cache-Control"] == "no-store"
+        body = listed.get_data(as_text=True)
+        assert "<h1>Not contacted within 24 h of discharge</h1>" in body
+        seen += re.findall(r"/console/episodes/([0-9a-f-]{36})", body)
+        following = re.search(r'href="(/console/review/not-contacted\?cursor=[^"]+)">Next page', body)
+        path = following.group(1).replace("&amp;", "&") if following else None
+    assert seen == longest_first
+    assert staff.get("/console/review/not-contacted?cursor=forged").status_code == 422
+    with app.app_context():
+        reads = db.session.scalars(sa.select(AuditEvent).where(
+            AuditEvent.actor_id == staff.user.id, AuditEvent.action == "caseloads.read")).all()
+    assert sum(event.details.get("list") == "not_contacted_24h_after_discharge" for event in reads) == 3
+    assert console(Role.COACH).get("/console/review/unassigned").status_code == 403
+
+
+def test_the_review_lists_a_patient_whose_medication_runs_out_with_no_visit_booked(app, console, case, nurse_api):
+    from zoneinfo import ZoneInfo
+
+    staff = console(Role.CLINIC_STAFF)
+    running_out = case("Paz", "Ibarra", discharged_hours_ago=2, handoff=False)
+    today = dt.datetime.now(ZoneInfo("America/New_York")).date().isoformat()
+    supply = nurse_api.post(f"/api/v1/episodes/{running_out['episode_id']}/medications", json={
+        "medication": "buprenorphine", "kind": "bridge_prescription", "source": "emergency_department",
+        "started_on": today, "days_supplied": 1})
+    assert supply.status_code == 201, supply.get_json()
+    page = staff.get("/console/review").get_data(as_text=True)
+    queue = page.split('id="supply-ending"')[1].split("</table>")[0]
+    assert "Medication running out, no visit booked (1)" in page
+    assert f'href="/console/episodes/{running_out["episode_id"]}">Paz Ibarra</a>' in queue
+    whole = staff.get("/console/review/supply-ending").get_data(as_text=True)
+    assert "<h1>Medication running out, no visit booked</h1>" in whole and "Paz Ibarra" in whole
+
+
 def test_the_review_counts_texts_needing_review_and_links_to_their_page(app, console, case):
     made = case(handoff=False)
     with app.app_context():
@@ -149,6 +199,22 @@ def test_the_review_lists_open_handoffs_and_accepts_one_in_one_click(app, consol
     assert response.status_code == 302 and response.headers["Location"] == "/console/review"
     assert handoff_status(app, made["handoff_id"]) == "accepted"
     assert "Handoff: Accept recorded." in clinic.get("/console/review").get_data(as_text=True)
+
+
+def test_the_review_shows_the_most_urgent_handoffs_first_and_counts_every_open_one(app, console, case):
+    from backend.console.clinic import DASHBOARD_HANDOFFS
+
+    clinic = console(Role.CLINIC_STAFF)
+    made = [case(f"Rosa{i}", discharged_hours_ago=1) for i in range(DASHBOARD_HANDOFFS + 2)]
+    late = made[-1]["handoff_id"]
+    with app.app_context():
+        db.session.execute(sa.update(Handoff).where(Handoff.id == uuid.UUID(late))
+                           .values(accept_by=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)))
+        db.session.commit()
+    page = clinic.get("/console/review").get_data(as_text=True)
+    listed = re.findall(r"/console/handoffs/([0-9a-f-]{36})/accept", page)
+    assert len(listed) == DASHBOARD_HANDOFFS and listed[0] == late
+    assert f"{DASHBOARD_HANDOFFS + 2} waiting for an answer, 0 accepted and waiting for the patient, 1 overdue" in page
 
 
 def test_clinic_staff_approve_a_pending_clinical_role_from_the_review(app, console, make_client):
@@ -304,6 +370,59 @@ def test_a_coach_logs_a_contact_and_a_time_in_the_future_comes_back_with_the_not
             Encounter.episode_id == uuid.UUID(made["episode_id"]))).all()
     assert [(e.kind, e.outcome, e.author_id) for e in encounters] == [("attempt", "no_answer", coach.user.id)]
     assert "Attempt (not reached): no answer" in coach.get(path).get_data(as_text=True)
+
+
+def test_a_task_added_on_the_episode_page_goes_to_the_coach_and_a_blank_title_is_kept_out(app, console, case):
+    coach = console(Role.COACH)
+    clinic = console(Role.CLINIC_STAFF)
+    made = case(coach_id=coach.user.id)
+    path = f"/console/episodes/{made['episode_id']}"
+    clinic.get(path)
+    refused = clinic.post(path + "/tasks", {"task_title": "", "task_due_at": local(-24)})
+    assert refused.status_code == 422
+    body = refused.get_data(as_text=True)
+    assert re.search(r'id="task_title-error">[^<]+', body) and f'value="{local(-24)}"' in body
+    added = clinic.post(path + "/tasks", {"task_title": "Call about the pharmacy", "task_due_at": local(-24)})
+    assert added.status_code == 302
+    with app.app_context():
+        tasks = db.session.scalars(sa.select(Task).where(Task.episode_id == uuid.UUID(made["episode_id"]))).all()
+    assert [(t.title, t.assignee_id, t.created_by_id) for t in tasks] == [
+        ("Call about the pharmacy", coach.user.id, clinic.user.id)]
+    assert "Call about the pharmacy" in coach.get(path).get_data(as_text=True)
+
+
+def test_a_visit_booked_on_the_episode_page_is_the_apis_appointment_and_an_unknown_program_is_refused(
+        app, console, case):
+    clinic = console(Role.CLINIC_STAFF)
+    made = case()
+    path = f"/console/episodes/{made['episode_id']}"
+    page = clinic.get(path).get_data(as_text=True)
+    assert 'id="appointment_kind"' in page and 'id="task_title"' in page
+    unknown = clinic.post(path + "/appointments", {
+        "appointment_kind": "program_intake", "appointment_starts_at": local(-48),
+        "appointment_program_id": str(uuid.uuid4()), "appointment_location": ""})
+    assert unknown.status_code == 422
+    assert re.search(r'id="appointment_program_id-error">[^<]+', unknown.get_data(as_text=True))
+    booked = clinic.post(path + "/appointments", {
+        "appointment_kind": "transition_clinic", "appointment_starts_at": local(-48),
+        "appointment_program_id": "", "appointment_location": "Room 4"})
+    assert booked.status_code == 302
+    with app.app_context():
+        visits = db.session.scalars(sa.select(Appointment).where(
+            Appointment.episode_id == uuid.UUID(made["episode_id"]))).all()
+    assert [(v.kind, v.location, str(v.status)) for v in visits] == [("transition_clinic", "Room 4", "scheduled")]
+    assert "Transition clinic visit" in clinic.get(path).get_data(as_text=True)
+
+
+def test_an_ed_nurse_gets_no_task_or_appointment_form_and_their_post_is_refused(app, console, case):
+    nurse = console(Role.ED_NURSE)
+    made = case()
+    path = f"/console/episodes/{made['episode_id']}"
+    page = nurse.get(path).get_data(as_text=True)
+    assert 'id="task_title"' not in page and 'id="appointment_kind"' not in page
+    assert nurse.post(path + "/tasks", {"task_title": "x", "task_due_at": local(-1)}).status_code == 403
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Task)) == 0
 
 
 def test_closing_needs_a_reason_and_closes_through_the_same_service(app, console, case):

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from backend.audit.models import AuditEvent
 from backend.auth.models import Role
-from backend.consents.models import Consent, ConsentRevocation
+from backend.consents.models import Consent, ConsentRevocation, Disclosure
 from backend.consents.service import NOTICE_2_32
 from backend.database import utcnow
 from backend.extensions import db
@@ -219,13 +219,18 @@ def test_the_episode_page_links_to_the_patients_consents_for_those_who_may_open_
 
 # --- the accounting of disclosures ----------------------------------------------------------
 
+def handed_off_with_consent(api, episode, otp, send_handoff) -> None:
+    """A consent naming the OTP, then a handoff to it: one disclosure of the handoff summary."""
+    body = {"recipient_program_id": otp["id"], "purpose": "Care", "information": ["handoff_summary"],
+            "signed_at": ago(minutes=5), "signature_method": "written", "expires_at": ahead(days=30)}
+    assert api.post(f"/api/v1/patients/{episode['patient_id']}/consents", json=body).status_code == 201
+    assert send_handoff(episode, client=api, to_level="community_program", to_program_id=otp["id"]).status_code == 201
+
+
 def test_the_accounting_lists_each_disclosure_with_its_consent_and_the_2_32_notice(
         app, console, clinic, open_episode, program, send):  # noqa: F811 - fixtures
     episode, otp = open_episode(), program()
-    body = {"recipient_program_id": otp["id"], "purpose": "Care", "information": ["handoff_summary"],
-            "signed_at": ago(minutes=5), "signature_method": "written", "expires_at": ahead(days=30)}
-    assert clinic.post(f"/api/v1/patients/{episode['patient_id']}/consents", json=body).status_code == 201
-    assert send(episode, client=clinic, to_level="community_program", to_program_id=otp["id"]).status_code == 201
+    handed_off_with_consent(clinic, episode, otp, send)
     staff = console(Role.CLINIC_STAFF)
     response = staff.get(f"/console/patients/{episode['patient_id']}/disclosures")
     page = response.get_data(as_text=True)
@@ -235,6 +240,24 @@ def test_the_accounting_lists_each_disclosure_with_its_consent_and_the_2_32_noti
     assert len(rows) == 1 and "Harbor OTP" in page and "Handoff summary" in page and "Bup 16 mg daily" in page
     assert NOTICE_2_32[:60] in page and "42 CFR 2.12(e)(1) and 2.65." in page
     assert {"patient.read", "disclosure.accounting"} <= set(actions(app, staff.user.id))
+
+
+def test_the_accounting_reaches_back_further_when_asked_and_an_unreadable_date_is_refused_by_its_field(
+        app, console, clinic, open_episode, program, send):  # noqa: F811 - fixtures
+    episode, otp = open_episode(), program()
+    handed_off_with_consent(clinic, episode, otp, send)
+    with app.app_context():  # a disclosure made four years ago
+        db.session.execute(sa.update(Disclosure).values(disclosed_at=utcnow() - dt.timedelta(days=4 * 365)))
+        db.session.commit()
+    staff = console(Role.CLINIC_STAFF)
+    path = f"/console/patients/{episode['patient_id']}/disclosures"
+    assert "Harbor OTP" not in staff.get(path).get_data(as_text=True)  # the default: three years
+    five_years_ago = (dt.date.today() - dt.timedelta(days=5 * 365)).isoformat()
+    longer = staff.get(path, query_string={"since": five_years_ago}).get_data(as_text=True)
+    assert "Harbor OTP" in longer and f'value="{five_years_ago}"' in longer and "<dd>Since " in longer
+    refused = staff.get(path, query_string={"since": "last spring"})
+    assert refused.status_code == 422
+    assert re.search(r'id="since-error">[^<]+', refused.get_data(as_text=True))
 
 
 def test_only_clinic_staff_read_the_accounting(app, console, make_client, open_episode):  # noqa: F811
@@ -437,5 +460,5 @@ def test_no_patient_data_in_any_link_or_form_action_of_the_records_pages(
     for page_path in (path + "/consents", path + "/disclosures", "/console/inbox", "/console/texts/review"):
         links = _Links()
         links.feed(staff.get(page_path).get_data(as_text=True))
-        for value in ("Alex", "Rivera", "555", "1990-04-02", "MRN1"):
+        for value in ("Alex", "Rivera", "5550134", "1990-04-02", "MRN1"):  # (ids may hold "555" by chance)
             assert not any(value in url for url in links.urls), (page_path, value)

@@ -1,7 +1,7 @@
 """continuity of treatment: discharge disposition, the naloxone log, medication supplies
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-03 13:10:00
 
 `episodes.disposition` is added with a plain ALTER TABLE, never a batch rebuild: on SQLite a
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0015'
-down_revision = '0014'
+revision = '0016'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
