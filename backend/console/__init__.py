@@ -49,7 +49,7 @@ def _error_page(problem: dict):
 
 
 def init_app(app: Flask) -> None:
-    from backend.console import admin, clinic, records, views  # noqa: F401 - they register the pages
+    from backend.console import admin, clinic, continuity, records, views  # noqa: F401 - they register the pages
 
     app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # only the console's POSTs; the API has no cookie
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the session's idle timeout bounds it

@@ -8,6 +8,7 @@ the work back and shows the form again with the input kept and the message by it
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import sqlalchemy as sa
@@ -23,6 +24,8 @@ from backend.cases.schemas import DischargeSchema, EpisodeCreateSchema, PatientC
 from backend.cases.scopes import EPISODES, PATIENTS
 from backend.console import bp, forms
 from backend.console import session as console_session
+from backend.continuity import naloxone
+from backend.continuity.schemas import NaloxoneCreateSchema
 from backend.errors import Problem
 from backend.extensions import db
 from backend.handoffs import service as handoffs
@@ -176,9 +179,9 @@ def episode(episode_id: uuid.UUID):
 
 
 def _episode_page(record: Episode, status: int = 200, **context):
-    from backend.console import clinic  # the clinic's parts: timeline, tasks, coach, closing (clinic.py)
+    from backend.console import clinic, continuity  # the clinic's parts (clinic.py), naloxone and medication
 
-    context = {**clinic.episode_parts(record), **context}
+    context = {**clinic.episode_parts(record), **continuity.parts(record), **context}
     handoff_list = list(db.session.scalars(sa.select(Handoff).where(Handoff.episode_id == record.id)
                                            .order_by(Handoff.created_at.desc())))
     programs = list(db.session.scalars(sa.select(Program).where(Program.accepting_patients)
@@ -203,6 +206,20 @@ def discharge(episode_id: uuid.UUID):
     return redirect(url_for("console.episode", episode_id=record.id))
 
 
+#: The kit the hand-off form's `Naloxone given` records when no kit is in the log yet: the usual
+#: ED kit (two 4 mg nasal sprays) given to the patient here, training not recorded (console.md
+#: names the checkbox; the naloxone log, not the summary, is what says a kit was given).
+USUAL_KIT = {"kind": "given", "recipient": "patient", "product": "nasal_4mg", "doses": 2, "training_given": False}
+USUAL_SETTING = {Role.ED_NURSE: "emergency_department", Role.CLINIC_STAFF: "transition_clinic"}
+
+
+def _record_usual_kit(record: Episode) -> None:
+    fields = forms.load(NaloxoneCreateSchema(), {
+        **USUAL_KIT, "distributed_at": dt.datetime.now(dt.UTC).isoformat(),
+        "setting": USUAL_SETTING.get(current_user().role, "other")}, {"distributed_at": "naloxone_given"})
+    naloxone.log(episode=record, fields=fields, actor=current_user())
+
+
 @bp.route("/episodes/<uuid:episode_id>/handoffs", methods=["POST"])
 @allow(*REGISTRARS)
 def send_handoff(episode_id: uuid.UUID):
@@ -213,15 +230,18 @@ def send_handoff(episode_id: uuid.UUID):
     to_program = form["to"].removeprefix("program:") if form["to"].startswith("program:") else None
     data = {"episode_id": str(record.id), "method": form["method"],
             "to_level": "community_program" if to_program else form["to"],
-            "summary": {"moud": form["moud"], "naloxone_given": form["naloxone_given"],
+            "summary": {"moud": form["moud"],  # naloxone_given: the episode's naloxone log says it
                         **({"note": form["note"].strip()} if form["note"].strip() else {})}}
     if to_program:
         data["to_program_id"] = to_program
-    names = {"to_level": "to", "to_program_id": "to", "summary.moud": "moud", "summary.naloxone_given":
-             "naloxone_given", "summary.note": "note"}
+    names = {"to_level": "to", "to_program_id": "to", "summary.moud": "moud", "summary.note": "note"}
+    def send(fields: dict):
+        if form["naloxone_given"] and not record.naloxone_given:
+            _record_usual_kit(record)  # first, so that the summary says it (it reads the log)
+        return handoffs.send_handoff(episode=record, fields=fields, actor=current_user())
+
     try:
-        forms.submit(HandoffCreateSchema(), data,
-                     lambda fields: handoffs.send_handoff(episode=record, fields=fields, actor=current_user()), names)
+        forms.submit(HandoffCreateSchema(), data, send, names)
     except forms.FormErrors as invalid:
         return _episode_page(record, invalid.status, handoff_form=form, handoff_errors=invalid.errors)
     return redirect(url_for("console.episode", episode_id=record.id))

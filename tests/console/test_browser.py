@@ -121,7 +121,10 @@ def test_the_ed_nurse_registers_opens_discharges_and_hands_off_in_the_browser(se
     handoffs = requests.get(f"{service}/api/v1/handoffs", params={"episode_id": episode_id}, headers=token,
                             timeout=10).json()["items"]
     assert [(h["to_level"], h["status"], h["summary"]["moud"], h["summary"]["naloxone_given"]) for h in handoffs] \
-        == [("transition_clinic", "sent", "buprenorphine", False)]  # the naloxone log's (API 1.12): no kit logged
+        == [("transition_clinic", "sent", "buprenorphine", True)]  # `Naloxone given` recorded the usual kit
+    kits = requests.get(f"{service}/api/v1/episodes/{episode_id}/naloxone", headers=token, timeout=10).json()["items"]
+    assert [(k["kind"], k["recipient"], k["product"], k["doses"]) for k in kits] == [
+        ("given", "patient", "nasal_4mg", 2)]
     episode = requests.get(f"{service}/api/v1/episodes/{episode_id}", headers=token, timeout=10).json()
     assert episode["discharged_at"] is not None and episode["patient_display_name"] == "Marisol Quintanilla"
     assert axe.problems == []

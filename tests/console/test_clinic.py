@@ -8,6 +8,7 @@ import datetime as dt
 import itertools
 import re
 import uuid
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 from backend.audit.models import AuditEvent
 from backend.auth.models import Access, Role, User
 from backend.cases.models import Appointment, Encounter, Episode, Task
+from backend.continuity.models import MedicationSupply, NaloxoneEvent
 from backend.extensions import db
 from backend.handoffs.models import Handoff
 from backend.outreach.models import Message, MessageDirection, MessageKind, MessageStatus
@@ -162,8 +164,6 @@ def test_a_long_at_risk_list_shows_its_longest_waiting_and_the_rest_page_by_page
 
 
 def test_the_review_lists_a_patient_whose_medication_runs_out_with_no_visit_booked(app, console, case, nurse_api):
-    from zoneinfo import ZoneInfo
-
     staff = console(Role.CLINIC_STAFF)
     running_out = case("Paz", "Ibarra", discharged_hours_ago=2, handoff=False)
     today = dt.datetime.now(ZoneInfo("America/New_York")).date().isoformat()
@@ -516,3 +516,46 @@ def test_no_patient_data_in_any_link_or_form_action_of_the_clinic_pages(console,
         links = _Links()
         links.feed(clinic.get(path).get_data(as_text=True))
         assert links.urls and not any("Rosa" in url or "Alvarado" in url or "MRN" in url for url in links.urls)
+
+
+# --- naloxone and medication on the episode page -------------------------------------------
+
+def test_an_ed_nurse_records_a_naloxone_kit_on_the_episode_page_and_the_flag_follows_the_log(app, console, case):
+    nurse = console(Role.ED_NURSE)
+    made = case(discharged_hours_ago=None, handoff=False)
+    path = f"/console/episodes/{made['episode_id']}"
+    page = nurse.get(path).get_data(as_text=True)
+    assert "No kit given to the patient recorded" in page and 'id="kit_given_at"' in page
+    kit = {"kit_given_at": local(1), "kit_recipient": "patient", "kit_product": "nasal_4mg", "kit_doses": "0",
+           "kit_setting": "emergency_department", "kit_training": "yes"}
+    refused = nurse.post(path + "/naloxone", kit)
+    assert refused.status_code == 422
+    assert re.search(r'id="kit_doses-error">[^<]+', refused.get_data(as_text=True))
+    recorded = nurse.post(path + "/naloxone", {**kit, "kit_doses": "2"})
+    assert recorded.status_code == 302
+    with app.app_context():
+        log = db.session.scalars(sa.select(NaloxoneEvent)).all()
+    assert [(str(e.kind), e.recipient, e.doses, e.training_given, e.recorded_by_id) for e in log] == [
+        ("given", "patient", 2, True, nurse.user.id)]
+    assert "Kit given to the patient" in nurse.get(path).get_data(as_text=True)
+
+
+def test_a_medication_supply_recorded_on_the_episode_page_is_the_apis_and_90_days_is_the_most(app, console, case):
+    staff = console(Role.CLINIC_STAFF)
+    made = case()
+    path = f"/console/episodes/{made['episode_id']}"
+    staff.get(path)
+    today = dt.datetime.now(ZoneInfo("America/New_York")).date().isoformat()
+    supply = {"supply_medication": "buprenorphine", "supply_form": "sublingual film 8 mg",
+              "supply_kind": "bridge_prescription", "supply_source": "emergency_department",
+              "supply_started_on": today, "supply_days": "120"}
+    refused = staff.post(path + "/medications", supply)
+    assert refused.status_code == 422
+    body = refused.get_data(as_text=True)
+    assert re.search(r'id="supply_days-error">[^<]+', body) and 'value="sublingual film 8 mg"' in body
+    assert staff.post(path + "/medications", {**supply, "supply_days": "7"}).status_code == 302
+    with app.app_context():
+        supplies = db.session.scalars(sa.select(MedicationSupply)).all()
+    assert [(s.medication, s.days_supplied, s.started_on.isoformat()) for s in supplies] == [
+        ("buprenorphine", 7, today)]
+    assert "Buprenorphine" in staff.get(path).get_data(as_text=True)  # flags.moud follows the latest supply

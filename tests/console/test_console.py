@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from backend.audit.models import AuditEvent
 from backend.auth.models import DeviceSession, Role
 from backend.cases.models import Episode, Patient
+from backend.continuity.models import NaloxoneEvent
 from backend.extensions import db
 from backend.handoffs.models import Handoff
 from tests.console.conftest import ConsoleClient
@@ -61,7 +62,10 @@ def test_the_ed_nurse_registers_opens_discharges_and_hands_off_through_the_same_
         assert episode.discharged_at is not None and episode_path == f"/console/episodes/{episode.id}"
         handoff = db.session.scalar(sa.select(Handoff).where(Handoff.episode_id == episode.id))
         assert handoff.to_level == "transition_clinic" and handoff.summary["moud"] == "buprenorphine"
-        assert handoff.summary["naloxone_given"] is False  # derived from the naloxone log (1.12): no kit logged
+        assert handoff.summary["naloxone_given"] is True  # the box recorded the usual kit: the log says so
+        kits = db.session.scalars(sa.select(NaloxoneEvent).where(NaloxoneEvent.episode_id == episode.id)).all()
+        assert [(str(k.kind), k.recipient, k.setting, k.training_given) for k in kits] == [
+            ("given", "patient", "emergency_department", False)]
         kinds = set(db.session.scalars(sa.select(AuditEvent.action).where(AuditEvent.actor_id == nurse.user.id)))
     assert {"patient.create", "episode.read", "handoff.create"} <= kinds
 
