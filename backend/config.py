@@ -180,6 +180,10 @@ class Config:
         self.OPENAPI_VERSION = "3.0.3"
         self.OPENAPI_URL_PREFIX = "/api/v1"
         self.OPENAPI_JSON_PATH = "openapi.json"
+        # Paths carry /api/v1 (and /health, /ready sit at the root): the server is the origin
+        # that serves the document, whatever host a deployment has.
+        self.API_SPEC_OPTIONS = {"servers": [{
+            "url": "/", "description": "The origin serving this document (e.g. https://bridgeline.example.org)."}]}
         self.PREFERRED_URL_SCHEME = "https" if self.is_production else "http"
 
     @property

@@ -21,6 +21,7 @@ blp = Blueprint("caseload", __name__, url_prefix="/api/v1", description="Caseloa
 
 @blp.route("/caseload")
 class Caseload(MethodView):
+    @blp.doc(operationId="listCaseload")
     @allow(*CASE_WORKERS)
     @blp.arguments(CaseloadQuerySchema, location="query")
     @blp.response(200, CaseloadSchema)
@@ -32,6 +33,7 @@ class Caseload(MethodView):
 
 @blp.route("/caseloads")
 class CaseloadReview(MethodView):
+    @blp.doc(operationId="getCaseloadReview")
     @allow(Role.CLINIC_STAFF)
     @blp.response(200, CaseloadReviewSchema)
     def get(self):
@@ -41,6 +43,7 @@ class CaseloadReview(MethodView):
 
 @blp.route("/episodes/<uuid:episode_id>/timeline", tags=["activities"])
 class EpisodeTimeline(MethodView):
+    @blp.doc(operationId="getTimeline")
     @allow(*CLINICAL_ROLES)
     @blp.response(200, TimelinePageSchema)
     def get(self, episode_id: uuid.UUID):

@@ -27,6 +27,7 @@ blp = Blueprint("consents", __name__, url_prefix="/api/v1", description="42 CFR 
 
 @blp.route("/patients/<uuid:patient_id>/consents")
 class PatientConsents(MethodView):
+    @blp.doc(operationId="createConsent")
     @allow(*CASE_WORKERS)
     @blp.arguments(ConsentCreateSchema)
     @blp.response(201, ConsentSchema)
@@ -34,6 +35,7 @@ class PatientConsents(MethodView):
         """Record a Part 2 consent (every element required; never edited afterwards)"""
         return consents.record_consent(patient=PATIENTS.load_or_404(patient_id), fields=body, actor=current_user())
 
+    @blp.doc(operationId="listConsents")
     @allow(*CASE_WORKERS)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, ConsentPageSchema)
@@ -45,6 +47,7 @@ class PatientConsents(MethodView):
 
 @blp.route("/consents/<uuid:consent_id>/revoke")
 class ConsentRevoke(MethodView):
+    @blp.doc(operationId="revokeConsent")
     @allow(*CASE_WORKERS)
     @blp.arguments(RevokeSchema)
     @blp.response(200, ConsentSchema)
@@ -56,6 +59,7 @@ class ConsentRevoke(MethodView):
 
 @blp.route("/patients/<uuid:patient_id>/disclosures")
 class PatientDisclosures(MethodView):
+    @blp.doc(operationId="listDisclosures")
     @allow(Role.CLINIC_STAFF)
     @blp.arguments(DisclosureQuerySchema, location="query")
     @blp.response(200, DisclosurePageSchema)
