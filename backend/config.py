@@ -177,7 +177,7 @@ class Config:
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.API_TITLE = "Bridgeline API"
         self.API_VERSION = "1.11.0"
-        self.OPENAPI_VERSION = "3.0.3"
+        self.OPENAPI_VERSION = "3.1.0"
         self.OPENAPI_URL_PREFIX = "/api/v1"
         self.OPENAPI_JSON_PATH = "openapi.json"
         # Paths carry /api/v1 (and /health, /ready sit at the root): the server is the origin

@@ -22,6 +22,15 @@ class CaseloadQuerySchema(InputSchema):
     coach_id = fields.UUID(metadata={"description": "Whose caseload (clinic staff must name a coach)."})
 
 
+class OpenHandoffSchema(OutputSchema):
+    id = fields.UUID(required=True)
+    to_level = fields.String(required=True, metadata={"description": "`transition_clinic` or `community_program`."})
+    status = fields.String(required=True, metadata={"description": "`sent` or `accepted`."})
+    accept_by = fields.String(required=True, metadata={"format": "date-time"})
+    arrive_by = fields.String(required=True, metadata={"format": "date-time"})
+    overdue = fields.Boolean(required=True)
+
+
 class CaseloadEntrySchema(OutputSchema):
     episode_id = fields.UUID(required=True)
     patient_id = fields.UUID(required=True)
@@ -37,8 +46,8 @@ class CaseloadEntrySchema(OutputSchema):
     unread_messages = fields.Integer(required=True, metadata={"description": "Unread text replies."})
     phone_invalid = fields.Boolean(required=True, metadata={
         "description": "Texting failed as an invalid or non-mobile number; find a working number."})
-    open_handoff = fields.Dict(allow_none=True, required=True, metadata={
-        "description": "`{id, to_level, status, accept_by, arrive_by, overdue}` of the open handoff, if any."})
+    open_handoff = fields.Nested(OpenHandoffSchema, allow_none=True, required=True, metadata={
+        "description": "The open handoff, if any (the newest if several)."})
     discharged_at = Timestamp(allow_none=True, required=True)
     opened_at = Timestamp(required=True)
 

@@ -40,7 +40,7 @@ class ConsentSchema(OutputSchema):
     signature_method = fields.String(required=True)
     expires_at = Timestamp(allow_none=True, required=True)
     expires_on_end_of_treatment = fields.Boolean(required=True)
-    active = fields.Method("_active", required=True)
+    active = fields.Method("_active", required=True, metadata={"type": "boolean"})
     revocation = fields.Nested(RevocationSchema, allow_none=True, required=True)
     created_at = Timestamp(required=True)
 

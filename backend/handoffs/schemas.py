@@ -57,6 +57,18 @@ class EscalationSchema(OutputSchema):
     note = fields.String(allow_none=True, required=True)
 
 
+class HandoffSummarySchema(OutputSchema):
+    """The clinical summary as sent (fields that were not sent are absent)."""
+
+    moud = fields.String(required=True, metadata={"description": "`none`, `buprenorphine`, `methadone`, `naltrexone`."})
+    last_dose_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    naloxone_given = fields.Boolean(required=True)
+    risks = fields.String(allow_none=True)
+    plan = fields.String(allow_none=True)
+    goals = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
+
+
 class HandoffSchema(OutputSchema):
     id = fields.UUID(required=True)
     episode_id = fields.UUID(required=True)
@@ -65,12 +77,12 @@ class HandoffSchema(OutputSchema):
     to_program_id = fields.UUID(allow_none=True, required=True)
     to_user_id = fields.UUID(allow_none=True, required=True)
     method = fields.String(required=True)
-    summary = fields.Dict(required=True)
+    summary = fields.Nested(HandoffSummarySchema, required=True)
     status = fields.String(required=True)
     accept_by = Timestamp(required=True)
     arrive_by = Timestamp(required=True)
     arrived_at = Timestamp(allow_none=True, required=True)
-    overdue = fields.Method("_overdue", required=True)
+    overdue = fields.Method("_overdue", required=True, metadata={"type": "boolean"})
     events = fields.List(fields.Nested(HandoffEventSchema), attribute="transition_events", required=True,
                          metadata={"description": "The status changes (`by` is null when the system acted)."})
     escalations = fields.List(fields.Nested(EscalationSchema), attribute="escalation_events", required=True,

@@ -15,7 +15,7 @@ blp = Blueprint("ops", __name__, description="Liveness and readiness probes.")
 
 
 class HealthSchema(OutputSchema):
-    status = fields.Constant("ok", required=True)
+    status = fields.Constant("ok", required=True, metadata={"type": "string", "enum": ["ok"]})
 
 
 class ReadinessSchema(OutputSchema):
