@@ -165,6 +165,8 @@ class Config:
         self.HANDOFF_PROGRAM_ARRIVE_HOURS = _int("HANDOFF_PROGRAM_ARRIVE_HOURS", 14 * 24)
         self.HANDOFF_DEADLINE_CHECK_SECONDS = _int("HANDOFF_DEADLINE_CHECK_SECONDS", 300)
         self.LOG_LEVEL = env.get("LOG_LEVEL", "INFO")
+        # Idempotency-Key records are kept this many days (at least 7: phones queue writes offline).
+        self.IDEMPOTENCY_RETENTION_DAYS = _int("IDEMPOTENCY_RETENTION_DAYS", 7)
         # Observability (README "Observability"): who may read /metrics — a client whose address,
         # and whose proxies' report of it, fall in these networks (none by default), or one
         # carrying this bearer token; and where error reports go (none unless a DSN is given).
@@ -196,6 +198,8 @@ class Config:
             raise RuntimeError("BRIDGELINE_ENV must be development, production or test")
         if self.SMS_BACKEND not in {"console", "twilio"}:
             raise RuntimeError("SMS_BACKEND must be console or twilio")
+        if self.IDEMPOTENCY_RETENTION_DAYS < 7:
+            raise RuntimeError("IDEMPOTENCY_RETENTION_DAYS must be at least 7 (the guide promises phones a week)")
         if self.SMS_SEND_WINDOW_START >= self.SMS_SEND_WINDOW_END:
             raise RuntimeError("SMS_SEND_WINDOW_START must come before SMS_SEND_WINDOW_END")
         if self.SMS_MAX_AUTOMATIC_PER_DAY < 1 or self.SMS_MAX_AUTOMATIC_PER_WEEK < 1:

@@ -19,7 +19,7 @@ from backend.consents.schemas import (
     RevokeSchema,
 )
 from backend.consents.scopes import CONSENTS
-from backend.openapi import Blueprint
+from backend.openapi import Blueprint, problem
 from backend.schemas import PageQuerySchema
 
 blp = Blueprint("consents", __name__, url_prefix="/api/v1", description="42 CFR Part 2 consent and disclosures.")
@@ -31,9 +31,14 @@ class PatientConsents(MethodView):
     @allow(*CASE_WORKERS)
     @blp.arguments(ConsentCreateSchema)
     @blp.response(201, ConsentSchema)
+    @blp.alt_response(200, schema=ConsentSchema, success=True,
+                      description="Already recorded by this request (a retry with the same client `id`).")
+    @problem(blp, 409, "The client `id` is already used by a different record.")
     def post(self, body, patient_id: uuid.UUID):
         """Record a Part 2 consent (every element required; never edited afterwards)"""
-        return consents.record_consent(patient=PATIENTS.load_or_404(patient_id), fields=body, actor=current_user())
+        consent, created = consents.record_consent_once(patient=PATIENTS.load_or_404(patient_id), fields=body,
+                                                        actor=current_user())
+        return consent, 201 if created else 200
 
     @blp.doc(operationId="listConsents")
     @allow(*CASE_WORKERS)

@@ -95,12 +95,17 @@ class Handoffs(MethodView):
     @allow(*SENDERS)
     @blp.arguments(HandoffCreateSchema)
     @blp.response(201, HandoffSchema)
-    @problem(blp, 409, "An open handoff to this destination exists, the episode is closed, or "
-                       "(`consent-required`) no Part 2 consent covers this external program.")
+    @blp.alt_response(200, schema=HandoffSchema, success=True,
+                      description="Already sent by this request (a retry with the same client `id`): the handoff "
+                                  "as it is now.")
+    @problem(blp, 409, "An open handoff to this destination exists, the episode is closed, the client `id` is "
+                       "already used by a different record, or (`consent-required`) no Part 2 consent covers "
+                       "this external program.")
     def post(self, body):
         """Send a handoff to the transition clinic or a community program"""
         episode = EPISODES.load_or_404(body["episode_id"], lock=True)
-        return service.send_handoff(episode=episode, fields=body, actor=current_user())
+        handoff, created = service.send_handoff_once(episode=episode, fields=body, actor=current_user())
+        return handoff, 201 if created else 200
 
     @blp.doc(operationId="listHandoffs")
     @allow(*SENDERS)

@@ -21,6 +21,9 @@ class SummarySchema(InputSchema):
 
 
 class HandoffCreateSchema(InputSchema):
+    id = fields.UUID(metadata={"description": "A client-generated id (a UUID made when the user saves): the same "
+                                              "create again is a no-op answering the record (200); the same id "
+                                              "with another request, 409."})
     episode_id = fields.UUID(required=True)
     to_level = fields.String(required=True, validate=one_of(TO_LEVELS))
     to_program_id = fields.UUID(allow_none=True)

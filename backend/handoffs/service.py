@@ -21,7 +21,7 @@ import datetime as dt
 import sqlalchemy as sa
 from flask import current_app
 
-from backend import signals
+from backend import idempotency, signals
 from backend.audit import service as audit
 from backend.auth.models import CASE_WORKERS, Role, User
 from backend.cases import service as cases
@@ -59,6 +59,15 @@ def _deadline_defaults(to_level: str, now: dt.datetime) -> tuple[dt.datetime, dt
     return now + dt.timedelta(hours=hours[0]), now + dt.timedelta(hours=hours[1])
 
 
+def send_handoff_once(*, episode: Episode, fields: dict, actor: User) -> tuple[Handoff, bool]:
+    """`send_handoff`, unless a retry with the client's `id` finds the handoff already sent
+    (whatever happened to it since). Returns (handoff, created)."""
+    existing = idempotency.created_before(Handoff, fields.get("id"), request=fields)
+    if existing is not None:
+        return read(handoff=existing), False
+    return send_handoff(episode=episode, fields=fields, actor=actor), True
+
+
 def send_handoff(*, episode: Episode, fields: dict, actor: User) -> Handoff:
     """Send a handoff from the episode's current level (the episode row is locked by the view,
     so two sends to one target cannot both pass the one-open-handoff check)."""
@@ -89,7 +98,8 @@ def send_handoff(*, episode: Episode, fields: dict, actor: User) -> Handoff:
         consent = consents.require_consent(episode=episode, program=program)
     now = utcnow()
     accept_by, arrive_by = _deadline_defaults(to_level, now)
-    handoff = Handoff(episode_id=episode.id, from_level=str(episode.level), to_level=to_level,
+    handoff = Handoff(**({"id": fields["id"]} if fields.get("id") is not None else {}),
+                      episode_id=episode.id, from_level=str(episode.level), to_level=to_level,
                       to_program_id=program_id, to_user_id=fields.get("to_user_id"), method=fields["method"],
                       summary=json_ready(fields["summary"]), accept_by=fields.get("accept_by") or accept_by,
                       arrive_by=fields.get("arrive_by") or arrive_by, created_by_id=actor.id)

@@ -77,12 +77,17 @@ class PatientMessages(MethodView):
     @allow(*CASE_WORKERS)
     @blp.arguments(MessageCreateSchema)
     @blp.response(202, MessageSchema, description="Queued; the dispatcher sends it within seconds (or at `send_at`).")
+    @blp.alt_response(200, schema=MessageSchema, success=True,
+                      description="Already queued by this request (a retry with the same client `id`): the text as "
+                                  "it is now; nothing is queued again.")
     @problem(blp, 409, "`sms-not-permitted`: the patient is not opted in, or has no phone that takes texts.")
     @problem(blp, 422, "`message-privacy` (with `words`) when the text would reveal the service and "
                        "`confirm_privacy` is not set; `validation-error` otherwise.")
     def post(self, body, patient_id: uuid.UUID):
         """Text the patient: free text or a template, now or at `send_at`"""
-        return service.compose(patient=PATIENTS.load_or_404(patient_id), fields=body, actor=current_user())
+        message, created = service.compose_once(patient=PATIENTS.load_or_404(patient_id), fields=body,
+                                                actor=current_user())
+        return message, 202 if created else 200
 
 
 @blp.route("/inbox")

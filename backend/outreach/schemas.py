@@ -63,6 +63,9 @@ TemplatePageSchema = page_of(TemplateSchema, "TemplatePageSchema")
 
 
 class MessageCreateSchema(InputSchema):
+    id = fields.UUID(metadata={"description": "A client-generated id (a UUID made when the user saves): the same "
+                                              "create again is a no-op answering the record (200); the same id "
+                                              "with another request, 409."})
     body = Text(validate=validate.Length(min=1, max=1600), metadata={
         "description": "Free text; checked by the privacy rules (422 `message-privacy` unless `confirm_privacy`)."})
     template_id = fields.UUID(metadata={"description": "Instead of `body`: a message template."})
