@@ -84,6 +84,16 @@ def _time(name: str, default: str) -> dt.time:
         raise RuntimeError(f"{name} must be a time such as 08:00, got {raw!r}") from exc
 
 
+#: Rules every request follows, which a schema cannot say field by field (the spec's description).
+INPUT_RULES = (
+    "The guide for clients is mobile_api_spec/README.md. Rules every request follows: bodies are JSON "
+    "objects; a name given twice in one object is a 400, an unknown field or query parameter a 422, a query "
+    "parameter given twice a 422. Text may not contain NUL (U+0000) or an unpaired surrogate (422 naming the "
+    "field). Timestamps carry an offset and convert to UTC between years 1 and 9999; a time something happened "
+    "(`occurred_at`, `signed_at`, …) is not before 2000-01-01 nor more than 5 minutes ahead of the server. "
+    "Errors about the body as a whole (a rule across fields) are under the name \"\" in `errors`.")
+
+
 class Config:
     """Settings for a running Bridgeline (development or production)."""
 
@@ -184,7 +194,7 @@ class Config:
         self.OPENAPI_JSON_PATH = "openapi.json"
         # Paths carry /api/v1 (and /health, /ready sit at the root): the server is the origin
         # that serves the document, whatever host a deployment has.
-        self.API_SPEC_OPTIONS = {"servers": [{
+        self.API_SPEC_OPTIONS = {"info": {"description": INPUT_RULES}, "servers": [{
             "url": "/", "description": "The origin serving this document (e.g. https://bridgeline.example.org)."}]}
         self.PREFERRED_URL_SCHEME = "https" if self.is_production else "http"
 

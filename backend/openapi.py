@@ -74,9 +74,10 @@ IDEMPOTENCY_KEY_PARAMETER = {
     "in": "header",
     "name": "Idempotency-Key",
     "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]{1,255}$"},
     "description": "Retry-safe POST: the same key and body replay the first response "
-                   "(`Idempotent-Replayed: true`); the same key with another body is a 422.",
+                   "(`Idempotent-Replayed: true`); the same key with another body is a 422. 1 to 255 visible "
+                   "ASCII characters (a UUID is ideal); kept at least 7 days.",
 }
 
 

@@ -157,6 +157,12 @@ def test_errors_over_http_are_problem_json_never_html(released):
             (raw_request(base, b"GET /health HTTP/9.9\r\nHost: x\r\n\r\n"), 400, "bad-request"),
             (raw_request(base, b"POST /api/v1/auth/tokens HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                                b"Transfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n"), 400, "bad-request"),
+            # Transfer codings (the guide): gzip before chunked is not undone, so never read as plain.
+            (raw_request(base, b"POST /api/v1/auth/tokens HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                               b"Transfer-Encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"), 501,
+             "not-implemented"),
+            (raw_request(base, b"POST /api/v1/auth/tokens HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                               b"Transfer-Encoding: gzip\r\n\r\n{}"), 400, "bad-request"),
         ]
         chunked_big = requests.post(f"{base}/api/v1/auth/tokens", timeout=10,
                                     headers={"Content-Type": "application/json"},

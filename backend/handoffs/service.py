@@ -44,6 +44,18 @@ TRANSITIONS = {
     "no_show": ((HandoffStatus.ACCEPTED,), HandoffStatus.NO_SHOW),
     "cancel": (OPEN_STATUSES, HandoffStatus.CANCELLED),
 }
+#: The refusal of a step, as people say it: "An accepted handoff cannot be accepted."
+_STATUS_WORDS = {HandoffStatus.NO_SHOW: "no-show"}
+_STEP_WORDS = {"accept": "accepted", "decline": "declined", "complete": "completed",
+               "no_show": "recorded as a no-show", "cancel": "cancelled"}
+
+
+def refusal_of_step(status: HandoffStatus, action: str) -> str:
+    said = _STATUS_WORDS.get(status, str(status))
+    article = "An" if said[0] in "aeiou" else "A"
+    return f"{article} {said} handoff cannot be {_STEP_WORDS[action]}."
+
+
 #: Steps that answer for the receiving side (cancel is the sender's).
 _RECEIVER_STEPS = ("accept", "decline", "complete", "no_show")
 
@@ -125,7 +137,7 @@ def take_step(*, handoff: Handoff, action: str, actor: User, note: str | None = 
         raise Problem(403, "Clinic staff answer for the transition clinic; for a community program, "
                            "clinic staff or the episode's coach record its answer.")
     if handoff.status not in starts:
-        raise Problem(409, f"A {handoff.status} handoff cannot be {leads_to.replace('_', ' ')}.",
+        raise Problem(409, refusal_of_step(handoff.status, action),
                       type="invalid-transition", status_now=handoff.status)
     if action == "complete":
         arrived_at = arrived_at or utcnow()
