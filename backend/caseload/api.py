@@ -26,7 +26,7 @@ class Caseload(MethodView):
     @blp.arguments(CaseloadQuerySchema, location="query")
     @blp.response(200, CaseloadSchema)
     def get(self, query):
-        """A coach's open episodes, most urgent first, with the reasons (one page)"""
+        """A coach's open episodes, most urgent first, with the reasons (one page: no `next_cursor`)"""
         coach_id = caseload_owner(current_user(), query.get("coach_id"))
         return {"items": service.caseload(coach_id=coach_id), "next_cursor": None}
 

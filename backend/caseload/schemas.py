@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import fields
+from marshmallow import fields, validate
 
 from backend.schemas import InputSchema, OutputSchema, Timestamp, page_of
 
@@ -19,7 +19,16 @@ TimelinePageSchema = page_of(TimelineItemSchema, "TimelinePageSchema")
 
 
 class CaseloadQuerySchema(InputSchema):
+    """The caseload comes whole, in one page: it is ordered by urgency, which changes by the
+    minute, so no page boundary would hold between two requests (and a coach's open episodes are
+    tens, not thousands). Its `next_cursor` is therefore always null; `cursor` is accepted so
+    that a generic list client may send what it was given, and empty means the first page."""
+
     coach_id = fields.UUID(metadata={"description": "Whose caseload (clinic staff must name a coach)."})
+    cursor = fields.String(validate=validate.Equal("", error="The caseload is one page: next_cursor is always "
+                                                            "null, and there is no other page."),
+                           metadata={"description": "Always empty or absent: the caseload is one page "
+                                                    "(`next_cursor` is always null)."})
 
 
 class OpenHandoffSchema(OutputSchema):
