@@ -201,11 +201,22 @@ def test_the_clock_process_beats_and_ready_reports_it(released):
         assert clock.wait(timeout=15) is not None
 
 
-def test_the_readme_run_command_serves_the_demo_and_stops_cleanly(env):
-    """`scripts/run`: release, demo data, clock and web on 127.0.0.1; SIGTERM stops them all."""
+def _in_session(session_id: int) -> list[int]:
+    """The processes still in a session (scripts/run's children have process groups of their own)."""
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                if os.getsid(int(entry.name)) == session_id:
+                    alive.append(int(entry.name))
+    return alive
+
+
+@contextlib.contextmanager
+def run_script(env):  # noqa: F811 - the fixture's value
+    """`scripts/run` as a terminal would start it (a session of its own), once /ready answers."""
     port = free_port()
-    run_env = {**env, "PORT": str(port)}
-    proc = subprocess.Popen([str(ROOT / "scripts" / "run")], env=run_env, cwd=ROOT, text=True,
+    proc = subprocess.Popen([str(ROOT / "scripts" / "run")], env={**env, "PORT": str(port)}, cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -217,22 +228,43 @@ def test_the_readme_run_command_serves_the_demo_and_stops_cleanly(env):
             assert proc.poll() is None, proc.stdout.read()
             assert time.monotonic() < deadline, "scripts/run did not come up"
             time.sleep(0.5)
+        yield proc, base
+    finally:
+        for pid in _in_session(proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _stopped_whole(proc) -> str:
+    proc.wait(timeout=60)
+    output = proc.stdout.read()
+    deadline = time.monotonic() + 20  # gunicorn's workers finish their requests first
+    while _in_session(proc.pid):
+        if time.monotonic() > deadline:
+            pytest.fail(f"web or clock outlived scripts/run: {output[-2000:]}")
+        time.sleep(0.2)
+    return output
+
+
+def test_the_readme_run_command_serves_the_demo_and_stops_cleanly(env):
+    """`scripts/run`: release, demo data, clock and web on 127.0.0.1; SIGTERM stops them all."""
+    with run_script(env) as (proc, base):
         coach = token_for(base, "coach.maria", "demo-coach-pass")
         assert requests.get(f"{base}/api/v1/me", headers=coach, timeout=30).json()["role"] == "coach"
         proc.send_signal(signal.SIGTERM)  # the script alone, as a supervisor would
-        proc.wait(timeout=60)
-        output = proc.stdout.read()
+        output = _stopped_whole(proc)
         assert "demo-coach-pass" in output, output  # the demo passwords were printed
-        deadline = time.monotonic() + 20  # gunicorn's workers finish their requests first
-        with contextlib.suppress(ProcessLookupError):
-            while True:
-                os.killpg(proc.pid, 0)
-                if time.monotonic() > deadline:
-                    pytest.fail(f"web or clock outlived scripts/run: {output[-2000:]}")
-                time.sleep(0.2)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        assert output.count('"clock stopping"') == 1 and '"clock stopped"' in output, output[-3000:]
+
+
+def test_ctrl_c_under_the_run_command_gives_the_clock_one_signal_so_it_finishes_its_job(env):
+    """Ctrl-C: the terminal signals its foreground process group. The clock must get one signal
+    (a second ends it at once, mid-job): it logs that it stops, and then that it stopped."""
+    with run_script(env) as (proc, _base):
+        os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        output = _stopped_whole(proc)
+        assert proc.returncode == 130
+        assert output.count('"clock stopping"') == 1 and '"clock stopped"' in output, output[-3000:]
 
 
 def test_the_clock_texts_through_twilio_and_the_webhooks_answer_over_http(released):
