@@ -214,7 +214,9 @@ def _in_session(session_id: int) -> list[int]:
 
 @contextlib.contextmanager
 def run_script(env):  # noqa: F811 - the fixture's value
-    """`scripts/run` as a terminal would start it (a session of its own), once /ready answers."""
+    """`scripts/run` as a terminal would start it (a session of its own), once /ready answers and
+    reports the clock's heartbeat (before its scheduler runs, the clock has not yet taken over its
+    signals, and one would end it at once)."""
     port = free_port()
     proc = subprocess.Popen([str(ROOT / "scripts" / "run")], env={**env, "PORT": str(port)}, cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
@@ -223,7 +225,8 @@ def run_script(env):  # noqa: F811 - the fixture's value
         deadline = time.monotonic() + 120
         while True:
             with contextlib.suppress(requests.RequestException):
-                if requests.get(f"{base}/ready", timeout=10).status_code == 200:
+                ready = requests.get(f"{base}/ready", timeout=10)
+                if ready.status_code == 200 and ready.json()["clock"]["last_heartbeat_at"] is not None:
                     break
             assert proc.poll() is None, proc.stdout.read()
             assert time.monotonic() < deadline, "scripts/run did not come up"
