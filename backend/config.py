@@ -84,6 +84,16 @@ def _time(name: str, default: str) -> dt.time:
         raise RuntimeError(f"{name} must be a time such as 08:00, got {raw!r}") from exc
 
 
+#: Rules every request follows, which a schema cannot say field by field (the spec's description).
+INPUT_RULES = (
+    "The guide for clients is mobile_api_spec/README.md. Rules every request follows: bodies are JSON "
+    "objects; a name given twice in one object is a 400, an unknown field or query parameter a 422, a query "
+    "parameter given twice a 422. Text may not contain NUL (U+0000) or an unpaired surrogate (422 naming the "
+    "field). Timestamps carry an offset and convert to UTC between years 1 and 9999; a time something happened "
+    "(`occurred_at`, `signed_at`, …) is not before 2000-01-01 nor more than 5 minutes ahead of the server. "
+    "Errors about the body as a whole (a rule across fields) are under the name \"\" in `errors`.")
+
+
 class Config:
     """Settings for a running Bridgeline (development or production)."""
 
@@ -165,6 +175,8 @@ class Config:
         self.HANDOFF_PROGRAM_ARRIVE_HOURS = _int("HANDOFF_PROGRAM_ARRIVE_HOURS", 14 * 24)
         self.HANDOFF_DEADLINE_CHECK_SECONDS = _int("HANDOFF_DEADLINE_CHECK_SECONDS", 300)
         self.LOG_LEVEL = env.get("LOG_LEVEL", "INFO")
+        # Idempotency-Key records are kept this many days (at least 7: phones queue writes offline).
+        self.IDEMPOTENCY_RETENTION_DAYS = _int("IDEMPOTENCY_RETENTION_DAYS", 7)
         # Observability (README "Observability"): who may read /metrics — a client whose address,
         # and whose proxies' report of it, fall in these networks (none by default), or one
         # carrying this bearer token; and where error reports go (none unless a DSN is given).
@@ -176,10 +188,14 @@ class Config:
         self.MAX_CONTENT_LENGTH = 64 * 1024
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.API_TITLE = "Bridgeline API"
-        self.API_VERSION = "1.12.0"
-        self.OPENAPI_VERSION = "3.0.3"
+        self.API_VERSION = "1.13.0"
+        self.OPENAPI_VERSION = "3.1.0"
         self.OPENAPI_URL_PREFIX = "/api/v1"
         self.OPENAPI_JSON_PATH = "openapi.json"
+        # Paths carry /api/v1 (and /health, /ready sit at the root): the server is the origin
+        # that serves the document, whatever host a deployment has.
+        self.API_SPEC_OPTIONS = {"info": {"description": INPUT_RULES}, "servers": [{
+            "url": "/", "description": "The origin serving this document (e.g. https://bridgeline.example.org)."}]}
         self.PREFERRED_URL_SCHEME = "https" if self.is_production else "http"
 
     @property
@@ -192,6 +208,8 @@ class Config:
             raise RuntimeError("BRIDGELINE_ENV must be development, production or test")
         if self.SMS_BACKEND not in {"console", "twilio"}:
             raise RuntimeError("SMS_BACKEND must be console or twilio")
+        if self.IDEMPOTENCY_RETENTION_DAYS < 7:
+            raise RuntimeError("IDEMPOTENCY_RETENTION_DAYS must be at least 7 (the guide promises phones a week)")
         if self.SMS_SEND_WINDOW_START >= self.SMS_SEND_WINDOW_END:
             raise RuntimeError("SMS_SEND_WINDOW_START must come before SMS_SEND_WINDOW_END")
         if self.SMS_MAX_AUTOMATIC_PER_DAY < 1 or self.SMS_MAX_AUTOMATIC_PER_WEEK < 1:

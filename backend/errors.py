@@ -115,21 +115,34 @@ def _page_renderer() -> Callable[[dict], Any] | None:
     return None
 
 
+#: The `errors` key of what concerns the body as a whole: a rule across fields ("give either
+#: `body` or `template_id`"), a body that is not an object. The empty string is the JSON Pointer
+#: of the whole document (RFC 6901), and the empty name before the first dot; a rule across the
+#: fields of a nested object is under that object's name (`summary`).
+WHOLE_BODY = ""
+#: marshmallow's name for the same, never shown to clients.
+_MARSHMALLOW_WHOLE = "_schema"
+
+
 def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
-    """Turn marshmallow's nested messages into `{"field.sub": ["message", …]}`."""
+    """Turn marshmallow's nested messages into `{"field.sub": ["message", …]}`; messages about a
+    whole object go under its own name (`WHOLE_BODY` for the body)."""
     flat: dict[str, list[str]] = {}
     if isinstance(messages, dict):
         for key, value in messages.items():
-            name = f"{prefix}.{key}" if prefix else str(key)
+            if key == _MARSHMALLOW_WHOLE:
+                name = prefix
+            else:
+                name = f"{prefix}.{key}" if prefix else str(key)
             for field, msgs in flatten_messages(value, name).items():
                 flat.setdefault(field, []).extend(msgs)
     elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
-        flat[prefix or "_schema"] = list(messages)
+        flat[prefix] = list(messages)
     elif isinstance(messages, list):
         for index, value in enumerate(messages):
             flat.update(flatten_messages(value, f"{prefix}.{index}" if prefix else str(index)))
     else:
-        flat[prefix or "_schema"] = [str(messages)]
+        flat[prefix] = [str(messages)]
     return flat
 
 
@@ -142,6 +155,17 @@ def _validation_errors(data: dict) -> dict[str, list[str]]:
     return errors
 
 
+def validation_detail(errors: dict[str, list[str]]) -> str:
+    """The detail of a 422: the fields named, and what is wrong with the body as a whole."""
+    if not errors:
+        return "The request could not be processed."
+    fields = sorted(name for name in errors if name != WHOLE_BODY)
+    parts = [" ".join(errors[WHOLE_BODY])] if WHOLE_BODY in errors else []
+    if fields:
+        parts.append("The request has invalid fields: " + ", ".join(fields))
+    return " ".join(parts)
+
+
 def handle_http_exception(exc: HTTPException):
     status = exc.code or 500
     if isinstance(exc, Problem):
@@ -152,9 +176,7 @@ def handle_http_exception(exc: HTTPException):
     headers.update(data.get("headers") or {})
     if status == 422:
         errors = _validation_errors(data)
-        detail = "The request has invalid fields: " + ", ".join(sorted(errors)) if errors \
-            else "The request could not be processed."
-        return problem_response(422, detail, errors=errors, headers=headers)
+        return problem_response(422, validation_detail(errors), errors=errors, headers=headers)
     if status == 400 and "json" in (data.get("messages") or {}):
         return problem_response(400, "The request body is not valid JSON.", headers=headers)
     detail = data.get("message") or _DETAILS.get(status) or exc.description or HTTPStatus(status).phrase

@@ -32,6 +32,11 @@ def require_if_match(record, current: Callable[[], dict]) -> None:
     sent = request.headers.get("If-Match")
     if sent is None:
         raise Problem(428, "Send If-Match with the ETag you last read, so that no one's change is lost.")
+    # `*` means "any current version" (RFC 9110): the condition would hold, and the edit would
+    # overwrite changes the sender never saw. Not a failed condition (412) but a missing one.
+    if "*" in {tag.strip() for tag in sent.split(",")}:
+        raise Problem(428, "If-Match: * is not accepted: send the ETag of the version you edited (a specific "
+                           "version is required), so that no one's change is lost.")
     # Strong comparison (RFC 9110): `*` or a weak tag would skip the lost-update guard.
     if etag_of(record) not in {tag.strip() for tag in sent.split(",")}:
         _stale(record, current)

@@ -7,6 +7,11 @@ response with `Idempotent-Replayed: true`; with a different request, 422. Two re
 one key at the same moment never both run: on PostgreSQL the second one's insert waits for the
 first to commit, then replays it; on SQLite transactions already run one at a time. A request
 that fails (an exception, so a rollback) leaves no record, and its retry runs afresh.
+
+Keys are kept `IDEMPOTENCY_RETENTION_DAYS` (at least 7: a phone may queue a write offline for
+days). Past that, what keeps a create from running twice is the client-generated `id`
+(`created_before`): the request that first used an id is remembered, as a fingerprint, for as
+long as the record lives.
 """
 
 from __future__ import annotations
@@ -25,11 +30,10 @@ from backend.audit import service as audit
 from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
+from backend.schemas import json_ready
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
-#: Kept at least this long (api.md: keys live ≥ 24 h); the clock purges older ones.
-RETENTION = dt.timedelta(hours=48)
 _REPLAYED_HEADERS = ("Content-Type", "Location", "ETag")
 _KEY = re.compile(f"[\\x20-\\x7e]{{1,{MAX_KEY_LENGTH}}}")
 
@@ -49,6 +53,46 @@ class IdempotencyRecord(db.Model):
     #: Patients the first response concerned: a replay is audited as a read of them.
     patient_ids: Mapped[list] = mapped_column(sa.JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+class ClientId(db.Model):
+    """An id a client chose for a record it created (a text, a handoff, a consent), with the
+    request that created it: a retry with the same id and request answers the record, whenever it
+    comes; another request with the id is a 409. Kept as long as the record."""
+
+    __tablename__ = "client_ids"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    #: The table of the record that carries the id.
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    #: SHA-256 of the request as loaded (canonical JSON) and what it was sent to (the patient…).
+    fingerprint: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+def created_before(model, record_id: uuid.UUID | None, *, request: dict):
+    """The `model` record a retry of this create already made, or None (then the id is claimed
+    for the record about to be created, in the same unit of work). The same id with another
+    request — or an id some other record has — is a 409 naming `id`."""
+    if record_id is None:
+        return None
+    kind = model.__tablename__
+    canonical = json.dumps(json_ready({"kind": kind, **request}), sort_keys=True, separators=(",", ":"), default=str)
+    fingerprint = hashlib.sha256(canonical.encode()).hexdigest()
+    claim = db.session.get(ClientId, record_id, populate_existing=True)
+    if claim is None and db.session.get(model, record_id) is None:
+        try:
+            with db.session.begin_nested():
+                db.session.add(ClientId(id=record_id, kind=kind, fingerprint=fingerprint))
+            return None
+        except sa.exc.IntegrityError:  # the same create, running at the same moment, committed first
+            claim = db.session.get(ClientId, record_id, populate_existing=True)
+    if claim is not None and claim.kind == kind and claim.fingerprint == fingerprint:
+        record = db.session.get(model, record_id, populate_existing=True)
+        if record is not None:
+            return record
+    raise Problem(409, f"The id {record_id} is already used by a different record.",
+                  errors={"id": ["Already used by a different record."]})
 
 
 def replay_or_reserve() -> Response | None:
@@ -95,7 +139,7 @@ def remember(response: Response) -> None:
 
 
 def purge_expired(*, now: dt.datetime | None = None) -> int:
-    cutoff = (now or utcnow()) - RETENTION
+    cutoff = (now or utcnow()) - dt.timedelta(days=current_app.config["IDEMPOTENCY_RETENTION_DAYS"])
     return db.session.execute(sa.delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff)).rowcount
 
 

@@ -42,8 +42,25 @@ class ProblemSchema(ma.Schema):
         "description": "409 on a duplicate: the record that already exists."})
     status_now = ma.fields.String(metadata={"description": "`invalid-transition`: the record's current status."})
     sms_status = ma.fields.String(metadata={"description": "`sms-not-permitted`: the patient's SMS status."})
-    current = ma.fields.Dict(metadata={
-        "description": "412 `precondition-failed`: the record as it is now (its ETag is in the header)."})
+    current = ma.fields.Raw(metadata={
+        "description": "412 `precondition-failed`: the record as it is now (its ETag is in the header), "
+                       "shaped as the record's own GET answers it.",
+        "anyOf": [{"$ref": f"#/components/schemas/{name}"}
+                  for name in ("Patient", "Episode", "Task", "Appointment", "Program")]})
+
+
+def named_choice(self, field, ret, **kwargs) -> dict:
+    """apispec attribute function: a `backend.schemas.Choice` field becomes a `$ref` to its named
+    enum (registered on first use), `X | null` when it allows null (OpenAPI 3.1)."""
+    component = getattr(field, "component", None)
+    if component is None:
+        return {}
+    if component not in self.spec.components.schemas:
+        self.spec.components.schema(component, {"type": "string", "enum": field.choices})
+    kept = {key: ret[key] for key in ("description", "readOnly", "writeOnly", "default") if key in ret}
+    ret.clear()
+    ref = {"$ref": f"#/components/schemas/{component}"}
+    return {**kept, "anyOf": [ref, {"type": "null"}]} if field.allow_none else {**kept, **ref}
 
 
 class Blueprint(flask_smorest.Blueprint):
@@ -57,9 +74,10 @@ IDEMPOTENCY_KEY_PARAMETER = {
     "in": "header",
     "name": "Idempotency-Key",
     "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]{1,255}$"},
     "description": "Retry-safe POST: the same key and body replay the first response "
-                   "(`Idempotent-Replayed: true`); the same key with another body is a 422.",
+                   "(`Idempotent-Replayed: true`); the same key with another body is a 422. 1 to 255 visible "
+                   "ASCII characters (a UUID is ideal); kept at least 7 days.",
 }
 
 
@@ -72,14 +90,48 @@ IF_MATCH = {
 }
 
 
+#: Response headers clients rely on (components/headers), by name.
+HEADERS = {
+    "X-Request-Id": {"description": "This request's id (yours if you sent a valid one): quote it in bug reports.",
+                     "schema": {"type": "string"}},
+    "ETag": {"description": "The record's version: send it as `If-Match` to change the record.",
+             "schema": {"type": "string", "pattern": '^"[0-9]+"$'}},
+    "Idempotent-Replayed": {"description": "`true` when this is the stored answer to an earlier request with the "
+                                           "same `Idempotency-Key`: nothing was done again.",
+                            "schema": {"type": "string", "enum": ["true"]}},
+    "Retry-After": {"description": "Seconds to wait before trying again.", "required": True,
+                    "schema": {"type": "string", "pattern": "^[0-9]+$"}},
+}
+#: Records that people edit: their reads, creates and PATCH answers carry an `ETag`.
+VERSIONED = ("Patient", "Episode", "Task", "Appointment", "Program")
+#: Statuses whose answers say when to come back.
+_RETRY_LATER = ("429", "503")
+
+
+def _response_headers(status: str, *, etag: bool = False, replayable: bool = False) -> dict:
+    headers = {"X-Request-Id": "X-Request-Id"}
+    if etag:
+        headers["ETag"] = "ETag"
+    if replayable:
+        headers["Idempotent-Replayed"] = "Idempotent-Replayed"
+    if status in _RETRY_LATER:
+        headers["Retry-After"] = "Retry-After"
+    return headers
+
+
 class CommonResponsesPlugin(BasePlugin):
     """Documents what many operations share: 401 without a valid token, 404 for a record that
-    does not exist or is outside the caller's scope, `Idempotency-Key` on signed-in POSTs."""
+    does not exist or is outside the caller's scope, 503 in an outage, `Idempotency-Key` on
+    signed-in POSTs, and the response headers (`X-Request-Id` on all, `ETag` on a versioned
+    record, `Idempotent-Replayed` on a signed-in POST's success, `Retry-After` on 429 and 503)."""
 
     def operation_helper(self, path=None, operations=None, **kwargs):
         for method, operation in (operations or {}).items():
             responses = operation.setdefault("responses", {})
-            if operation.get("security") != []:
+            signed_in = operation.get("security") != []
+            if path != "/health":  # the one probe that touches nothing that can fail
+                responses.setdefault("503", "SERVICE_UNAVAILABLE")
+            if signed_in:
                 responses.setdefault("401", "UNAUTHORIZED")
                 if method == "post":
                     operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY_PARAMETER)
@@ -88,6 +140,16 @@ class CommonResponsesPlugin(BasePlugin):
             if any(p.get("name") == "If-Match" for p in operation.get("parameters", []) if isinstance(p, dict)):
                 responses.setdefault("412", "PRECONDITION_FAILED")
                 responses.setdefault("428", "PRECONDITION_REQUIRED")
+            for code, response in responses.items():
+                if not isinstance(response, dict):
+                    continue  # a component: its headers are documented there
+                status = str(code)
+                success = status.startswith("2")
+                schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+                versioned = success and method in ("get", "post", "patch") and isinstance(schema, dict) \
+                    and schema.get("$ref", "").rsplit("/", 1)[-1] in VERSIONED
+                response.setdefault("headers", {}).update(_response_headers(
+                    status, etag=versioned, replayable=success and signed_in and method == "post"))
 
 
 def problem(blp, status: int, description: str, **kwargs):
@@ -104,6 +166,10 @@ class BridgelineApi(Api):
     def __init__(self) -> None:
         super().__init__(spec_kwargs={"extra_plugins": [CommonResponsesPlugin()]})
 
+    def _init_spec(self, **kwargs) -> None:
+        super()._init_spec(**kwargs)
+        self.ma_plugin.converter.add_attribute_function(named_choice)
+
     def _register_error_handlers(self) -> None:
         # backend.errors registers one handler for every exception; flask-smorest's would
         # answer plain JSON and drop headers such as Allow.
@@ -114,15 +180,20 @@ class BridgelineApi(Api):
         pass
 
     def _register_responses(self) -> None:
+        for name, header in HEADERS.items():
+            self.spec.components.header(name, header, lazy=True)
         for status in http.HTTPStatus:
-            response = {"description": status.phrase}
+            # A 412 carries the current record's ETag, beside the record in `current`.
+            response = {"description": status.phrase,
+                        "headers": _response_headers(str(status.value), etag=status == 412)}
             if status >= 400:
                 response["schema"] = self.ERROR_SCHEMA
                 prepare_response(response, self.spec, PROBLEM_MIMETYPE)
             else:
                 prepare_response(response, self.spec, self.DEFAULT_RESPONSE_CONTENT_TYPE)
             self.spec.components.response(status.name, response, lazy=True)
-        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA,
+                    "headers": _response_headers("default")}
         prepare_response(response, self.spec, PROBLEM_MIMETYPE)
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 

@@ -29,7 +29,23 @@ class InputSchema(ma.Schema):
 
 
 class OutputSchema(ma.Schema):
-    """A response body."""
+    """A response body: open (`additionalProperties: true` in the spec), because within v1 the
+    server adds response fields, and a generated client must take an answer with a field it does
+    not know yet. (Requests stay closed: `InputSchema`.)"""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
+
+class Choice(fields.String):
+    """One of a closed set of values, published once as a named schema (`#/components/schemas/
+    <component>`, by `backend.openapi`) so that every field taking it — in requests and answers —
+    is one type in a generated client, not one enum per field."""
+
+    def __init__(self, component: str, values, **kwargs) -> None:
+        self.component = component
+        self.choices = [str(value) for value in values]
+        super().__init__(validate=validate.OneOf(self.choices), **kwargs)
 
 
 class Timestamp(fields.AwareDateTime):

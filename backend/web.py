@@ -22,7 +22,7 @@ from gunicorn.http.errors import NoMoreData, ParseException
 
 from backend import errors, idempotency, metrics, unit_of_work, watchdog
 from backend.auth import access
-from backend.errors import Problem
+from backend.errors import WHOLE_BODY, Problem
 
 log = logging.getLogger("backend.request")
 
@@ -33,6 +33,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 #: Paths whose bodies are not JSON (Twilio posts forms; so do the console's pages).
 _FORM_PREFIXES = ("/webhooks/", "/console/")
+_API_PREFIX = "/api/"
 #: Bodies up to this size are read and discarded before a 413, so that the client, still
 #: sending, sees the answer rather than a connection reset.
 _DRAIN_LIMIT = 1024 * 1024
@@ -66,6 +67,7 @@ def _assign_request_id() -> None:
 
 def _check_body() -> None:
     """Size, media type and JSON syntax, checked before any view sees the body."""
+    _refuse_transfer_codings()
     if request.method not in _BODY_METHODS:
         return
     max_length = request.max_content_length
@@ -95,6 +97,20 @@ def _check_body() -> None:
     except _RepeatedName as repeated:
         raise Problem(400, f"The body names {repeated} twice in one object; send each field once.") from None
     _refuse_unstorable_text(parsed)
+
+
+def _refuse_transfer_codings() -> None:
+    """`chunked` is the one transfer coding the server takes (the guide). gunicorn answers a
+    request whose codings do not end in `chunked` with 400 (RFC 9112 §6.3 says it must: its
+    length cannot be known); one that ends in `chunked` after another coding (`gzip, chunked`)
+    reaches the app with the other coding not undone, and would be read as plain: 501
+    (RFC 9112 §6.1), before anything reads the body."""
+    codings = [c.strip(" \t").lower() for c in request.headers.get("Transfer-Encoding", "").split(",")]
+    codings = [c for c in codings if c]
+    if codings and codings != ["chunked"]:
+        raise Problem(501, f"Transfer-Encoding {', '.join(codings)}: the only transfer coding accepted is chunked, "
+                           "alone: send the body as it is, with a Content-Length or chunked.",
+                      type="not-implemented")
 
 
 class _RepeatedName(ValueError):
@@ -144,10 +160,10 @@ def _refuse_unstorable_text(value) -> None:
         path, item, depth = stack.pop()
         if depth > MAX_JSON_DEPTH:
             raise Problem(422, f"The body is nested more than {MAX_JSON_DEPTH} levels deep.",
-                          errors={path or "_schema": [f"Nested more than {MAX_JSON_DEPTH} levels deep."]})
+                          errors={path or WHOLE_BODY: [f"Nested more than {MAX_JSON_DEPTH} levels deep."]})
         if isinstance(item, str):
             if _UNSTORABLE.search(item):
-                bad.append(path or "_schema")
+                bad.append(path or WHOLE_BODY)
         elif isinstance(item, dict):
             for key, child in item.items():
                 child_path = f"{path}.{key}" if path else str(key)
@@ -162,7 +178,14 @@ def _refuse_unstorable_text(value) -> None:
 
 
 def _check_query() -> None:
+    """A query parameter given twice (`?limit=1&limit=3`) is a 422 naming it: which value wins
+    is the server's guess, like a JSON name given twice (no parameter of the API is a list)."""
     _refuse_unstorable_text({name: values for name, values in request.args.lists()})
+    if request.path.startswith(_API_PREFIX):
+        repeated = sorted(name for name, values in request.args.lists() if len(values) > 1)
+        if repeated:
+            raise Problem(422, f"Query parameters given more than once: {', '.join(repeated)}; send each once.",
+                          errors={name: ["Given more than once; send it once."] for name in repeated})
 
 
 def _require_https() -> None:

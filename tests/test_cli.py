@@ -66,3 +66,25 @@ def test_demo_data_shows_every_coach_a_caseload_with_its_rules_at_work(app, anon
     services = {p["service"] for p in anonymous.get("/api/v1/programs?limit=200").get_json()["items"]}
     assert len(services) == 9 and any(r["handoffs_overdue"] for r in review["coaches"])
     assert len(anonymous.get("/api/v1/inbox?unread=true").get_json()["items"]) == 2  # one from an unknown number
+
+
+def test_a_coach_can_send_a_template_text_on_a_fresh_demo(app, anonymous, ctx):
+    """The demo has message templates in both languages Bridgeline texts in, and opted-in
+    patients: a coach trying the app can send a template text straight away."""
+    db.session.execute(sa.text("DELETE FROM device_sessions"))
+    db.session.execute(sa.delete(User))
+    db.session.commit()
+    assert app.test_cli_runner().invoke(args=["demo", "seed"]).exit_code == 0
+    anonymous.sign_in("coach.maria", "demo-coach-pass")
+    listed = anonymous.get("/api/v1/message-templates?limit=200").get_json()["items"]
+    assert {t["language"] for t in listed} == {"en", "es"} and len({t["name"] for t in listed}) >= 2
+    english = next(t for t in listed if t["language"] == "en" and "{appointment_time}" not in t["body"])
+    for entry in anonymous.get("/api/v1/caseload").get_json()["items"]:
+        if anonymous.get(f"/api/v1/patients/{entry['patient_id']}").get_json()["sms_status"] == "opted_in":
+            sent = anonymous.post(f"/api/v1/patients/{entry['patient_id']}/messages",
+                                  json={"template_id": english["id"]})
+            assert sent.status_code == 202, sent.get_json()
+            assert sent.get_json()["template_id"] == english["id"]
+            break
+    else:
+        raise AssertionError("no demo patient of coach.maria takes texts")

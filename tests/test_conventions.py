@@ -206,3 +206,33 @@ def test_a_database_conflict_asks_the_client_to_retry(anonymous):
     response = anonymous.get("/_test/busy")
     body = assert_problem(response, 503, "service-unavailable")
     assert response.headers["Retry-After"] == "1" and "nothing was saved" in body["detail"]
+
+
+def test_a_query_parameter_given_twice_is_422_naming_it(admin):
+    body = assert_problem(admin.get("/api/v1/audit-events?limit=1&limit=3"), 422, "validation-error")
+    assert body["errors"] == {"limit": ["Given more than once; send it once."]}
+    assert "limit" in body["detail"]
+
+
+@pytest.mark.parametrize("codings", ["gzip, chunked", "identity, chunked", "deflate,chunked"])
+def test_a_transfer_coding_other_than_chunked_is_501_not_silently_ignored(anonymous, codings):
+    import io
+
+    response = anonymous.client.post("/api/v1/auth/tokens", headers={
+        "Transfer-Encoding": codings, "Content-Type": "application/json"},
+        input_stream=io.BytesIO(b'{"username": "a", "password": "b"}'))
+    assert "transfer coding" in assert_problem(response, 501, "not-implemented")["detail"]
+
+
+def test_an_error_about_the_body_as_a_whole_is_under_the_empty_name_never_an_internal_one(coach):
+    """Cross-field rules are under "" (the JSON Pointer of the whole body), as the guide says."""
+    from tests.conftest import TEST_PATIENT
+
+    body = assert_problem(coach.post(f"/api/v1/patients/{TEST_PATIENT}/messages", json={
+        "body": "Hi", "template_id": "6f1c1a7e-51c6-4a6b-9b59-3a1f8f0e4a10"}), 422, "validation-error")
+    assert body["errors"] == {"": ["Give either `body` or `template_id`."]}
+    assert body["detail"].startswith("Give either `body` or `template_id`.")
+    assert "_schema" not in json.dumps(body)
+    not_an_object = assert_problem(coach.post(f"/api/v1/patients/{TEST_PATIENT}/messages", json=["Hi"]), 422,
+                                   "validation-error")
+    assert list(not_an_object["errors"]) == [""]

@@ -62,11 +62,25 @@ def test_a_key_longer_than_255_characters_is_422(admin):
     assert response.status_code == 422 and "retry.me" not in usernames(admin)
 
 
-def test_records_are_kept_a_day_then_purged(admin, ctx):
+def test_keys_are_kept_a_week_for_phones_offline_then_purged(admin, ctx):
     admin.post("/api/v1/users", json=new_user(), headers={"Idempotency-Key": "k-5"})
     now = dt.datetime.now(dt.timezone.utc)
-    assert idempotency.purge_expired(now=now + dt.timedelta(hours=24)) == 0
-    assert idempotency.purge_expired(now=now + dt.timedelta(hours=49)) >= 1
+    assert idempotency.purge_expired(now=now + dt.timedelta(days=6, hours=23)) == 0
+    again = admin.post("/api/v1/users", json=new_user(), headers={"Idempotency-Key": "k-5"})
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert idempotency.purge_expired(now=now + dt.timedelta(days=7, minutes=1)) >= 1
+
+
+def test_a_deployment_may_keep_keys_longer_but_not_less_than_a_week(monkeypatch):
+    import pytest
+
+    from backend.config import Config
+
+    monkeypatch.setenv("IDEMPOTENCY_RETENTION_DAYS", "30")
+    assert Config().IDEMPOTENCY_RETENTION_DAYS == 30
+    monkeypatch.setenv("IDEMPOTENCY_RETENTION_DAYS", "2")
+    with pytest.raises(RuntimeError, match="IDEMPOTENCY_RETENTION_DAYS"):
+        Config().validate()
 
 
 def test_two_requests_with_one_key_at_once_never_both_run(live_app):

@@ -33,6 +33,7 @@ blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Sign-in, de
 
 @blp.route("/auth/tokens")
 class Tokens(MethodView):
+    @blp.doc(operationId="signIn")
     @public
     @blp.doc(security=[])
     @blp.arguments(TokenRequestSchema)
@@ -67,6 +68,7 @@ class Tokens(MethodView):
 
 @blp.route("/auth/tokens/current")
 class CurrentToken(MethodView):
+    @blp.doc(operationId="signOut")
     @open_while_pending
     @signed_in
     @blp.response(204)
@@ -77,6 +79,7 @@ class CurrentToken(MethodView):
 
 @blp.route("/me")
 class Me(MethodView):
+    @blp.doc(operationId="getMe")
     @open_while_pending
     @signed_in
     @blp.response(200, UserSchema)
@@ -87,6 +90,7 @@ class Me(MethodView):
 
 @blp.route("/me/devices")
 class MyDevices(MethodView):
+    @blp.doc(operationId="listMyDevices")
     @open_while_pending
     @signed_in
     @blp.response(200, DevicePageSchema)
@@ -99,6 +103,7 @@ class MyDevices(MethodView):
 
 @blp.route("/me/devices/<uuid:device_id>")
 class MyDevice(MethodView):
+    @blp.doc(operationId="revokeMyDevice")
     @open_while_pending
     @signed_in
     @blp.response(204)
@@ -110,6 +115,7 @@ class MyDevice(MethodView):
 
 @blp.route("/users")
 class Users(MethodView):
+    @blp.doc(operationId="listUsers")
     @allow(Role.ADMIN)
     @blp.arguments(UserListQuerySchema, location="query")
     @blp.response(200, UserPageSchema)
@@ -119,6 +125,7 @@ class Users(MethodView):
                                                 cursor=query["cursor"], limit=query["limit"])
         return {"items": users, "next_cursor": next_cursor}
 
+    @blp.doc(operationId="createUser")
     @allow(Role.ADMIN)
     @blp.arguments(UserCreateSchema)
     @blp.response(201, UserSchema)
@@ -130,12 +137,14 @@ class Users(MethodView):
 
 @blp.route("/users/<uuid:user_id>")
 class UserDetail(MethodView):
+    @blp.doc(operationId="getUser")
     @allow(Role.ADMIN)
     @blp.response(200, UserSchema)
     def get(self, user_id: uuid.UUID):
         """One user (admin)"""
         return USERS.load_or_404(user_id)
 
+    @blp.doc(operationId="updateUser")
     @allow(Role.ADMIN)
     @blp.arguments(UserUpdateSchema)
     @blp.response(200, UserSchema)
@@ -147,6 +156,7 @@ class UserDetail(MethodView):
 
 @blp.route("/users/<uuid:user_id>/access-approval")
 class UserAccessApproval(MethodView):
+    @blp.doc(operationId="approveAccess")
     @allow(Role.CLINIC_STAFF)
     @blp.arguments(AccessApprovalSchema)
     @blp.response(200, UserSchema)
@@ -159,6 +169,7 @@ class UserAccessApproval(MethodView):
 
 @blp.route("/users/<uuid:user_id>/devices")
 class UserDevices(MethodView):
+    @blp.doc(operationId="revokeUserDevices")
     @allow(Role.ADMIN)
     @blp.response(204)
     def delete(self, user_id: uuid.UUID):

@@ -20,6 +20,7 @@ blp = Blueprint("audit", __name__, url_prefix="/api/v1", description="The audit 
 
 @blp.route("/audit-events")
 class AuditEvents(MethodView):
+    @blp.doc(operationId="listAuditEvents")
     @allow(Role.ADMIN)
     @blp.arguments(AuditQuerySchema, location="query")
     @blp.response(200, AuditEventPageSchema)

@@ -33,7 +33,7 @@ class UserSummarySchema(OutputSchema):
 
 class TokenSchema(OutputSchema):
     token = fields.String(required=True, metadata={"description": "Send as `Authorization: Bearer <token>`."})
-    token_type = fields.Constant("Bearer", required=True)
+    token_type = fields.Constant("Bearer", required=True, metadata={"type": "string", "enum": ["Bearer"]})
     expires_at = Timestamp(required=True, metadata={"description": "Absolute end of this device session."})
     idle_timeout_seconds = fields.Integer(
         required=True, metadata={"description": "The token stops working after this much inactivity."})

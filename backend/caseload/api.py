@@ -21,17 +21,19 @@ blp = Blueprint("caseload", __name__, url_prefix="/api/v1", description="Caseloa
 
 @blp.route("/caseload")
 class Caseload(MethodView):
+    @blp.doc(operationId="listCaseload")
     @allow(*CASE_WORKERS)
     @blp.arguments(CaseloadQuerySchema, location="query")
     @blp.response(200, CaseloadSchema)
     def get(self, query):
-        """A coach's open episodes, most urgent first, with the reasons (one page)"""
+        """A coach's open episodes, most urgent first, with the reasons (one page: no `next_cursor`)"""
         coach_id = caseload_owner(current_user(), query.get("coach_id"))
         return {"items": service.caseload(coach_id=coach_id), "next_cursor": None}
 
 
 @blp.route("/caseloads")
 class CaseloadReview(MethodView):
+    @blp.doc(operationId="getCaseloadReview")
     @allow(Role.CLINIC_STAFF)
     @blp.response(200, CaseloadReviewSchema)
     def get(self):
@@ -41,6 +43,7 @@ class CaseloadReview(MethodView):
 
 @blp.route("/episodes/<uuid:episode_id>/timeline", tags=["activities"])
 class EpisodeTimeline(MethodView):
+    @blp.doc(operationId="getTimeline")
     @allow(*CLINICAL_ROLES)
     @blp.response(200, TimelinePageSchema)
     def get(self, episode_id: uuid.UUID):

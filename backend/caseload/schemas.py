@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import fields
+from marshmallow import fields, validate
 
 from backend.schemas import InputSchema, OutputSchema, Timestamp, page_of
 
@@ -19,7 +19,25 @@ TimelinePageSchema = page_of(TimelineItemSchema, "TimelinePageSchema")
 
 
 class CaseloadQuerySchema(InputSchema):
+    """The caseload comes whole, in one page: it is ordered by urgency, which changes by the
+    minute, so no page boundary would hold between two requests (and a coach's open episodes are
+    tens, not thousands). Its `next_cursor` is therefore always null; `cursor` is accepted so
+    that a generic list client may send what it was given, and empty means the first page."""
+
     coach_id = fields.UUID(metadata={"description": "Whose caseload (clinic staff must name a coach)."})
+    cursor = fields.String(validate=validate.Equal("", error="The caseload is one page: next_cursor is always "
+                                                            "null, and there is no other page."),
+                           metadata={"description": "Always empty or absent: the caseload is one page "
+                                                    "(`next_cursor` is always null)."})
+
+
+class OpenHandoffSchema(OutputSchema):
+    id = fields.UUID(required=True)
+    to_level = fields.String(required=True, metadata={"description": "`transition_clinic` or `community_program`."})
+    status = fields.String(required=True, metadata={"description": "`sent` or `accepted`."})
+    accept_by = fields.String(required=True, metadata={"format": "date-time"})
+    arrive_by = fields.String(required=True, metadata={"format": "date-time"})
+    overdue = fields.Boolean(required=True)
 
 
 class CaseloadEntrySchema(OutputSchema):
@@ -41,8 +59,8 @@ class CaseloadEntrySchema(OutputSchema):
     unread_messages = fields.Integer(required=True, metadata={"description": "Unread text replies."})
     phone_invalid = fields.Boolean(required=True, metadata={
         "description": "Texting failed as an invalid or non-mobile number; find a working number."})
-    open_handoff = fields.Dict(allow_none=True, required=True, metadata={
-        "description": "`{id, to_level, status, accept_by, arrive_by, overdue}` of the open handoff, if any."})
+    open_handoff = fields.Nested(OpenHandoffSchema, allow_none=True, required=True, metadata={
+        "description": "The open handoff, if any (the newest if several)."})
     discharged_at = Timestamp(allow_none=True, required=True)
     opened_at = Timestamp(required=True)
 

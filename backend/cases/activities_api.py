@@ -41,6 +41,7 @@ def _created(record, created: bool):
 
 @blp.route("/episodes/<uuid:episode_id>/encounters")
 class Encounters(MethodView):
+    @blp.doc(operationId="createEncounter")
     @allow(*CASE_WORKERS)
     @blp.arguments(EncounterCreateSchema)
     @blp.response(201, EncounterSchema, description=_CREATED)
@@ -52,6 +53,7 @@ class Encounters(MethodView):
                                                       actor=current_user())
         return _created(encounter, created)
 
+    @blp.doc(operationId="listEncounters")
     @allow(*CASE_WORKERS)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, EncounterPageSchema)
@@ -63,6 +65,7 @@ class Encounters(MethodView):
 
 @blp.route("/episodes/<uuid:episode_id>/tasks")
 class EpisodeTasks(MethodView):
+    @blp.doc(operationId="createTask")
     @allow(*CASE_WORKERS)
     @blp.arguments(TaskCreateSchema)
     @blp.response(201, TaskSchema, description=_CREATED)
@@ -73,6 +76,7 @@ class EpisodeTasks(MethodView):
                                                actor=current_user())
         return _created(task, created)
 
+    @blp.doc(operationId="listEpisodeTasks")
     @allow(*CASE_WORKERS)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, TaskPageSchema)
@@ -84,6 +88,7 @@ class EpisodeTasks(MethodView):
 
 @blp.route("/tasks")
 class Tasks(MethodView):
+    @blp.doc(operationId="listTasks")
     @allow(*CASE_WORKERS)
     @blp.arguments(TaskQuerySchema, location="query")
     @blp.response(200, TaskPageSchema)
@@ -97,6 +102,7 @@ class Tasks(MethodView):
 
 @blp.route("/tasks/<uuid:task_id>")
 class TaskDetail(MethodView):
+    @blp.doc(operationId="getTask")
     @allow(*CASE_WORKERS)
     @blp.response(200, TaskSchema)
     def get(self, task_id: uuid.UUID):
@@ -104,6 +110,7 @@ class TaskDetail(MethodView):
         task = activities.read(TASKS.load_or_404(task_id), action="task.read")
         return task, etag.headers(task)
 
+    @blp.doc(operationId="updateTask")
     @allow(*CASE_WORKERS)
     @blp.arguments(TaskUpdateSchema)
     @blp.response(200, TaskSchema)
@@ -117,6 +124,7 @@ class TaskDetail(MethodView):
 
 @blp.route("/episodes/<uuid:episode_id>/appointments")
 class EpisodeAppointments(MethodView):
+    @blp.doc(operationId="createAppointment")
     @allow(*CLINICAL_ROLES)
     @blp.arguments(AppointmentCreateSchema)
     @blp.response(201, AppointmentSchema, description=_CREATED)
@@ -127,6 +135,7 @@ class EpisodeAppointments(MethodView):
         appointment, created = activities.book_appointment(episode=episode, fields=body, actor=current_user())
         return _created(appointment, created)
 
+    @blp.doc(operationId="listEpisodeAppointments")
     @allow(*CASE_WORKERS)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, AppointmentPageSchema)
@@ -138,6 +147,7 @@ class EpisodeAppointments(MethodView):
 
 @blp.route("/appointments/<uuid:appointment_id>")
 class AppointmentDetail(MethodView):
+    @blp.doc(operationId="getAppointment")
     @allow(*CASE_WORKERS)
     @blp.response(200, AppointmentSchema)
     def get(self, appointment_id: uuid.UUID):
@@ -145,6 +155,7 @@ class AppointmentDetail(MethodView):
         appointment = activities.read(APPOINTMENTS.load_or_404(appointment_id), action="appointment.read")
         return appointment, etag.headers(appointment)
 
+    @blp.doc(operationId="updateAppointment")
     @allow(*CASE_WORKERS)
     @blp.arguments(AppointmentUpdateSchema)
     @blp.response(200, AppointmentSchema)

@@ -39,6 +39,7 @@ blp = Blueprint("cases", __name__, url_prefix="/api/v1", description="Patients a
 
 @blp.route("/patients")
 class Patients(MethodView):
+    @blp.doc(operationId="createPatient")
     @allow(*REGISTRARS)
     @blp.arguments(PatientCreateSchema)
     @blp.response(201, PatientSchema, headers={"ETag": {"schema": {"type": "string"}}})
@@ -48,6 +49,7 @@ class Patients(MethodView):
         patient = service.register_patient(fields=body, actor=current_user())
         return patient, etag.headers(patient)
 
+    @blp.doc(operationId="listPatients")
     @allow(*CLINICAL_ROLES)
     @blp.arguments(PatientQuerySchema, location="query")
     @blp.response(200, PatientPageSchema)
@@ -60,6 +62,7 @@ class Patients(MethodView):
 
 @blp.route("/patients/<uuid:patient_id>")
 class PatientDetail(MethodView):
+    @blp.doc(operationId="getPatient")
     @allow(*CLINICAL_ROLES)
     @blp.response(200, PatientSchema)
     def get(self, patient_id: uuid.UUID):
@@ -67,6 +70,7 @@ class PatientDetail(MethodView):
         patient = service.read_patient(patient=PATIENTS.load_or_404(patient_id))
         return patient, etag.headers(patient)
 
+    @blp.doc(operationId="updatePatient")
     @allow(*CLINICAL_ROLES)
     @blp.arguments(PatientUpdateSchema)
     @blp.response(200, PatientSchema)
@@ -80,6 +84,7 @@ class PatientDetail(MethodView):
 
 @blp.route("/patients/<uuid:patient_id>/sms-consent")
 class PatientSmsConsent(MethodView):
+    @blp.doc(operationId="setSmsConsent")
     @allow(*CLINICAL_ROLES)
     @blp.arguments(SmsConsentSchema)
     @blp.response(200, PatientSchema)
@@ -91,6 +96,7 @@ class PatientSmsConsent(MethodView):
 
 @blp.route("/episodes")
 class Episodes(MethodView):
+    @blp.doc(operationId="createEpisode")
     @allow(*REGISTRARS)
     @blp.arguments(EpisodeCreateSchema)
     @blp.response(201, EpisodeSchema)
@@ -106,6 +112,7 @@ class Episodes(MethodView):
                                        actor=current_user())
         return episode, etag.headers(episode)
 
+    @blp.doc(operationId="listEpisodes")
     @allow(*CLINICAL_ROLES)
     @blp.arguments(EpisodeQuerySchema, location="query")
     @blp.response(200, EpisodePageSchema)
@@ -118,6 +125,7 @@ class Episodes(MethodView):
 
 @blp.route("/episodes/<uuid:episode_id>")
 class EpisodeDetail(MethodView):
+    @blp.doc(operationId="getEpisode")
     @allow(*CLINICAL_ROLES)
     @blp.response(200, EpisodeSchema)
     def get(self, episode_id: uuid.UUID):
@@ -125,6 +133,7 @@ class EpisodeDetail(MethodView):
         episode = service.read_episode(episode=EPISODES.load_or_404(episode_id))
         return episode, etag.headers(episode)
 
+    @blp.doc(operationId="updateEpisode")
     @allow(*CLINICAL_ROLES)
     @blp.arguments(EpisodeUpdateSchema)
     @blp.response(200, EpisodeSchema)
@@ -139,6 +148,7 @@ class EpisodeDetail(MethodView):
 
 @blp.route("/episodes/<uuid:episode_id>/discharge")
 class EpisodeDischarge(MethodView):
+    @blp.doc(operationId="dischargeEpisode")
     @allow(*CLINICAL_ROLES)
     @blp.arguments(DischargeSchema)
     @blp.response(200, EpisodeSchema)
@@ -152,6 +162,7 @@ class EpisodeDischarge(MethodView):
 
 @blp.route("/episodes/<uuid:episode_id>/coach")
 class EpisodeCoach(MethodView):
+    @blp.doc(operationId="assignCoach")
     @allow(*REGISTRARS)
     @blp.arguments(CoachAssignmentSchema)
     @blp.response(200, EpisodeSchema)
@@ -164,6 +175,7 @@ class EpisodeCoach(MethodView):
 
 @blp.route("/episodes/<uuid:episode_id>/close")
 class EpisodeClose(MethodView):
+    @blp.doc(operationId="closeEpisode")
     @allow(*CASE_WORKERS)
     @blp.arguments(CloseSchema)
     @blp.response(200, EpisodeSchema)

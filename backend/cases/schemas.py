@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, missing, validate, validates_schema
 
 from backend.cases.models import (
     HOSPITAL_LEVELS,
@@ -152,10 +152,24 @@ class LevelPeriodSchema(OutputSchema):
     ended_at = Timestamp(allow_none=True, required=True)
 
 
+class EpisodeFlagsSchema(OutputSchema):
+    naloxone_given = fields.Boolean(required=True)
+    moud = fields.String(required=True, metadata={"description": "`none`, `buprenorphine`, `methadone`, `naltrexone`."})
+    recent_overdose = fields.Boolean(required=True)
+
+
+class _OwnFields(fields.Nested):
+    """A nested object drawn from the record's own attributes (an episode's flags are columns of
+    the episode), so that the spec describes its fields instead of a free-form object."""
+
+    def get_value(self, obj, attr, accessor=None, default=missing):
+        return obj
+
+
 class EpisodeSchema(OutputSchema):
     id = fields.UUID(required=True)
     patient_id = fields.UUID(required=True)
-    patient_display_name = fields.Function(lambda e: e.patient.display_name, required=True)
+    patient_display_name = fields.Function(lambda e: e.patient.display_name, required=True, metadata={"type": "string"})
     status = fields.String(required=True)
     level = fields.String(required=True)
     level_history = fields.List(fields.Nested(LevelPeriodSchema), attribute="level_periods", required=True)
@@ -167,15 +181,14 @@ class EpisodeSchema(OutputSchema):
     disposition = fields.Function(
         lambda e: e.disposition or (Disposition.UNKNOWN.value if e.discharged_at is not None else None),
         required=True, allow_none=True, metadata={
+            "type": "string", "enum": [*(str(d) for d in Disposition), None],
             "description": "Where the patient went at discharge (`home`, `against_medical_advice`, `eloped`, "
                            "`transferred`, `admitted`, `deceased`, `other`, or `unknown` when the discharge did "
                            "not say); null until discharged."})
     closed_at = Timestamp(allow_none=True, required=True)
     close_reason = fields.String(allow_none=True, required=True)
     close_note = fields.String(allow_none=True, required=True)
-    flags = fields.Function(lambda e: {"naloxone_given": e.naloxone_given, "moud": e.moud,
-                                       "recent_overdose": e.recent_overdose}, required=True,
-                            metadata={"description": "`{naloxone_given, moud, recent_overdose}`"})
+    flags = _OwnFields(EpisodeFlagsSchema, required=True)
     updated_at = Timestamp(required=True)
     version = fields.Integer(required=True)
 
@@ -244,7 +257,7 @@ class TaskSchema(OutputSchema):
     assignee_id = fields.UUID(allow_none=True, required=True)
     status = fields.String(required=True)
     completed_at = Timestamp(allow_none=True, required=True)
-    overdue = fields.Function(lambda task: task.overdue(utcnow()), required=True)
+    overdue = fields.Function(lambda task: task.overdue(utcnow()), required=True, metadata={"type": "boolean"})
     created_at = Timestamp(required=True)
     updated_at = Timestamp(required=True)
     version = fields.Integer(required=True)

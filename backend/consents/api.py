@@ -19,7 +19,7 @@ from backend.consents.schemas import (
     RevokeSchema,
 )
 from backend.consents.scopes import CONSENTS
-from backend.openapi import Blueprint
+from backend.openapi import Blueprint, problem
 from backend.schemas import PageQuerySchema
 
 blp = Blueprint("consents", __name__, url_prefix="/api/v1", description="42 CFR Part 2 consent and disclosures.")
@@ -27,13 +27,20 @@ blp = Blueprint("consents", __name__, url_prefix="/api/v1", description="42 CFR 
 
 @blp.route("/patients/<uuid:patient_id>/consents")
 class PatientConsents(MethodView):
+    @blp.doc(operationId="createConsent")
     @allow(*CASE_WORKERS)
     @blp.arguments(ConsentCreateSchema)
     @blp.response(201, ConsentSchema)
+    @blp.alt_response(200, schema=ConsentSchema, success=True,
+                      description="Already recorded by this request (a retry with the same client `id`).")
+    @problem(blp, 409, "The client `id` is already used by a different record.")
     def post(self, body, patient_id: uuid.UUID):
         """Record a Part 2 consent (every element required; never edited afterwards)"""
-        return consents.record_consent(patient=PATIENTS.load_or_404(patient_id), fields=body, actor=current_user())
+        consent, created = consents.record_consent_once(patient=PATIENTS.load_or_404(patient_id), fields=body,
+                                                        actor=current_user())
+        return consent, 201 if created else 200
 
+    @blp.doc(operationId="listConsents")
     @allow(*CASE_WORKERS)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, ConsentPageSchema)
@@ -45,6 +52,7 @@ class PatientConsents(MethodView):
 
 @blp.route("/consents/<uuid:consent_id>/revoke")
 class ConsentRevoke(MethodView):
+    @blp.doc(operationId="revokeConsent")
     @allow(*CASE_WORKERS)
     @blp.arguments(RevokeSchema)
     @blp.response(200, ConsentSchema)
@@ -56,6 +64,7 @@ class ConsentRevoke(MethodView):
 
 @blp.route("/patients/<uuid:patient_id>/disclosures")
 class PatientDisclosures(MethodView):
+    @blp.doc(operationId="listDisclosures")
     @allow(Role.CLINIC_STAFF)
     @blp.arguments(DisclosureQuerySchema, location="query")
     @blp.response(200, DisclosurePageSchema)

@@ -10,6 +10,9 @@ from backend.schemas import InputSchema, OutputSchema, PageQuerySchema, Text, Ti
 
 
 class ConsentCreateSchema(InputSchema):
+    id = fields.UUID(metadata={"description": "A client-generated id (a UUID made when the user saves): the same "
+                                              "create again is a no-op answering the record (200); the same id "
+                                              "with another request, 409."})
     recipient_program_id = fields.UUID(allow_none=True, metadata={"description": "A program from the directory…"})
     recipient_name = Text(allow_none=True, validate=validate.Length(min=1, max=200),
                           metadata={"description": "…or a named person or organisation (exactly one of the two)."})
@@ -40,7 +43,7 @@ class ConsentSchema(OutputSchema):
     signature_method = fields.String(required=True)
     expires_at = Timestamp(allow_none=True, required=True)
     expires_on_end_of_treatment = fields.Boolean(required=True)
-    active = fields.Method("_active", required=True)
+    active = fields.Method("_active", required=True, metadata={"type": "boolean"})
     revocation = fields.Nested(RevocationSchema, allow_none=True, required=True)
     created_at = Timestamp(required=True)
 

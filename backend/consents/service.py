@@ -14,6 +14,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+from backend import idempotency
 from backend.audit import service as audit
 from backend.auth.models import User
 from backend.cases import service as cases
@@ -48,6 +49,16 @@ NOTICE_2_32 = (
     "the information to investigate or prosecute with regard to a crime any patient with a "
     "substance use disorder, except as provided at 42 CFR 2.12(e)(1) and 2.65."
 )
+
+
+def record_consent_once(*, patient: Patient, fields: dict, actor: User) -> tuple[Consent, bool]:
+    """`record_consent`, unless a retry with the client's `id` finds the consent already recorded
+    (revoked or expired since, maybe). Returns (consent, created)."""
+    existing = idempotency.created_before(Consent, fields.get("id"), request={"patient_id": patient.id, **fields})
+    if existing is not None:
+        audit.record("consent.read", resource_type="consent", resource_id=existing.id, patient_ids=[patient.id])
+        return existing, False
+    return record_consent(patient=patient, fields=fields, actor=actor), True
 
 
 def record_consent(*, patient: Patient, fields: dict, actor: User) -> Consent:

@@ -57,6 +57,10 @@ def timestamp(value: str) -> str | None:
     return (local if local.tzinfo else local.replace(tzinfo=zone())).isoformat()
 
 
+#: The key of errors about the form as a whole (the API's `""`, the whole body's JSON Pointer).
+WHOLE_FORM = "_form"
+
+
 class FormErrors(Exception):
     """The form comes back: `errors` by form field, with `status` (422 for bad input, the
     service's own for a refusal, whose Problem is `problem`)."""
@@ -75,7 +79,7 @@ def load(schema: Schema, data: dict, names: dict[str, str] | None = None) -> dic
     try:
         return schema.load(data)
     except ValidationError as exc:
-        raise FormErrors({names.get(field, field): messages
+        raise FormErrors({names.get(field, WHOLE_FORM if field == "" else field): messages
                           for field, messages in flatten_messages(exc.messages).items()}) from None
 
 
@@ -96,5 +100,6 @@ def problem_errors(problem: Problem, names: dict[str, str] | None = None) -> dic
     whole form's (`_form`)."""
     names = names or {}
     if problem.errors:
-        return {names.get(field, field): messages for field, messages in problem.errors.items()}
-    return {"_form": [problem.description]}
+        return {names.get(field, WHOLE_FORM if field == "" else field): messages
+                for field, messages in problem.errors.items()}
+    return {WHOLE_FORM: [problem.description]}

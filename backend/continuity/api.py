@@ -34,6 +34,7 @@ _CREATED = "201 when created; 200 when a retry with the same client id found it 
 
 @blp.route("/episodes/<uuid:episode_id>/naloxone")
 class NaloxoneLog(MethodView):
+    @blp.doc(operationId="createNaloxoneEntry")
     @allow(*CLINICAL_ROLES)
     @blp.arguments(NaloxoneCreateSchema)
     @blp.response(201, NaloxoneEventSchema, description=_CREATED)
@@ -45,6 +46,7 @@ class NaloxoneLog(MethodView):
                                       actor=current_user())
         return entry, 201 if created else 200
 
+    @blp.doc(operationId="listNaloxoneLog")
     @allow(*CLINICAL_ROLES)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, NaloxoneEventPageSchema)
@@ -56,6 +58,7 @@ class NaloxoneLog(MethodView):
 
 @blp.route("/episodes/<uuid:episode_id>/medications")
 class MedicationSupplies(MethodView):
+    @blp.doc(operationId="createMedicationSupply")
     @allow(*CLINICAL_ROLES)
     @blp.arguments(MedicationSupplyCreateSchema)
     @blp.response(201, MedicationSupplySchema, description=_CREATED)
@@ -67,6 +70,7 @@ class MedicationSupplies(MethodView):
                                                  actor=current_user())
         return supply, 201 if created else 200
 
+    @blp.doc(operationId="listMedicationSupplies")
     @allow(*CLINICAL_ROLES)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, MedicationSupplyPageSchema)
@@ -78,6 +82,7 @@ class MedicationSupplies(MethodView):
 
 @blp.route("/medications/<uuid:supply_id>/fill")
 class MedicationFill(MethodView):
+    @blp.doc(operationId="recordMedicationFill")
     @allow(*CLINICAL_ROLES)
     @blp.arguments(FillSchema)
     @blp.response(200, MedicationSupplySchema)

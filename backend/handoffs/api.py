@@ -44,6 +44,7 @@ SENDERS, RECEIVERS = CLINICAL_ROLES, CASE_WORKERS
 
 @blp.route("/programs")
 class Programs(MethodView):
+    @blp.doc(operationId="listPrograms")
     @open_while_pending
     @signed_in
     @blp.arguments(ProgramQuerySchema, location="query")
@@ -55,6 +56,7 @@ class Programs(MethodView):
                                                     cursor=query["cursor"], limit=query["limit"])
         return {"items": items, "next_cursor": next_cursor}
 
+    @blp.doc(operationId="createProgram")
     @allow(Role.ADMIN)
     @blp.arguments(ProgramCreateSchema)
     @blp.response(201, ProgramSchema)
@@ -66,6 +68,7 @@ class Programs(MethodView):
 
 @blp.route("/programs/<uuid:program_id>")
 class ProgramDetail(MethodView):
+    @blp.doc(operationId="getProgram")
     @open_while_pending
     @signed_in
     @blp.response(200, ProgramSchema)
@@ -74,6 +77,7 @@ class ProgramDetail(MethodView):
         program = PROGRAMS.load_or_404(program_id)
         return program, etag.headers(program)
 
+    @blp.doc(operationId="updateProgram")
     @allow(Role.ADMIN)
     @blp.arguments(ProgramFieldsSchema)
     @blp.response(200, ProgramSchema)
@@ -87,16 +91,23 @@ class ProgramDetail(MethodView):
 
 @blp.route("/handoffs")
 class Handoffs(MethodView):
+    @blp.doc(operationId="createHandoff")
     @allow(*SENDERS)
     @blp.arguments(HandoffCreateSchema)
     @blp.response(201, HandoffSchema)
-    @problem(blp, 409, "An open handoff to this destination exists, the episode is closed, or "
-                       "(`consent-required`) no Part 2 consent covers this external program.")
+    @blp.alt_response(200, schema=HandoffSchema, success=True,
+                      description="Already sent by this request (a retry with the same client `id`): the handoff "
+                                  "as it is now.")
+    @problem(blp, 409, "An open handoff to this destination exists, the episode is closed, the client `id` is "
+                       "already used by a different record, or (`consent-required`) no Part 2 consent covers "
+                       "this external program.")
     def post(self, body):
         """Send a handoff to the transition clinic or a community program"""
         episode = EPISODES.load_or_404(body["episode_id"], lock=True)
-        return service.send_handoff(episode=episode, fields=body, actor=current_user())
+        handoff, created = service.send_handoff_once(episode=episode, fields=body, actor=current_user())
+        return handoff, 201 if created else 200
 
+    @blp.doc(operationId="listHandoffs")
     @allow(*SENDERS)
     @blp.arguments(HandoffQuerySchema, location="query")
     @blp.response(200, HandoffPageSchema)
@@ -109,6 +120,7 @@ class Handoffs(MethodView):
 
 @blp.route("/handoffs/<uuid:handoff_id>")
 class HandoffDetail(MethodView):
+    @blp.doc(operationId="getHandoff")
     @allow(*SENDERS)
     @blp.response(200, HandoffSchema)
     def get(self, handoff_id: uuid.UUID):
@@ -116,9 +128,10 @@ class HandoffDetail(MethodView):
         return service.read(handoff=HANDOFFS.load_or_404(handoff_id))
 
 
-def _step(action: str, schema, roles, summary: str):
+def _step(action: str, operation_id: str, schema, roles, summary: str):
     """A view class for one state-machine step (the same shape for all five)."""
 
+    @blp.doc(operationId=operation_id)
     @allow(*roles)
     @blp.arguments(schema)
     @blp.response(200, HandoffSchema)
@@ -133,11 +146,13 @@ def _step(action: str, schema, roles, summary: str):
     return type(f"Handoff{action.title().replace('_', '')}", (MethodView,), {"post": post})
 
 
-for _action, _schema, _roles, _summary in (
-    ("accept", StepSchema, RECEIVERS, "Accept the handoff (the receiving side's answer)"),
-    ("decline", ReasonedStepSchema, RECEIVERS, "Decline the handoff, with a reason"),
-    ("complete", CompleteSchema, RECEIVERS, "The patient arrived: moves the episode to the new level"),
-    ("no_show", StepSchema, RECEIVERS, "The patient did not arrive"),
-    ("cancel", ReasonedStepSchema, SENDERS, "Cancel an open handoff, with a reason"),
+for _action, _operation_id, _schema, _roles, _summary in (
+    ("accept", "acceptHandoff", StepSchema, RECEIVERS, "Accept the handoff (the receiving side's answer)"),
+    ("decline", "declineHandoff", ReasonedStepSchema, RECEIVERS, "Decline the handoff, with a reason"),
+    ("complete", "completeHandoff", CompleteSchema, RECEIVERS,
+     "The patient arrived: moves the episode to the new level"),
+    ("no_show", "recordHandoffNoShow", StepSchema, RECEIVERS, "The patient did not arrive"),
+    ("cancel", "cancelHandoff", ReasonedStepSchema, SENDERS, "Cancel an open handoff, with a reason"),
 ):
-    blp.route(f"/handoffs/<uuid:handoff_id>/{_action.replace('_', '-')}")(_step(_action, _schema, _roles, _summary))
+    blp.route(f"/handoffs/<uuid:handoff_id>/{_action.replace('_', '-')}")(
+        _step(_action, _operation_id, _schema, _roles, _summary))

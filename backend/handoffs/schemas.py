@@ -24,6 +24,9 @@ class SummarySchema(InputSchema):
 
 
 class HandoffCreateSchema(InputSchema):
+    id = fields.UUID(metadata={"description": "A client-generated id (a UUID made when the user saves): the same "
+                                              "create again is a no-op answering the record (200); the same id "
+                                              "with another request, 409."})
     episode_id = fields.UUID(required=True)
     to_level = fields.String(required=True, validate=one_of(TO_LEVELS))
     to_program_id = fields.UUID(allow_none=True)
@@ -60,6 +63,18 @@ class EscalationSchema(OutputSchema):
     note = fields.String(allow_none=True, required=True)
 
 
+class HandoffSummarySchema(OutputSchema):
+    """The clinical summary as sent (fields that were not sent are absent)."""
+
+    moud = fields.String(required=True, metadata={"description": "`none`, `buprenorphine`, `methadone`, `naltrexone`."})
+    last_dose_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    naloxone_given = fields.Boolean(required=True)
+    risks = fields.String(allow_none=True)
+    plan = fields.String(allow_none=True)
+    goals = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
+
+
 class HandoffSchema(OutputSchema):
     id = fields.UUID(required=True)
     episode_id = fields.UUID(required=True)
@@ -68,12 +83,12 @@ class HandoffSchema(OutputSchema):
     to_program_id = fields.UUID(allow_none=True, required=True)
     to_user_id = fields.UUID(allow_none=True, required=True)
     method = fields.String(required=True)
-    summary = fields.Dict(required=True)
+    summary = fields.Nested(HandoffSummarySchema, required=True)
     status = fields.String(required=True)
     accept_by = Timestamp(required=True)
     arrive_by = Timestamp(required=True)
     arrived_at = Timestamp(allow_none=True, required=True)
-    overdue = fields.Method("_overdue", required=True)
+    overdue = fields.Method("_overdue", required=True, metadata={"type": "boolean"})
     events = fields.List(fields.Nested(HandoffEventSchema), attribute="transition_events", required=True,
                          metadata={"description": "The status changes (`by` is null when the system acted)."})
     escalations = fields.List(fields.Nested(EscalationSchema), attribute="escalation_events", required=True,

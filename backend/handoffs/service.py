@@ -21,7 +21,7 @@ import datetime as dt
 import sqlalchemy as sa
 from flask import current_app
 
-from backend import signals
+from backend import idempotency, signals
 from backend.audit import service as audit
 from backend.auth.models import CASE_WORKERS, Role, User
 from backend.cases import service as cases
@@ -44,6 +44,18 @@ TRANSITIONS = {
     "no_show": ((HandoffStatus.ACCEPTED,), HandoffStatus.NO_SHOW),
     "cancel": (OPEN_STATUSES, HandoffStatus.CANCELLED),
 }
+#: The refusal of a step, as people say it: "An accepted handoff cannot be accepted."
+_STATUS_WORDS = {HandoffStatus.NO_SHOW: "no-show"}
+_STEP_WORDS = {"accept": "accepted", "decline": "declined", "complete": "completed",
+               "no_show": "recorded as a no-show", "cancel": "cancelled"}
+
+
+def refusal_of_step(status: HandoffStatus, action: str) -> str:
+    said = _STATUS_WORDS.get(status, str(status))
+    article = "An" if said[0] in "aeiou" else "A"
+    return f"{article} {said} handoff cannot be {_STEP_WORDS[action]}."
+
+
 #: Steps that answer for the receiving side (cancel is the sender's).
 _RECEIVER_STEPS = ("accept", "decline", "complete", "no_show")
 
@@ -57,6 +69,15 @@ def _deadline_defaults(to_level: str, now: dt.datetime) -> tuple[dt.datetime, dt
     else:
         hours = cfg["HANDOFF_PROGRAM_ACCEPT_HOURS"], cfg["HANDOFF_PROGRAM_ARRIVE_HOURS"]
     return now + dt.timedelta(hours=hours[0]), now + dt.timedelta(hours=hours[1])
+
+
+def send_handoff_once(*, episode: Episode, fields: dict, actor: User) -> tuple[Handoff, bool]:
+    """`send_handoff`, unless a retry with the client's `id` finds the handoff already sent
+    (whatever happened to it since). Returns (handoff, created)."""
+    existing = idempotency.created_before(Handoff, fields.get("id"), request=fields)
+    if existing is not None:
+        return read(handoff=existing), False
+    return send_handoff(episode=episode, fields=fields, actor=actor), True
 
 
 def send_handoff(*, episode: Episode, fields: dict, actor: User) -> Handoff:
@@ -89,7 +110,8 @@ def send_handoff(*, episode: Episode, fields: dict, actor: User) -> Handoff:
         consent = consents.require_consent(episode=episode, program=program)
     now = utcnow()
     accept_by, arrive_by = _deadline_defaults(to_level, now)
-    handoff = Handoff(episode_id=episode.id, from_level=str(episode.level), to_level=to_level,
+    handoff = Handoff(**({"id": fields["id"]} if fields.get("id") is not None else {}),
+                      episode_id=episode.id, from_level=str(episode.level), to_level=to_level,
                       to_program_id=program_id, to_user_id=fields.get("to_user_id"), method=fields["method"],
                       summary=_summary(fields["summary"], episode), accept_by=fields.get("accept_by") or accept_by,
                       arrive_by=fields.get("arrive_by") or arrive_by, created_by_id=actor.id)
@@ -123,7 +145,7 @@ def take_step(*, handoff: Handoff, action: str, actor: User, note: str | None = 
         raise Problem(403, "Clinic staff answer for the transition clinic; for a community program, "
                            "clinic staff or the episode's coach record its answer.")
     if handoff.status not in starts:
-        raise Problem(409, f"A {handoff.status} handoff cannot be {leads_to.replace('_', ' ')}.",
+        raise Problem(409, refusal_of_step(handoff.status, action),
                       type="invalid-transition", status_now=handoff.status)
     if action == "complete":
         arrived_at = arrived_at or utcnow()

@@ -15,7 +15,7 @@ blp = Blueprint("ops", __name__, description="Liveness and readiness probes.")
 
 
 class HealthSchema(OutputSchema):
-    status = fields.Constant("ok", required=True)
+    status = fields.Constant("ok", required=True, metadata={"type": "string", "enum": ["ok"]})
 
 
 class ReadinessSchema(OutputSchema):
@@ -31,6 +31,7 @@ class ReadinessSchema(OutputSchema):
 
 @blp.route("/health")
 class Health(MethodView):
+    @blp.doc(operationId="getHealth")
     @public
     @blp.doc(security=[])
     @blp.response(200, HealthSchema)
@@ -41,6 +42,7 @@ class Health(MethodView):
 
 @blp.route("/ready")
 class Ready(MethodView):
+    @blp.doc(operationId="getReadiness")
     @public
     @blp.doc(security=[])
     @blp.response(200, ReadinessSchema)

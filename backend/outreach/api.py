@@ -32,6 +32,7 @@ blp = Blueprint("outreach", __name__, url_prefix="/api/v1", description="Texting
 
 @blp.route("/message-templates")
 class Templates(MethodView):
+    @blp.doc(operationId="listMessageTemplates")
     @open_while_pending
     @signed_in
     @blp.response(200, TemplatePageSchema)
@@ -39,6 +40,7 @@ class Templates(MethodView):
         """Message templates, by name and language (one page)"""
         return {"items": templates.list_all(), "next_cursor": None}
 
+    @blp.doc(operationId="createMessageTemplate")
     @allow(Role.ADMIN)
     @blp.arguments(TemplateCreateSchema)
     @blp.response(201, TemplateSchema)
@@ -51,6 +53,7 @@ class Templates(MethodView):
 
 @blp.route("/message-templates/<uuid:template_id>")
 class TemplateDetail(MethodView):
+    @blp.doc(operationId="updateMessageTemplate")
     @allow(Role.ADMIN)
     @blp.arguments(TemplateUpdateSchema)
     @blp.response(200, TemplateSchema)
@@ -61,6 +64,7 @@ class TemplateDetail(MethodView):
 
 @blp.route("/patients/<uuid:patient_id>/messages")
 class PatientMessages(MethodView):
+    @blp.doc(operationId="listMessages")
     @allow(*CASE_WORKERS)
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, MessagePageSchema)
@@ -69,19 +73,26 @@ class PatientMessages(MethodView):
         items, next_cursor = service.thread(patient=PATIENTS.load_or_404(patient_id), **query)
         return {"items": items, "next_cursor": next_cursor}
 
+    @blp.doc(operationId="sendMessage")
     @allow(*CASE_WORKERS)
     @blp.arguments(MessageCreateSchema)
     @blp.response(202, MessageSchema, description="Queued; the dispatcher sends it within seconds (or at `send_at`).")
+    @blp.alt_response(200, schema=MessageSchema, success=True,
+                      description="Already queued by this request (a retry with the same client `id`): the text as "
+                                  "it is now; nothing is queued again.")
     @problem(blp, 409, "`sms-not-permitted`: the patient is not opted in, or has no phone that takes texts.")
     @problem(blp, 422, "`message-privacy` (with `words`) when the text would reveal the service and "
                        "`confirm_privacy` is not set; `validation-error` otherwise.")
     def post(self, body, patient_id: uuid.UUID):
         """Text the patient: free text or a template, now or at `send_at`"""
-        return service.compose(patient=PATIENTS.load_or_404(patient_id), fields=body, actor=current_user())
+        message, created = service.compose_once(patient=PATIENTS.load_or_404(patient_id), fields=body,
+                                                actor=current_user())
+        return message, 202 if created else 200
 
 
 @blp.route("/inbox")
 class Inbox(MethodView):
+    @blp.doc(operationId="listInbox")
     @allow(*CASE_WORKERS)
     @blp.arguments(InboxQuerySchema, location="query")
     @blp.response(200, MessagePageSchema)
@@ -94,6 +105,7 @@ class Inbox(MethodView):
 
 @blp.route("/inbox/<uuid:message_id>/read")
 class InboxRead(MethodView):
+    @blp.doc(operationId="markReplyRead")
     @allow(*CASE_WORKERS)
     @blp.response(200, MessageSchema)
     def post(self, message_id: uuid.UUID):
@@ -103,6 +115,7 @@ class InboxRead(MethodView):
 
 @blp.route("/messages")
 class MessagesForReview(MethodView):
+    @blp.doc(operationId="listMessagesNeedingReview")
     @allow(Role.CLINIC_STAFF)
     @blp.arguments(ReviewQuerySchema, location="query")
     @blp.response(200, MessagePageSchema)

@@ -41,10 +41,11 @@ class TemplateSchema(OutputSchema):
     name = fields.String(required=True)
     language = fields.String(required=True)
     body = fields.String(required=True)
-    sample = fields.Method("_sample", required=True, metadata={
+    sample = fields.Method("_sample", required=True, metadata={"type": "string",
         "description": "The text as sent: realistic values and the opt-out hint of its language."})
-    encoding = fields.Method("_encoding", required=True, metadata={"description": "GSM-7 or UCS-2."})
-    segments = fields.Method("_segments", required=True, metadata={"description": "SMS segments (at most 2)."})
+    encoding = fields.Method("_encoding", required=True, metadata={"type": "string", "description": "GSM-7 or UCS-2."})
+    segments = fields.Method("_segments", required=True, metadata={"type": "integer",
+                                                                    "description": "SMS segments (at most 2)."})
     created_at = Timestamp(required=True)
     updated_at = Timestamp(required=True)
 
@@ -62,6 +63,9 @@ TemplatePageSchema = page_of(TemplateSchema, "TemplatePageSchema")
 
 
 class MessageCreateSchema(InputSchema):
+    id = fields.UUID(metadata={"description": "A client-generated id (a UUID made when the user saves): the same "
+                                              "create again is a no-op answering the record (200); the same id "
+                                              "with another request, 409."})
     body = Text(validate=validate.Length(min=1, max=1600), metadata={
         "description": "Free text; checked by the privacy rules (422 `message-privacy` unless `confirm_privacy`)."})
     template_id = fields.UUID(metadata={"description": "Instead of `body`: a message template."})
@@ -98,7 +102,7 @@ class MessageSchema(OutputSchema):
     status = fields.String(required=True, validate=one_of(MessageStatus))
     status_reason = fields.String(allow_none=True, required=True, metadata={
         "description": "Why: deferred by quiet hours or the rate limit, blocked, failed with Twilio's error…"})
-    segments = fields.Method("_segments", required=True)
+    segments = fields.Method("_segments", required=True, metadata={"type": "integer"})
     send_at = Timestamp(required=True, metadata={"description": "When it was planned or asked to go."})
     due_at = Timestamp(allow_none=True, required=True, metadata={"description": "When a queued text goes next."})
     sent_at = Timestamp(allow_none=True, required=True)
@@ -106,7 +110,7 @@ class MessageSchema(OutputSchema):
     error_code = fields.Integer(allow_none=True, required=True)
     appointment_id = fields.UUID(allow_none=True, required=True)
     template_id = fields.UUID(allow_none=True, required=True)
-    from_phone = fields.Method("_from_phone", required=True, allow_none=True, metadata={
+    from_phone = fields.Method("_from_phone", required=True, allow_none=True, metadata={"type": "string",
         "description": "The sender's number (replies only), to place replies from unknown numbers."})
     created_at = Timestamp(required=True)
     created_by_id = fields.UUID(allow_none=True, required=True)

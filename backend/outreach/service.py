@@ -12,6 +12,7 @@ import uuid
 
 import sqlalchemy as sa
 
+from backend import idempotency
 from backend.audit import service as audit
 from backend.auth.models import User
 from backend.cases import service as cases
@@ -26,6 +27,16 @@ from backend.pagination import keyset_page
 
 #: How far ahead a coach may schedule a text.
 MAX_SCHEDULE_AHEAD = dt.timedelta(days=90)
+
+
+def compose_once(*, patient: Patient, fields: dict, actor: User) -> tuple[Message, bool]:
+    """`compose`, unless a retry with the client's `id` finds the text already queued (however
+    long ago, whatever its status or the patient's since). Returns (message, created)."""
+    existing = idempotency.created_before(Message, fields.get("id"), request={"patient_id": patient.id, **fields})
+    if existing is not None:
+        audit.record("message.read", resource_type="message", resource_id=existing.id, patient_ids=[patient.id])
+        return existing, False
+    return compose(patient=patient, fields=fields, actor=actor), True
 
 
 def compose(*, patient: Patient, fields: dict, actor: User) -> Message:
@@ -51,7 +62,8 @@ def compose(*, patient: Patient, fields: dict, actor: User) -> Message:
     if send_at > now + MAX_SCHEDULE_AHEAD:
         raise Problem(422, "A text can be scheduled at most 90 days ahead.",
                       errors={"send_at": ["At most 90 days ahead."]})
-    message = Message(patient_id=patient.id, episode_id=cases.open_episode_id(patient.id), template_id=template_id,
+    message = Message(**_client_id(fields), patient_id=patient.id, episode_id=cases.open_episode_id(patient.id),
+                      template_id=template_id,
                       direction=MessageDirection.OUTBOUND, kind=MessageKind.STAFF, body=body,
                       status=MessageStatus.QUEUED,
                       status_reason="confirmed by the sender despite the privacy check" if words else None,
@@ -61,6 +73,10 @@ def compose(*, patient: Patient, fields: dict, actor: User) -> Message:
     audit.record("message.create", resource_type="message", resource_id=message.id, patient_ids=[patient.id],
                  details={"template": template_id is not None, "privacy_confirmed": bool(words)})
     return message
+
+
+def _client_id(fields: dict) -> dict:
+    return {"id": fields["id"]} if fields.get("id") is not None else {}
 
 
 def _from_template(template_id: uuid.UUID, variables: dict, patient: Patient, actor: User) -> str:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from backend.programs.models import SERVICES
-from backend.schemas import InputSchema, OutputSchema, PageQuerySchema, PhoneNumber, Text, page_of
+from backend.schemas import Choice, InputSchema, OutputSchema, PageQuerySchema, PhoneNumber, Text, page_of
+
+#: Editions of the ASAM Criteria a level may be given in.
+ASAM_EDITIONS = ("3rd", "4th")
 
 
 class ProgramFieldsSchema(InputSchema):
@@ -13,7 +16,7 @@ class ProgramFieldsSchema(InputSchema):
     service = fields.String(validate=validate.OneOf(SERVICES))
     asam_level = fields.String(allow_none=True, validate=validate.Length(min=1, max=10),
                                metadata={"description": "e.g. `1`, `2.1`, `3.7`."})
-    asam_edition = fields.String(allow_none=True, validate=validate.OneOf(["3rd", "4th"]))
+    asam_edition = Choice("AsamEdition", ASAM_EDITIONS, allow_none=True)
     phone = PhoneNumber(allow_none=True)
     address = fields.String(allow_none=True, validate=validate.Length(max=300))
     accepting_patients = fields.Boolean()
@@ -33,7 +36,7 @@ class ProgramSchema(OutputSchema):
     name = fields.String(required=True)
     service = fields.String(required=True)
     asam_level = fields.String(allow_none=True, required=True)
-    asam_edition = fields.String(allow_none=True, required=True)
+    asam_edition = Choice("AsamEdition", ASAM_EDITIONS, allow_none=True, required=True)
     phone = fields.String(allow_none=True, required=True)
     address = fields.String(allow_none=True, required=True)
     accepting_patients = fields.Boolean(required=True)

@@ -27,6 +27,7 @@ _VARY = {"Vary": "Accept"}
 
 @blp.route("/reports/outcomes")
 class Outcomes(MethodView):
+    @blp.doc(operationId="getOutcomesReport")
     @allow(Role.CLINIC_STAFF)
     @blp.arguments(OutcomesQuerySchema, location="query")
     @blp.response(200, OutcomesSchema)

@@ -14,6 +14,7 @@ blp = Blueprint("sync", __name__, url_prefix="/api/v1", description="The phone's
 
 @blp.route("/sync")
 class Sync(MethodView):
+    @blp.doc(operationId="syncChanges")
     @signed_in
     @blp.arguments(SyncQuerySchema, location="query")
     @blp.response(200, SyncSchema)

@@ -189,3 +189,15 @@ def test_the_review_counts_automatic_texts_that_went_in_english_for_want_of_the_
                                    status_at=claimed))
         unit_of_work.commit()
     assert clinic.get("/api/v1/caseloads").get_json()["texts"] == {"fell_back_to_english_30d": 1}
+
+
+def test_the_caseload_is_one_page_and_takes_back_the_cursor_it_gives(coach, open_episode):
+    """Its order is urgency, which moves by the minute: it comes whole, `next_cursor` null, and a
+    generic list client that sends back what it got (nothing, or an empty cursor) is served."""
+    episode = open_episode(coach=coach)
+    whole = coach.get("/api/v1/caseload")
+    assert whole.status_code == 200 and whole.get_json()["next_cursor"] is None
+    again = coach.get("/api/v1/caseload?cursor=")
+    assert again.status_code == 200 and [e["episode_id"] for e in again.get_json()["items"]] == [episode["id"]]
+    made_up = coach.get("/api/v1/caseload?cursor=abc")
+    assert made_up.status_code == 422 and "cursor" in made_up.get_json()["errors"]

@@ -69,8 +69,12 @@ def test_if_match_star_or_weak_does_not_skip_the_check(clinic, register):
     patient = register()
     url = f"/api/v1/patients/{patient['id']}"
     etag = clinic.get(url).headers["ETag"]
-    for sent in ("*", f"W/{etag}"):
-        assert clinic.patch(url, json={"language": "es"}, headers={"If-Match": sent}).status_code == 412
+    assert clinic.patch(url, json={"language": "es"}, headers={"If-Match": f"W/{etag}"}).status_code == 412
+    for star in ("*", f"{etag}, *"):
+        # `*` is "any version": no condition failed (not 412), a specific one is missing (428).
+        response = clinic.patch(url, json={"language": "es"}, headers={"If-Match": star})
+        assert response.status_code == 428 and "specific version" in response.get_json()["detail"]
+    assert clinic.get(url).get_json()["language"] != "es"
 
 
 def test_a_refused_patch_is_audited_as_the_read_it_is(admin, clinic, register):

@@ -157,3 +157,17 @@ def test_an_internal_handoff_needs_no_consent_and_discloses_nothing(clinic, open
 def test_only_clinic_staff_read_the_accounting(coach, open_episode):
     episode = open_episode(coach=coach)
     assert coach.get(f"/api/v1/patients/{episode['patient_id']}/disclosures").status_code == 403
+
+
+def test_a_consent_retried_with_its_client_id_is_recorded_once(clinic, open_episode, program, consent_body):
+    import uuid
+
+    episode, otp, consent_id = open_episode(), program(), str(uuid.uuid4())
+    url, body = f"/api/v1/patients/{episode['patient_id']}/consents", consent_body(otp, id=consent_id)
+    first = clinic.post(url, json=body)
+    assert first.status_code == 201 and first.get_json()["id"] == consent_id
+    again = clinic.post(url, json=body)
+    assert again.status_code == 200 and again.get_json()["id"] == consent_id
+    assert [c["id"] for c in clinic.get(url).get_json()["items"]] == [consent_id]
+    other = clinic.post(url, json={**body, "purpose": "Something else"})
+    assert other.status_code == 409 and "id" in other.get_json()["errors"]

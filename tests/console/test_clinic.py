@@ -295,7 +295,7 @@ def test_a_step_the_status_does_not_allow_is_refused_on_the_page_with_nothing_ch
     made = case()
     response = clinic.post(f"/console/handoffs/{made['handoff_id']}/no-show")
     assert response.status_code == 409
-    assert "cannot be no show" in response.get_data(as_text=True)
+    assert "cannot be recorded as a no-show" in response.get_data(as_text=True)
     assert handoff_status(app, made["handoff_id"]) == "sent"
 
 

@@ -147,3 +147,17 @@ def test_senders_may_cancel_but_only_receivers_answer(nurse, coach, open_episode
     assert coach.post(f"/api/v1/handoffs/{handoff['id']}/complete", json={}).status_code == 403
     cancelled = nurse.post(f"/api/v1/handoffs/{handoff['id']}/cancel", json={"reason": "Sent in error"})
     assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelled"
+
+
+def test_a_handoff_retried_with_its_client_id_is_sent_once(nurse, open_episode, send):
+    import uuid
+
+    episode, handoff_id = open_episode(), str(uuid.uuid4())
+    first = send(episode, id=handoff_id)
+    assert first.status_code == 201 and first.get_json()["id"] == handoff_id
+    again = send(episode, id=handoff_id)
+    assert again.status_code == 200 and again.get_json() == first.get_json()
+    assert [h["id"] for h in nurse.get(f"/api/v1/handoffs?episode_id={episode['id']}").get_json()["items"]] \
+        == [handoff_id]
+    other = send(episode, id=handoff_id, method="referral")
+    assert other.status_code == 409 and "id" in other.get_json()["errors"]

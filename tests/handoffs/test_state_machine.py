@@ -38,6 +38,11 @@ def test_every_step_from_every_status(clinic, open_episode, send, status, action
         assert body["events"][-1]["by"] == str(clinic.user.id)
     else:
         assert response.status_code == 409 and response.get_json()["type"] == "invalid-transition"
+        said = {"no_show": "no-show"}.get(status, status)
+        done = {"accept": "accepted", "decline": "declined", "complete": "completed",
+                "no-show": "recorded as a no-show", "cancel": "cancelled"}[action]
+        article = "An" if status == "accepted" else "A"
+        assert response.get_json()["detail"] == f"{article} {said} handoff cannot be {done}."
         assert clinic.get(f"/api/v1/handoffs/{handoff['id']}").get_json()["status"] == status
 
 

@@ -95,3 +95,38 @@ def test_a_retried_post_with_the_same_idempotency_key_queues_one_text(ctx, coach
     again = coach.post(url, json={"body": "Hi"}, headers={"Idempotency-Key": "text-1"})
     assert first.status_code == again.status_code == 202 and first.get_json()["id"] == again.get_json()["id"]
     assert len(coach.get(url).get_json()["items"]) == 1
+
+
+def test_a_text_retried_with_its_client_id_after_its_idempotency_key_is_gone_is_not_queued_twice(
+        ctx, twilio, coach, patient_texting):
+    """A phone offline for more than a week: its first POST queued the text (and it went), the
+    answer was lost, the key has been purged since. The client id still makes the retry a no-op."""
+    import uuid
+
+    from backend import idempotency
+
+    patient, _ = patient_texting()
+    url, text_id = f"/api/v1/patients/{patient['id']}/messages", str(uuid.uuid4())
+    body = {"id": text_id, "body": "Hi Alex, checking in. Call me when you can."}
+    first = coach.post(url, json=body, headers={"Idempotency-Key": "offline-1"})
+    assert first.status_code == 202 and first.get_json()["id"] == text_id
+    dispatch()
+    assert idempotency.purge_expired(now=utcnow() + dt.timedelta(days=8)) >= 1
+
+    again = coach.post(url, json=body, headers={"Idempotency-Key": "offline-1"})
+    assert again.status_code == 200 and "Idempotent-Replayed" not in again.headers
+    assert (again.get_json()["id"], again.get_json()["status"]) == (text_id, "sent")
+    dispatch()
+    assert len(twilio.received) == 1
+    assert [m["id"] for m in coach.get(url).get_json()["items"]] == [text_id]
+
+
+def test_a_client_id_used_for_another_text_is_409_and_queues_nothing(ctx, coach, patient_texting):
+    import uuid
+
+    patient, _ = patient_texting()
+    url, text_id = f"/api/v1/patients/{patient['id']}/messages", str(uuid.uuid4())
+    assert coach.post(url, json={"id": text_id, "body": "Hi"}).status_code == 202
+    other = coach.post(url, json={"id": text_id, "body": "Hi again"})
+    assert other.status_code == 409 and "id" in other.get_json()["errors"]
+    assert len(coach.get(url).get_json()["items"]) == 1
