@@ -12,6 +12,7 @@ models look at open episodes only).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import sqlalchemy as sa
 
@@ -27,9 +28,15 @@ ALERT_BEFORE_END = dt.timedelta(hours=48)
 ESCALATE_BEFORE_END = dt.timedelta(hours=24)
 
 
+@functools.cache
+def _latest_supply() -> type[MedicationSupply]:
+    """One alias for every read (aliasing a mapped class costs more than the rest of a figure)."""
+    return sa.orm.aliased(MedicationSupply, name="latest_supply")
+
+
 def latest_supply_id(episode_id) -> sa.ScalarSelect:
     """The id of the latest supply of `episode_id` (a column to correlate with)."""
-    latest = sa.orm.aliased(MedicationSupply, name="latest_supply")
+    latest = _latest_supply()
     return (sa.select(latest.id).where(latest.episode_id == episode_id)
             .order_by(latest.started_on.desc(), latest.covered_until.desc(), latest.created_at.desc(),
                       latest.id.desc()).limit(1)
