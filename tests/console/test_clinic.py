@@ -179,6 +179,25 @@ def test_the_review_lists_a_patient_whose_medication_runs_out_with_no_visit_book
     assert "<h1>Medication running out, no visit booked</h1>" in whole and "Paz Ibarra" in whole
 
 
+def test_the_medication_list_pages_in_the_order_the_supplies_end(app, console, case, nurse_api, monkeypatch):
+    from backend.console import clinic as pages
+
+    monkeypatch.setattr(pages, "LIST_PAGE", 1)
+    staff = console(Role.CLINIC_STAFF)
+    today = dt.datetime.now(ZoneInfo("America/New_York")).date().isoformat()
+    made = []
+    for given, days in (("Later", 2), ("Sooner", 1)):
+        made.append(case(given, "Ibarra", discharged_hours_ago=2, handoff=False))
+        assert nurse_api.post(f"/api/v1/episodes/{made[-1]['episode_id']}/medications", json={
+            "medication": "buprenorphine", "kind": "bridge_prescription", "source": "emergency_department",
+            "started_on": today, "days_supplied": days}).status_code == 201
+    first = staff.get("/console/review/supply-ending").get_data(as_text=True)
+    following = re.search(r'href="(/console/review/supply-ending\?cursor=[^"]+)">Next page', first)
+    second = staff.get(following.group(1).replace("&amp;", "&"))
+    assert second.status_code == 200
+    assert "Sooner Ibarra" in first and "Later Ibarra" in second.get_data(as_text=True)
+
+
 def test_the_review_counts_texts_needing_review_and_links_to_their_page(app, console, case):
     made = case(handoff=False)
     with app.app_context():
