@@ -81,6 +81,8 @@ def _register_blueprints(app) -> None:
     from backend.continuity.api import blp as continuity_blp
     from backend.handoffs import service as handoffs_service
     from backend.handoffs.api import blp as handoffs_blp
+    from backend.interop.api import blp as interfaces_blp
+    from backend.interop.fhir_api import blp as interop_blp
     from backend.ops.api import blp as ops_blp
     from backend.ops.scrape import blp as metrics_blp
     from backend.outreach import planning as outreach_planning
@@ -90,10 +92,11 @@ def _register_blueprints(app) -> None:
     from backend.sync.api import blp as sync_blp
 
     for blp in (ops_blp, auth_blp, audit_blp, cases_blp, activities_blp, caseload_blp, handoffs_blp, consents_blp,
-                continuity_blp, outreach_blp, sync_blp, reports_blp):
+                continuity_blp, outreach_blp, sync_blp, reports_blp, interop_blp):
         api.register_blueprint(blp)
     app.register_blueprint(webhooks_blp)  # for Twilio, not in the phone app's contract
     app.register_blueprint(metrics_blp)  # for the monitoring system, not in the phone app's contract
+    app.register_blueprint(interfaces_blp)  # for the hospital's interface engine, not in the phone app's contract
     from backend import console
 
     console.init_app(app)  # the staff console's pages, not in the phone app's contract

@@ -109,6 +109,8 @@ class Config:
         self.SQLALCHEMY_DATABASE_URI = _secret("DATABASE_URL", None)
         self.PUBLIC_BASE_URL = env.get("PUBLIC_BASE_URL", "http://localhost:8000")
         self.DEFAULT_TIMEZONE = env.get("DEFAULT_TIMEZONE", "America/New_York")
+        #: The zone of the hospital's HL7 v2 timestamps that carry no offset (the ADT feed).
+        self.HL7_TIMEZONE = env.get("HL7_TIMEZONE") or self.DEFAULT_TIMEZONE
         #: PostgreSQL: how long to wait for a connection, and for one statement (the outcomes
         #: report's recount sets its own, longer limit).
         self.DATABASE_CONNECT_TIMEOUT_SECONDS = _int("DATABASE_CONNECT_TIMEOUT_SECONDS", 3)
@@ -188,7 +190,7 @@ class Config:
         self.MAX_CONTENT_LENGTH = 64 * 1024
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.API_TITLE = "Bridgeline API"
-        self.API_VERSION = "1.13.0"
+        self.API_VERSION = "1.14.0"
         self.OPENAPI_VERSION = "3.1.0"
         self.OPENAPI_URL_PREFIX = "/api/v1"
         self.OPENAPI_JSON_PATH = "openapi.json"

@@ -30,6 +30,8 @@ DEMO_USERS = [
     ("coach.sam", "Sam Coach", Role.COACH, "demo-coach-pass"),
     ("nurse.jordan", "Jordan Nurse", Role.ED_NURSE, "demo-nurse-pass"),
     ("clinic.riley", "Riley Clinic", Role.CLINIC_STAFF, "demo-clinic-pass"),
+    # the hospital interface engine's service account: it may only post the ADT feed
+    ("adt.feed", "Hospital ADT feed", Role.INTERFACE, "demo-interface-pass"),
 ]
 
 
@@ -48,6 +50,7 @@ def seed_command() -> None:
     _seed_programs_and_handoffs(users)
     _seed_replies()
     _seed_templates()
+    _seed_adt_feed(users)
     unit_of_work.commit()
     click.echo("demo accounts (username / password / role):")
     for username, _name, role, password in DEMO_USERS:
@@ -219,3 +222,22 @@ def _seed_programs_and_handoffs(users) -> None:
         "signed_at": now - dt.timedelta(hours=1), "signature_method": "written", "expires_on_end_of_treatment": True})
     handoffs.send_handoff(episode=in_clinic, actor=clinic, fields={
         "to_level": "community_program", "to_program_id": otp.id, "method": "warm_phone", "summary": summary})
+
+
+def _seed_adt_feed(users) -> None:
+    """The hospital's ADT feed at work: a patient Maria reached after discharge is registered in
+    the ED again (an opioid overdose, ICD-10-CM T40.1X1A) 3 hours ago — back in the ED, first in
+    her caseload and on the review's list, with a task due — sent as the interface engine would."""
+    from backend.interop import adt
+
+    now = utcnow()
+    stamp = lambda moment: moment.strftime("%Y%m%d%H%M%S+0000")  # noqa: E731
+    mrn = "DEMO1002"  # coach.maria's patient reached 40 h ago (`attempts_then_contact`)
+    message = "\r".join([
+        f"MSH|^~\\&|EPIC|DEMOHOSP|BRIDGELINE|BRIDGELINE|{stamp(now)}||ADT^A04^ADT_A01|DEMO-ADT-0001|P|2.5",
+        f"EVN|A04|{stamp(now - dt.timedelta(hours=3))}",
+        f"PID|1||{mrn}^^^DEMOHOSP^MR||Moreno^Riley||19720301|U",
+        "PV1|1|E|ED^^^DEMOHOSP" + "|" * 16 + "DEMOV2002" + "|" * 25 + stamp(now - dt.timedelta(hours=3)),
+        "DG1|1||T40.1X1A^Poisoning by heroin, accidental^I10"]) + "\r"
+    ack = adt.receive(message.encode(), user=users["adt.feed"])
+    assert "MSA|AA|" in ack, ack

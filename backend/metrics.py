@@ -47,6 +47,12 @@ DATABASE_ERRORS = Counter(
     "slow) or `busy` (a deadlock, serialization failure, lock timeout or SQLite's lock).",
     ["kind"])
 DATABASE_ERROR_KINDS = ("unavailable", "busy")
+HL7_MESSAGES = Counter(
+    "bridgeline_hl7_messages",
+    "HL7 v2 messages from the hospital's interface engine, by MSH-9 type and what they did: `processed`, "
+    "`unknown_patient`, `duplicate`, `discharge_differs`, `ignored`, `error` (AE), `rejected` (AR), `resent` "
+    "(a control id already received: the stored ACK again).",
+    ["type", "outcome"])
 
 #: Where the workers' values are (read when the library was imported, as the library did).
 MULTIPROCESS_DIRECTORY = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
@@ -85,6 +91,12 @@ def count_database_error(kind: str | None) -> None:
     """Count a database error of `kind` (`unavailable` or `busy`); None counts nothing."""
     if kind in DATABASE_ERROR_KINDS:
         DATABASE_ERRORS.labels(kind).inc()
+
+
+@_never_fails
+def count_hl7_message(message_type: str, outcome) -> None:
+    """Count one message of the ADT feed (its type is cut to the event, e.g. `ADT^A04`)."""
+    HL7_MESSAGES.labels("^".join(str(message_type).split("^")[:2])[:20] or "unknown", str(outcome)).inc()
 
 
 class _ThisProcess:

@@ -31,8 +31,9 @@ log = logging.getLogger("backend.request")
 _PROBES = ("/health", "/ready", "/metrics")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-#: Paths whose bodies are not JSON (Twilio posts forms; so do the console's pages).
-_FORM_PREFIXES = ("/webhooks/", "/console/")
+#: Paths whose bodies are not JSON (Twilio posts forms; so do the console's pages; the hospital's
+#: interface engine posts HL7 v2 ER7).
+_FORM_PREFIXES = ("/webhooks/", "/console/", "/api/v1/interfaces/")
 _API_PREFIX = "/api/"
 #: Bodies up to this size are read and discarded before a 413, so that the client, still
 #: sending, sees the answer rather than a connection reset.

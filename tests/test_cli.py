@@ -37,9 +37,10 @@ def test_demo_seed_creates_every_role_once_and_prints_passwords(app, ctx):
     db.session.commit()
     runner = app.test_cli_runner()
     first = runner.invoke(args=["demo", "seed"])
+    assert "adt.feed" in first.output and "demo-interface-pass" in first.output
     assert first.exit_code == 0, first.output
     roles = set(db.session.scalars(sa.select(User.role)).all())
-    assert {str(r) for r in roles} == {"coach", "ed_nurse", "clinic_staff", "admin"}
+    assert {str(r) for r in roles} == {"coach", "ed_nurse", "clinic_staff", "admin", "interface"}
     assert "demo-coach-pass" in first.output
     second = runner.invoke(args=["demo", "seed"])
     assert "nothing seeded" in second.output
@@ -66,6 +67,13 @@ def test_demo_data_shows_every_coach_a_caseload_with_its_rules_at_work(app, anon
     services = {p["service"] for p in anonymous.get("/api/v1/programs?limit=200").get_json()["items"]}
     assert len(services) == 9 and any(r["handoffs_overdue"] for r in review["coaches"])
     assert len(anonymous.get("/api/v1/inbox?unread=true").get_json()["items"]) == 2  # one from an unknown number
+    # The ADT feed brought one of Maria's patients back to the ED: first in her caseload, on the review's list.
+    assert review["at_risk"]["back_in_ed"]["count"] == 1
+    anonymous.sign_in("coach.maria", "demo-coach-pass")
+    first = anonymous.get("/api/v1/caseload").get_json()["items"][0]
+    assert first["priority_reasons"][0] == "back_in_ed"
+    timeline = anonymous.get(f"/api/v1/episodes/{first['episode_id']}/timeline").get_json()["items"]
+    assert any(item["kind"] == "back_in_ed" and item["detail"]["overdose"] for item in timeline)
 
 
 def test_a_coach_can_send_a_template_text_on_a_fresh_demo(app, anonymous, ctx):
@@ -88,3 +96,13 @@ def test_a_coach_can_send_a_template_text_on_a_fresh_demo(app, anonymous, ctx):
             break
     else:
         raise AssertionError("no demo patient of coach.maria takes texts")
+
+
+def test_the_interface_account_is_made_by_the_documented_command(app, ctx):
+    runner = app.test_cli_runner()
+    made = runner.invoke(args=["users", "create", "adt-feed", "--role", "interface", "--display-name",
+                               "Hospital ADT feed"], input="a long interface passphrase\n")
+    assert made.exit_code == 0, made.output
+    assert "created interface adt-feed" in made.output
+    user = db.session.scalar(sa.select(User).where(User.username == "adt-feed"))
+    assert str(user.role) == "interface" and str(user.access) == "active"  # not a clinical role: no second approval

@@ -17,7 +17,7 @@ from flask import current_app, g, request
 
 from backend.audit import service as audit
 from backend.auth import service as auth_service
-from backend.auth.models import Access, DeviceSession, Role, User
+from backend.auth.models import PEOPLE, Access, DeviceSession, Role, User
 from backend.errors import Problem
 from backend.extensions import db
 
@@ -40,9 +40,10 @@ def allow(*roles: Role) -> Callable:
 
 
 def signed_in(view):
-    """Any signed-in user may call the view."""
-    setattr(view, _ATTR, frozenset(Role))
-    _document(view, frozenset(Role))
+    """Any signed-in person may call the view (every role but `interface`, the hospital feed's
+    service account, which may reach only its own endpoint)."""
+    setattr(view, _ATTR, PEOPLE)
+    _document(view, PEOPLE)
     return view
 
 

@@ -23,8 +23,16 @@ class Role(enum.StrEnum):
     ED_NURSE = "ed_nurse"
     CLINIC_STAFF = "clinic_staff"
     ADMIN = "admin"
+    #: A service account, not a person: the hospital's interface engine. It may reach only the HL7
+    #: v2 feed (`POST /api/v1/interfaces/hl7v2`); every other route refuses it (privacy.md, machine
+    #: accounts). Created like any account: `flask --app backend users create <name> --role
+    #: interface --display-name …` or the console's Users page; it signs in with `POST
+    #: /api/v1/auth/tokens` like a person and is audited like one.
+    INTERFACE = "interface"
 
 
+#: The roles of people (every role but the interface engine's): what `@signed_in` admits.
+PEOPLE = frozenset(Role) - {Role.INTERFACE}
 #: The clinical roles, who work with patient records (an admin is not a clinician: privacy.md).
 CLINICAL_ROLES = frozenset({Role.COACH, Role.ED_NURSE, Role.CLINIC_STAFF})
 #: Who works a case after the ED: its coach and clinic staff (contacts, tasks, texts, consents,

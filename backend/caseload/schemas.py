@@ -46,7 +46,7 @@ class CaseloadEntrySchema(OutputSchema):
     patient_display_name = fields.String(required=True)
     level = fields.String(required=True)
     priority_reasons = fields.List(fields.String(), required=True, metadata={
-        "description": "Most urgent first: handoff_overdue, moud_supply_ending, overdue_task, "
+        "description": "Most urgent first: back_in_ed, handoff_overdue, moud_supply_ending, overdue_task, "
                        "not_contacted_since_discharge, missed_appointment_not_followed_up, phone_invalid, "
                        "unread_reply, no_contact_7_days."})
     last_contact_at = Timestamp(allow_none=True, required=True, metadata={"description": "Last time reached."})
@@ -99,6 +99,9 @@ class AtRiskSchema(OutputSchema):
     moud_supply_ending = fields.Nested(EpisodeListSchema, required=True, metadata={
         "description": "The latest medication supply ends within 48 h (or has ended) with no visit booked to "
                        "continue it; the supply ending soonest first."})
+    back_in_ed = fields.Nested(EpisodeListSchema, required=True, metadata={
+        "description": "The hospital's ADT feed registered the patient in the ED (or admitted them) again after a "
+                       "discharge, and nobody has reached them since; the earliest return first."})
 
 
 class ReviewTextsSchema(OutputSchema):

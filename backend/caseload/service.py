@@ -4,6 +4,8 @@ the cases, handoffs and outreach domains (each rule they use is defined in its o
 
 Priority rules, most urgent first (an episode's rank is its most urgent reason):
 
+0. `back_in_ed` — the hospital's ADT feed registered the patient in the ED (or admitted them)
+   again after a discharge, and the coach has not reached them since (`backend.interop`);
 1. `handoff_overdue` — an open handoff is past its accept-by or arrive-by deadline;
 2. `moud_supply_ending` — the latest medication supply ends within 48 h (or has ended) and no
    visit that could continue it is booked before its end (`backend.continuity.rules`);
@@ -53,11 +55,12 @@ from backend.errors import Problem
 from backend.extensions import db
 from backend.handoffs import service as handoffs
 from backend.handoffs.models import Handoff
+from backend.interop.models import HospitalVisit
 from backend.outreach.models import Message
 from backend.pagination import keyset_page
 from backend.schemas import json_ready
 
-RULES = ("handoff_overdue", "moud_supply_ending",
+RULES = ("back_in_ed", "handoff_overdue", "moud_supply_ending",
          "overdue_task", "not_contacted_since_discharge", "missed_appointment_not_followed_up",
          "phone_invalid", "unread_reply", "no_contact_7_days")
 CONTACT_AFTER_DISCHARGE = dt.timedelta(hours=24)
@@ -65,7 +68,7 @@ CLINIC_VISIT_AFTER_DISCHARGE = dt.timedelta(hours=72)
 RECENT_CONTACT = dt.timedelta(days=7)
 AT_RISK_LIST_LIMIT = 200
 #: The review's lists of patients at risk of being lost (with `unassigned`, its lists).
-AT_RISK_LISTS = ("not_contacted_24h_after_discharge", "no_clinic_visit_72h", "moud_supply_ending")
+AT_RISK_LISTS = ("not_contacted_24h_after_discharge", "no_clinic_visit_72h", "moud_supply_ending", "back_in_ed")
 #: A coach's load in the review, in its order.
 LOAD = ("active", "overdue_tasks", "not_contacted_7d", "handoffs_overdue", "unread")
 #: How far back the review counts automatic texts that went in English for want of the patient's language.
@@ -108,6 +111,11 @@ def _figures(now: dt.datetime):
         "no_clinic_visit_72h": sa.and_(Episode.discharged_at < now - CLINIC_VISIT_AFTER_DISCHARGE, ~sa.exists().where(
             Appointment.episode_id == Episode.id, Appointment.kind == AppointmentKind.TRANSITION_CLINIC,
             Appointment.status == AppointmentStatus.ATTENDED)),
+        # the hospital's ADT feed (backend.interop): back in the ED, not reached since
+        "back_in_ed": sa.exists().where(HospitalVisit.episode_id == Episode.id, HospitalVisit.back_in_ed == sa.true(),
+                                        not_reached_since(HospitalVisit.registered_at)),
+        "back_in_ed_at": sa.select(sa.func.max(HospitalVisit.registered_at)).where(
+            HospitalVisit.episode_id == Episode.id, HospitalVisit.back_in_ed == sa.true()).scalar_subquery(),
         # continuity of treatment (backend.continuity.rules)
         "moud_covered_until": continuity.covered_until(Episode.id),
         "moud_supply_ending": continuity.ending(Episode.id, now),
@@ -125,6 +133,8 @@ def _rows(where, now: dt.datetime):
 
 def _reasons(row) -> list[str]:
     reasons = []
+    if row.back_in_ed:
+        reasons.append("back_in_ed")
     if row.handoff_overdue:
         reasons.append("handoff_overdue")
     if row.moud_supply_ending:
@@ -229,7 +239,8 @@ def _lists(figures: dict) -> dict:
     return {"unassigned": (~has_active_coach, Episode.opened_at),
             "not_contacted_24h_after_discharge": (figures["not_contacted_since_discharge"], Episode.discharged_at),
             "no_clinic_visit_72h": (figures["no_clinic_visit_72h"], Episode.discharged_at),
-            "moud_supply_ending": (figures["moud_supply_ending"], figures["moud_covered_until"])}
+            "moud_supply_ending": (figures["moud_supply_ending"], figures["moud_covered_until"]),
+            "back_in_ed": (figures["back_in_ed"], figures["back_in_ed_at"])}
 
 
 def review_list(name: str, *, cursor: str | None, limit: int,
@@ -269,7 +280,7 @@ def _open_episode_counts(figures: dict, now: dt.datetime, *, coach_ids: set) -> 
             _open_episodes(Episode.coach_id, sa.func.count().label("active"), number("no_contact_7_days"),
                            sa.func.sum(figures["overdue_tasks"]).label("overdue_tasks"),
                            number("not_contacted_since_discharge"), number("no_clinic_visit_72h"),
-                           number("moud_supply_ending"))
+                           number("moud_supply_ending"), number("back_in_ed"))
             .group_by(Episode.coach_id)):
         if row.coach_id in coach_ids:
             load[row.coach_id].update(active=row.active, not_contacted_7d=int(row.no_contact_7_days),
@@ -277,7 +288,8 @@ def _open_episode_counts(figures: dict, now: dt.datetime, *, coach_ids: set) -> 
         else:
             counts["unassigned"] += row.active
         counts.update(not_contacted_24h_after_discharge=int(row.not_contacted_since_discharge),
-                      no_clinic_visit_72h=int(row.no_clinic_visit_72h), moud_supply_ending=int(row.moud_supply_ending))
+                      no_clinic_visit_72h=int(row.no_clinic_visit_72h), moud_supply_ending=int(row.moud_supply_ending),
+                      back_in_ed=int(row.back_in_ed))
     of_open_episodes = {  # counted from their own records: few, and indexed
         "handoffs_overdue": sa.select(Episode.coach_id, sa.func.count(sa.distinct(Episode.id))).select_from(Handoff)
         .join(Episode, Episode.id == Handoff.episode_id).where(Handoff.overdue(now)),

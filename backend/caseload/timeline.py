@@ -6,7 +6,8 @@ Kinds: `opened`, `discharged`, `coach_assigned`, `flags_changed`, `closed` (life
 `handoff_sent`, `handoff_accepted`, … and `handoff_overdue_accept` / `handoff_overdue_arrival`
 (the handoff log); `naloxone_given` and `naloxone_used` (the naloxone log, never a use's note);
 `medication_started` (a supply, at the start of its coverage) and `medication_filled` /
-`medication_not_filled` (the pharmacy's answer); `text_sent` and `text_received` (outreach:
+`medication_not_filled` (the pharmacy's answer); `back_in_ed` and `hospital_discharged` (a
+return to the hospital the ADT feed reported on the episode, and that visit's discharge); `text_sent` and `text_received` (outreach:
 codes and times, never the text).
 Each item carries codes and times only, never free text. One query per kind of record, however
 long the episode.
@@ -24,6 +25,7 @@ from backend.continuity.models import FillStatus
 from backend.extensions import db
 from backend.handoffs import service as handoffs
 from backend.handoffs.models import HandoffEventKind
+from backend.interop.models import HospitalVisit
 from backend.outreach import service as outreach
 from backend.outreach.models import MessageDirection, MessageStatus
 from backend.schemas import json_ready
@@ -66,6 +68,13 @@ def for_episode(*, episode: Episode, user: User) -> list[dict]:
         items.append(_item("medication_started", supply.starts_at, supply.id, detail))
         if supply.fill_status != FillStatus.UNKNOWN:
             items.append(_item(f"medication_{supply.fill_status}", supply.fill_status_at, supply.id, detail))
+    for visit in db.session.scalars(sa.select(HospitalVisit).where(HospitalVisit.episode_id == episode.id,
+                                                                  HospitalVisit.back_in_ed == sa.true())):
+        detail = {"setting": visit.setting, "overdose": visit.overdose, "task_id": visit.task_id}
+        items.append(_item("back_in_ed", visit.registered_at, visit.id, detail))
+        if visit.discharged_at is not None:
+            items.append(_item("hospital_discharged", visit.discharged_at, visit.id,
+                               {**detail, "disposition": visit.disposition}))
     for event, to_level in handoffs.events_of_episode(episode_id=episode.id):
         kind = f"handoff_{event.status if event.kind == HandoffEventKind.TRANSITION else event.kind}"
         items.append(_item(kind, event.at, event.handoff_id, {"to_level": to_level, "by": event.by_id}))

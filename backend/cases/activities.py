@@ -124,10 +124,12 @@ def _assignable(user_id: uuid.UUID) -> None:
                       errors={"assignee_id": ["Not an active coach or clinic staff member."]})
 
 
-def create_system_task(*, episode: Episode, title: str, due_at) -> Task:
+def create_system_task(*, episode: Episode, title: str, due_at, for_clinic_staff: bool = False) -> Task:
     """A follow-up the system raises (a missed handoff deadline): for the episode's coach, or
-    for clinic staff as a whole (no assignee) while the episode has no coach."""
-    task = Task(episode_id=episode.id, title=title, due_at=due_at, assignee_id=episode.coach_id)
+    for clinic staff as a whole (no assignee) while the episode has no coach, or when
+    `for_clinic_staff` (a record to check, not the coach's work)."""
+    task = Task(episode_id=episode.id, title=title, due_at=due_at,
+                assignee_id=None if for_clinic_staff else episode.coach_id)
     db.session.add(task)
     db.session.flush()
     audit.record("task.create", resource_type="task", resource_id=task.id, patient_ids=[episode.patient_id],

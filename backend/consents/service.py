@@ -141,23 +141,29 @@ def covering_consent(*, patient_id, program: Program, information: list[str]) ->
     return next((c for c in candidates if is_active(c) and set(information) <= set(c.information)), None)
 
 
-def require_consent(*, episode: Episode, program: Program) -> Consent:
-    """The consent a handoff summary to `program` may rely on, or 409 consent-required."""
-    consent = covering_consent(patient_id=episode.patient_id, program=program, information=["handoff_summary"])
+def require_consent(*, episode: Episode, program: Program, information=("handoff_summary",)) -> Consent:
+    """The Part 2 gate of every disclosure to an outside program — a handoff (its summary) and a
+    FHIR export (the kinds requested) alike: the consent it may rely on, or 409 consent-required."""
+    information = list(information)
+    consent = covering_consent(patient_id=episode.patient_id, program=program, information=information)
     if consent is None:
         audit.record("disclosure.refused", resource_type="program", resource_id=program.id,
-                     patient_ids=[episode.patient_id], details={"reason": "no covering consent"})
+                     patient_ids=[episode.patient_id], details={"reason": "no covering consent",
+                                                                "information": information})
+        covering = "the handoff summary" if information == ["handoff_summary"] else \
+            ", ".join(kind.replace("_", " ") for kind in information)
         raise Problem(409, f"{program.name} is outside the program: a 42 CFR Part 2 consent naming it and "
-                           f"covering the handoff summary is required first.", type="consent-required",
+                           f"covering {covering} is required first.", type="consent-required",
                       recipient_program_id=str(program.id))
     return consent
 
 
 def record_disclosure(*, consent: Consent, episode: Episode, program: Program, content: dict,
-                      handoff_id, actor: User) -> Disclosure:
+                      handoff_id, actor: User, information=("handoff_summary",), disclosure_id=None) -> Disclosure:
     disclosure = Disclosure(patient_id=episode.patient_id, consent_id=consent.id, recipient_program_id=program.id,
-                            recipient_name=program.name, information=["handoff_summary"], content=content,
-                            notice=NOTICE_2_32, handoff_id=handoff_id, disclosed_by_id=actor.id)
+                            recipient_name=program.name, information=list(information), content=content,
+                            notice=NOTICE_2_32, handoff_id=handoff_id, disclosed_by_id=actor.id,
+                            **({"id": disclosure_id} if disclosure_id is not None else {}))
     db.session.add(disclosure)
     db.session.flush()
     audit.record("disclosure.create", resource_type="disclosure", resource_id=disclosure.id,

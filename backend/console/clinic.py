@@ -70,7 +70,8 @@ DASHBOARD_LIST = 25
 REVIEW_LISTS = {"unassigned": ("unassigned", "Unassigned episodes"),
                 "not-contacted": ("not_contacted_24h_after_discharge", "Not contacted within 24 h of discharge"),
                 "no-visit": ("no_clinic_visit_72h", "No clinic visit by 72 h after discharge"),
-                "supply-ending": ("moud_supply_ending", "Medication running out, no visit booked")}
+                "supply-ending": ("moud_supply_ending", "Medication running out, no visit booked"),
+                "back-in-ed": ("back_in_ed", "Back in the ED, not reached since")}
 
 
 # --- the review dashboard -----------------------------------------------------------------
@@ -90,7 +91,7 @@ def _review_page(status: int = 200, **context):
                 texts_needing_review=_texts_needing_review(), **context)
 
 
-@bp.route("/review/<any(unassigned, 'not-contacted', 'no-visit', 'supply-ending'):which>")
+@bp.route("/review/<any(unassigned, 'not-contacted', 'no-visit', 'supply-ending', 'back-in-ed'):which>")
 @allow(Role.CLINIC_STAFF)
 def review_list(which: str):
     """One of the dashboard's lists in full, a page at a time (its cursor is no patient data)."""

@@ -255,6 +255,8 @@ MEASURE_LABELS = {
     "community_arrival_confirmed": "Arrival at a community program confirmed",
     "texts_delivered": "Texts delivered",
     "opted_out": "Opted out of texts (lower is better)",
+    "ed_revisit_30d": "Back in the ED within 30 days (lower is better)",
+    "overdose_revisit_90d": "Repeat overdose visit within 90 days (lower is better)",
 }
 POPULATION_LABELS = {"episodes": "Patients discharged", "handoffs": "Handoffs", "texts": "Texts"}
 #: The report's filter fields: the API's query names.

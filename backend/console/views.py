@@ -82,6 +82,10 @@ def sign_in():
     except auth_service.InvalidCredentials:
         return page("sign_in.html", 401, back=back, username=username,
                     error="The username or password is not right.")
+    if issued.session.user.role == Role.INTERFACE:  # a service account: the ADT feed is all it may reach
+        auth_service.revoke_session(session=issued.session, reason="signed_out")
+        return page("sign_in.html", 403, back=back, username=username,
+                    error="This is a service account for the hospital feed: it cannot use the console.")
     session.clear()  # a fresh CSRF secret for the new session
     response = redirect(back or url_for("console.home"))
     console_session.remember(response, issued)

@@ -28,6 +28,7 @@ from backend.continuity.models import MedicationSupply, NaloxoneEvent, NaloxoneK
 from backend.continuity.rules import PRESCRIBING_SERVICES
 from backend.database import epoch_ms
 from backend.handoffs.models import Handoff, HandoffEvent, HandoffStatus
+from backend.interop.models import HospitalVisit
 from backend.outreach.models import Message, MessageDirection, MessageKind, MessageStatus
 from backend.programs.models import Program
 from backend.reports.models import EpisodeFacts, HandoffFacts, TextFacts
@@ -65,7 +66,10 @@ def facts(episode_ids: sa.Select) -> dict[type, sa.Select]:
     - bridge_starts, bridge_ends: the coverage of the episode's first bridge prescription from
       the ED (the earliest started); moud_continued: the first thing that continued it, at or
       after its start: an attended transition-clinic visit or intake at an OTP or OBOT, or the
-      start of another supply that started on a later date.
+      start of another supply that started on a later date;
+    - revisit, overdose_revisit: the patient's first hospital visit the ADT feed reported (an ED
+      registration or an admission, on whatever episode) registered after the discharge, and
+      the first of those that was an overdose (ICD-10-CM T40.x).
 
     Handoffs: method, to_level, status, accept_by, arrive_by, accepted (the first acceptance),
     cancelled (the cancellation, if any), arrived. Texts: those Bridgeline tried to send (not
@@ -147,6 +151,11 @@ def _episode_facts(episodes: sa.CTE, first_texts: sa.Subquery, handoffs: sa.Subq
                 .group_by(handoffs.c.episode_id).subquery("arrivals"))
     follow_up = earliest(epoch_ms(contacts.c.contact), visits.c.visit)
     naloxone, bridges = _naloxone_facts(episodes), _bridge_facts(episodes)
+
+    def first_return(*conditions):
+        return epoch_ms(sa.select(sa.func.min(HospitalVisit.registered_at)).where(
+            HospitalVisit.patient_id == episodes.c.patient_id, HospitalVisit.registered_at > episodes.c.discharged_at,
+            *conditions).scalar_subquery())
     from_ed = sa.exists().where(LevelPeriod.episode_id == episodes.c.id,
                                 LevelPeriod.level == Level.EMERGENCY_DEPARTMENT)
     return (sa.select(episodes.c.id.label("episode_id"), *_cohort_of(episodes),
@@ -161,7 +170,8 @@ def _episode_facts(episodes: sa.CTE, first_texts: sa.Subquery, handoffs: sa.Subq
                       from_ed.label("from_ed"),
                       sa.func.coalesce(episodes.c.disposition, "unknown").label("disposition"),
                       naloxone.c.naloxone_trained, bridges.c.bridge_starts, bridges.c.bridge_ends,
-                      bridges.c.moud_continued)
+                      bridges.c.moud_continued, first_return().label("revisit"),
+                      first_return(HospitalVisit.overdose == sa.true()).label("overdose_revisit"))
             .select_from(episodes)
             .join(Patient, Patient.id == episodes.c.patient_id)
             .outerjoin(contacts, contacts.c.episode_id == episodes.c.id)

@@ -323,3 +323,30 @@ def medication_continued(e) -> sa.ColumnElement:
                    (sa.and_(e.moud_continued.is_not(None), e.moud_continued <= e.bridge_ends + CONTINUATION_GRACE),
                     MET),
                    else_=MISSED)
+
+
+# --- returns to the hospital (the ADT feed) --------------------------------------------------
+
+@_measure("ed_revisit_30d", population="episodes", window="30 days after discharge")
+def ed_revisit_30d(e) -> sa.ColumnElement:
+    """ED revisit within 30 days of discharge (lower is better): episodes whose patient the
+    hospital's ADT feed registered in the ED (A04) or admitted (A01) again after the discharge
+    and no later than 30 days after it, among the report's episodes. Only hospitals that send
+    their feed are counted: a return elsewhere is not known. Pending until the 30 days are over
+    (a return already reported is then counted, not before).
+    Source: product.md (ED revisits within 30 days; "Back in the ED"); revisits after an
+    ED visit for opioid use are the outcome EDs track (e.g. Weiner et al. 2020)."""
+    return within(e.now, e.discharged, 30 * DAY, e.revisit)
+
+
+@_measure("overdose_revisit_90d", population="episodes", window="90 days after discharge")
+def overdose_revisit_90d(e) -> sa.ColumnElement:
+    """Repeat ED visit for an overdose within 90 days (lower is better): among episodes whose
+    presenting reason was an overdose, those whose patient the ADT feed registered in the ED or
+    admitted again for an overdose — PV2-3 (admit reason) or a DG1-3 diagnosis coded ICD-10-CM
+    T40.x — after the discharge and no later than 90 days after it. Pending until the 90 days
+    are over.
+    Source: product.md (repeat overdose within 90 days); repeat overdose after a nonfatal one
+    is the risk the program exists to lower (e.g. Olfson et al. 2018)."""
+    return sa.case((e.presenting_reason != "overdose", None), else_=within(e.now, e.discharged, 90 * DAY,
+                                                                           e.overdose_revisit))

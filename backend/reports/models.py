@@ -58,6 +58,10 @@ class EpisodeFacts(_Cohort, db.Model):
     bridge_ends: Mapped[int | None] = mapped_column(Ms)
     #: The first continuation of it: a visit that can renew it, or a next supply.
     moud_continued: Mapped[int | None] = mapped_column(Ms)
+    #: The hospital's ADT feed: the first ED registration or admission after the discharge, and
+    #: the first one for an overdose (`backend.interop`).
+    revisit: Mapped[int | None] = mapped_column(Ms)
+    overdose_revisit: Mapped[int | None] = mapped_column(Ms)
 
 
 class HandoffFacts(_Cohort, db.Model):

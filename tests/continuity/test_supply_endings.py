@@ -46,7 +46,8 @@ def test_a_supply_ending_within_48_hours_with_nothing_booked_is_a_caseload_reaso
 
 
 def test_moud_supply_ending_ranks_just_below_handoff_overdue():
-    assert caseload.RULES[:3] == ("handoff_overdue", "moud_supply_ending", "overdue_task")
+    # (back_in_ed, from the hospital's ADT feed, ranks above them all since API 1.14)
+    assert caseload.RULES[:4] == ("back_in_ed", "handoff_overdue", "moud_supply_ending", "overdue_task")
 
 
 def test_a_clinic_visit_or_an_otp_intake_before_the_end_clears_it_other_visits_do_not(

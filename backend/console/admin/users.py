@@ -26,7 +26,7 @@ from backend.errors import Problem
 from backend.extensions import db
 
 ROLE_LABELS = {Role.COACH: "Coach", Role.ED_NURSE: "ED nurse", Role.CLINIC_STAFF: "Clinic staff",
-               Role.ADMIN: "Admin"}
+               Role.ADMIN: "Admin", Role.INTERFACE: "Interface (hospital feed)"}
 #: Users on one page of the list.
 PAGE_SIZE = 50
 CREATE_FIELDS = ("username", "display_name", "role", "password")
