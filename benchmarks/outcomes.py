@@ -3,7 +3,9 @@
 Seeds a fresh database with 60,000 ED episodes discharged in the first half of 2026 and 10,000
 discharged before it, each with a history like the program's: three encounters (one reached,
 mostly), two appointments (attended, mostly), a handoff or two with their events, five texts,
-a naloxone kit (70%) and an ED bridge followed by a dispensed supply (70%).
+a naloxone kit (70%) and an ED bridge followed by a dispensed supply (70%), and the hospital
+visits the ADT feed reports: the index visit, and a return within 120 days (25%; an overdose in
+40% of them).
 Then, in process:
 - the full recount of the report's stored facts (what the first report after deploying does);
 - the report for the half year (all 60,000 episodes) and for one day of it, the facts current
@@ -40,6 +42,7 @@ from backend.auth import service as auth_service  # noqa: E402
 from backend.auth.models import Role  # noqa: E402
 from backend.cases.models import Appointment, Encounter, Episode, LevelPeriod, Patient  # noqa: E402
 from backend.continuity.models import MedicationSupply, NaloxoneEvent  # noqa: E402
+from backend.interop.models import HospitalVisit  # noqa: E402
 from backend.extensions import db  # noqa: E402
 from backend.handoffs.models import Handoff, HandoffEvent  # noqa: E402
 from backend.outreach.models import Message  # noqa: E402
@@ -57,7 +60,7 @@ class Seed:
     def __init__(self, nurse_id: uuid.UUID, coaches: list[uuid.UUID], rng: random.Random) -> None:
         self.nurse_id, self.coaches, self.rng = nurse_id, coaches, rng
         self.rows = Rows(Patient, Episode, LevelPeriod, Encounter, Appointment, Handoff, HandoffEvent, Message,
-                         NaloxoneEvent, MedicationSupply)
+                         NaloxoneEvent, MedicationSupply, HospitalVisit)
         self.count = 0
 
     def episode(self, discharged: dt.datetime) -> None:
@@ -104,6 +107,14 @@ class Seed:
                 self._add(HandoffEvent, id=uuid.uuid4(), handoff_id=handoff_id, seq=seq, status=status, at=at,
                           by_id=self.nurse_id, note=None, kind="transition")
         self._continuity(episode_id, arrived, discharged)
+        self._add(HospitalVisit, id=uuid.uuid4(), patient_id=patient_id, episode_id=episode_id, visit_number=f"V{n}",
+                  setting="emergency_department", registered_at=arrived, discharged_at=discharged,
+                  disposition="home", overdose=False, back_in_ed=False, task_id=None, created_at=arrived)
+        if rng.random() < 0.25:
+            back = discharged + rng.randrange(1, 24 * 120) * H
+            self._add(HospitalVisit, id=uuid.uuid4(), patient_id=patient_id, episode_id=episode_id,
+                      visit_number=f"R{n}", setting="emergency_department", registered_at=back, discharged_at=None,
+                      disposition=None, overdose=rng.random() < 0.4, back_in_ed=True, task_id=None, created_at=back)
         for day in (1, 3, 7, 14, 30):
             at = discharged + day * D
             self._add(Message, id=uuid.uuid4(), patient_id=patient_id, episode_id=episode_id, direction="outbound",

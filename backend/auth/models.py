@@ -35,6 +35,10 @@ class Role(enum.StrEnum):
 PEOPLE = frozenset(Role) - {Role.INTERFACE}
 #: The clinical roles, who work with patient records (an admin is not a clinician: privacy.md).
 CLINICAL_ROLES = frozenset({Role.COACH, Role.ED_NURSE, Role.CLINIC_STAFF})
+#: Roles an admin's grant puts in force only once a second person approves (two people grant
+#: access to patient records): the clinical roles, and the interface engine's, whose messages
+#: write patient records.
+TWO_PERSON_ROLES = CLINICAL_ROLES | {Role.INTERFACE}
 #: Who works a case after the ED: its coach and clinic staff (contacts, tasks, texts, consents,
 #: and the receiving side of handoffs).
 CASE_WORKERS = frozenset({Role.COACH, Role.CLINIC_STAFF})

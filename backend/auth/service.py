@@ -20,7 +20,7 @@ from flask import current_app
 
 from backend import unit_of_work
 from backend.audit import service as audit
-from backend.auth.models import CLINICAL_ROLES, Access, DeviceSession, LoginThrottle, Role, User
+from backend.auth.models import TWO_PERSON_ROLES, Access, DeviceSession, LoginThrottle, Role, User
 from backend.database import upsert, utcnow
 from backend.errors import Problem
 from backend.extensions import db
@@ -118,10 +118,10 @@ def create_user(*, username: str, display_name: str, role: Role, password: str, 
 
 
 def _grant(user: User, actor: User) -> None:
-    """A clinical role an admin gives waits for a second person (a clinic-staff member other
-    than the grantee); any other role is in force at once. Without an actor (the shell's
+    """A clinical role (or the interface engine's) an admin gives waits for a second person (a
+    clinic-staff member other than the grantee); any other role is in force at once. Without an actor (the shell's
     `flask users create`, the demo seed) nobody is waiting to approve: the bootstrap."""
-    if user.role not in CLINICAL_ROLES:
+    if user.role not in TWO_PERSON_ROLES:
         user.access = Access.ACTIVE
         return
     user.access, user.access_granted_by_id, user.access_granted_at = Access.PENDING, actor.id, utcnow()

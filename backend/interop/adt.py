@@ -1,7 +1,8 @@
 """The hospital's ADT feed: HL7 v2 ER7 in (parsed with the `hl7` library), an ACK out.
 
 `receive` never raises for what a message says: every body gets an ACK — `AA` (accepted, even
-when nothing was done: an unknown MRN, a duplicate, an event Bridgeline does not act on), `AE`
+when nothing was done: an unknown MRN, a duplicate, an event Bridgeline does not act on; the
+same ACK whatever happened, so that it never tells whether an MRN is on file), `AE`
 (a field missing or impossible: the reason in MSA-3 and ERR) or `AR` (not an HL7 v2 message
 Bridgeline can read, an unsupported message type, no MSH-10). Idempotent on MSH-10 per sender:
 the first message with a control id claims it (`hl7_messages`, unique), a resent one gets the
@@ -134,7 +135,7 @@ def receive(body: bytes, *, user: User) -> str:
     try:
         with db.session.begin_nested():  # an error undoes the message's work, never its record
             result = _process(message, user=user)
-        ack = _ack(message, "AA", note=result.note)
+        ack = _ack(message, "AA")  # the same for every outcome: an ACK never tells whether an MRN is on file
     except MessageError as error:
         result, ack = Result(MessageOutcome.ERROR if error.ack_code == "AE" else MessageOutcome.REJECTED), \
             _ack(message, error.ack_code, error)
@@ -200,6 +201,12 @@ def _process(message, *, user: User) -> Result:
     mrn = _mrn(message)
     if not mrn:
         raise MessageError("PID-3 (the patient's MRN) is missing.")
+    # What a message must carry is checked before the patient is looked up, so that an error
+    # never tells an MRN on file from one that is not.
+    if event in DISCHARGES and _moment(message, "PV1.45") is None:
+        raise MessageError("PV1-45 (discharge date/time) is missing.")
+    for key in ("PV1.44", "EVN.2", "MSH.7"):
+        _moment(message, key)
     patient = db.session.scalar(sa.select(Patient).where(Patient.mrn == mrn))
     if patient is None:
         return Result(MessageOutcome.UNKNOWN_PATIENT, note="Patient not on file: nothing recorded.")

@@ -304,3 +304,43 @@ def test_the_console_review_lists_the_patients_back_in_the_ed_with_an_all_n_page
         following = re.search(r'href="(/console/review/back-in-ed\?cursor=[^"]+)">Next page', body)
         path = following.group(1).replace("&amp;", "&") if following else None
     assert seen == came_back
+
+
+def test_an_ack_never_tells_whether_an_mrn_is_on_file(ctx, followed, send_adt):
+    known = send_adt(adt("A04", followed["patient"]["mrn"], visit="K1", admitted=NOW())[0])[1]
+    unknown = send_adt(adt("A04", "NOBODY-HERE", visit="K1", admitted=NOW())[0])[1]
+    assert known["MSA"][1] == unknown["MSA"][1] == "AA" and known["MSA"][3:] == unknown["MSA"][3:] == [""]
+    # A message missing what it must carry is refused before the patient is looked up.
+    for mrn in (followed["patient"]["mrn"], "NOBODY-HERE"):
+        assert send_adt(adt("A03", mrn, visit="K1")[0])[1]["MSA"][1] == "AE"
+
+
+def test_an_interface_account_an_admin_creates_waits_for_a_second_person(make_client, clinic):
+    admin = make_client("admin")
+    made = admin.post("/api/v1/users", json={"username": "adt.engine", "display_name": "ADT feed",
+                                             "role": "interface", "password": "a long interface passphrase"})
+    assert made.status_code == 201 and made.get_json()["access"] == "pending"
+    from tests.support import ApiClient
+    engine = ApiClient(admin.client.application.test_client())
+    engine.sign_in("adt.engine", "a long interface passphrase")
+    refused = engine.client.post("/api/v1/interfaces/hl7v2", data=adt("A04", "X")[0],
+                                 headers={"Authorization": f"Bearer {engine.token}", "Content-Type": ER7})
+    assert refused.status_code == 403 and refused.get_json()["type"] == "access-pending"
+    assert clinic.post(f"/api/v1/users/{made.get_json()['id']}/access-approval", json={}).status_code == 200
+    accepted = engine.client.post("/api/v1/interfaces/hl7v2", data=adt("A04", "X")[0],
+                                  headers={"Authorization": f"Bearer {engine.token}", "Content-Type": ER7})
+    assert accepted.status_code == 200 and "MSA|AA|" in accepted.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("body", [
+    "", "MSH", "MSH|", "MSH|^~\\&", "MSH|^~\\&|||||||ADT^A04|1", "MSH|^~\\&|||||||ADT^A04|2\rPID",
+    "MSH|^~\\&|||||||ADT^A03|3\rPID|1||M1\rPV1|1|E" + "|" * 43 + "notadate",
+    "MSH|^~\\&|||||||ADT^A04|4\rPID|1||^^^^MR\rPV1", "MSH|^~\\&|||||||ADT^A04|5\rZZZ|\x00\x01|~~~^^^&&&",
+    "MSH|^~\\&|||||||ADT^A04|6\rPID|1||M2\rPV1|1|E" + "|" * 42 + "20261301999999",
+    "\x0bMSH|^~\\&|||||||ADT^A04|7\r\x1c\r", "MSH^~\\&", "PID|1||M3", "\xff" * 100,
+    "MSH|^~\\&|||||||ADT^A04|8\rDG1|1||" + "T40" * 300,
+])
+def test_a_malformed_message_gets_an_ack_and_http_200(ctx, send_adt, body):
+    response, ack = send_adt(body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert ack["MSH"][0] == "MSH" and ack["MSA"][1] in ("AA", "AE", "AR")

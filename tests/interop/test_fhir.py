@@ -246,3 +246,24 @@ def test_only_clinic_staff_export(coach, nurse, open_episode, program):
         assert client.post(f"/api/v1/episodes/{episode['id']}/fhir-exports",
                            json={"recipient_program_id": otp["id"], "information": ["medications"]}
                            ).status_code == 403
+
+
+def test_an_export_id_used_for_another_request_is_409_and_a_key_replays_the_bundle(clinic, open_episode, program):
+    import uuid
+    episode = open_episode()
+    otp = program(name="Harbor OTP")
+    assert clinic.post(f"/api/v1/patients/{episode['patient_id']}/consents",
+                       json=consent_body(otp, information=["medications", "appointments"])).status_code == 201
+    url = f"/api/v1/episodes/{episode['id']}/fhir-exports"
+    client_id = str(uuid.uuid4())
+    assert clinic.post(url, json={"id": client_id, "recipient_program_id": otp["id"],
+                                  "information": ["medications"]}).status_code == 201
+    other = clinic.post(url, json={"id": client_id, "recipient_program_id": otp["id"],
+                                   "information": ["appointments"]})
+    assert other.status_code == 409 and "id" in other.get_json()["errors"]
+    body = {"recipient_program_id": otp["id"], "information": ["appointments"]}
+    first = clinic.post(url, json=body, headers={"Idempotency-Key": "export-1"})
+    again = clinic.post(url, json=body, headers={"Idempotency-Key": "export-1"})
+    assert first.status_code == again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true"
+    assert again.get_data() == first.get_data() and again.mimetype == FHIR_JSON
+    assert len(clinic.get(f"/api/v1/patients/{episode['patient_id']}/disclosures").get_json()["items"]) == 2

@@ -17,7 +17,7 @@ from flask import flash, redirect, request, url_for
 
 from backend.auth import service as auth_service
 from backend.auth.access import allow, current_user
-from backend.auth.models import CLINICAL_ROLES, Access, Role, User
+from backend.auth.models import TWO_PERSON_ROLES, Access, Role, User
 from backend.auth.schemas import UserCreateSchema, UserUpdateSchema
 from backend.auth.scopes import USERS
 from backend.console import bp, forms
@@ -53,7 +53,7 @@ def _users_page(status: int = 200, **context):
     context.setdefault("form", {"role": Role.COACH.value})
     return page("admin_users.html", status, users=listed, next_cursor=next_cursor, pending=pending,
                 names=_names(u.access_granted_by_id for u in pending), roles=ROLE_LABELS,
-                clinical=CLINICAL_ROLES, **context)
+                clinical=TWO_PERSON_ROLES, **context)
 
 
 @bp.route("/users", methods=["POST"])
@@ -71,7 +71,7 @@ def create_user():
     except Problem as problem:
         refused(problem)
         return _users_page(problem.code, form=kept, errors=forms.problem_errors(problem))
-    pending = " Their clinical access waits for a clinic-staff member's approval." if user.role in CLINICAL_ROLES \
+    pending = " Their clinical access waits for a clinic-staff member's approval." if user.role in TWO_PERSON_ROLES \
         else ""
     flash(f"Created the account {user.username} ({ROLE_LABELS[user.role]}).{pending}")
     return redirect(url_for("console.user", user_id=user.id))
@@ -86,7 +86,7 @@ def user(user_id: uuid.UUID):
 def _user_page(record: User, status: int = 200, **context):
     context.setdefault("role_form", {"role": record.role.value})
     context.setdefault("name_form", {"display_name": record.display_name})
-    return page("admin_user.html", status, person=record, roles=ROLE_LABELS, clinical=CLINICAL_ROLES,
+    return page("admin_user.html", status, person=record, roles=ROLE_LABELS, clinical=TWO_PERSON_ROLES,
                 devices=len(auth_service.active_sessions(user=record)), is_me=record.id == current_user().id,
                 names=_names((record.access_granted_by_id, record.access_approved_by_id)), **context)
 
