@@ -11,6 +11,7 @@ LEVELS = {"emergency_department": "ED", "inpatient": "Inpatient", "transition_cl
           "community_program": "Community program"}
 
 PRIORITY_REASONS = {
+    "back_in_ed": "Back in the ED",
     "handoff_overdue": "Handoff overdue",
     "overdue_task": "Task overdue",
     "not_contacted_since_discharge": "Not contacted since discharge",
@@ -83,4 +84,9 @@ def timeline_text(item: dict, names: dict) -> str:
         return f"Text sent ({code_name(detail.get('kind')).lower()}): {code_name(detail.get('status')).lower()}"
     if kind == "text_received":
         return "Text received" + ("" if detail.get("read") else " (unread)")
+    if kind == "back_in_ed":  # the hospital's ADT feed
+        where = "admitted" if detail.get("setting") == "inpatient" else "registered in the ED"
+        return f"Back at the hospital: {where}" + (" (overdose)" if detail.get("overdose") else "")
+    if kind == "hospital_discharged":
+        return f"Discharged from the hospital visit: {code_name(detail.get('disposition') or 'unknown').lower()}"
     return code_name(kind)

@@ -304,6 +304,8 @@ def test_the_console_review_lists_the_patients_back_in_the_ed_with_an_all_n_page
         following = re.search(r'href="(/console/review/back-in-ed\?cursor=[^"]+)">Next page', body)
         path = following.group(1).replace("&amp;", "&") if following else None
     assert seen == came_back
+    episode_page = staff.get(f"/console/episodes/{came_back[0]}").get_data(as_text=True)
+    assert "Back at the hospital: registered in the ED" in episode_page
 
 
 def test_an_ack_never_tells_whether_an_mrn_is_on_file(ctx, followed, send_adt):
