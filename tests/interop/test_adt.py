@@ -90,12 +90,16 @@ def test_a_sample_stream_drives_discharge_the_cadence_and_the_back_in_ed_alert(c
     response, ack = send_adt(adt("A03", mrn, visit="V1", discharged=discharged, disposition="01")[0])
     assert ack["MSA"][1] == "AA" and len(_tasks(episode_id)) == 1
 
-    # 5. Unknown MRN: AA, nothing created.
+    # 5. Unknown MRN: AA, nothing created, counted.
+    from backend import metrics
+    unknown = metrics.HL7_MESSAGES.labels("ADT^A04", "unknown_patient")
+    counted = unknown._value.get()
     visits_before = db.session.scalar(sa.select(sa.func.count()).select_from(HospitalVisit))
     body, control_id = adt("A04", "NOT-ON-FILE", visit="V9", admitted=NOW())
     response, ack = send_adt(body)
     assert response.status_code == 200 and ack["MSA"][1:3] == ["AA", control_id]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(HospitalVisit)) == visits_before
+    assert unknown._value.get() == counted + 1
 
     # 6. Malformed: not HL7 at all, and an MSH without a control id — AR with the reason, HTTP 200.
     response, ack = send_adt("this is not a message", content_type="text/plain")
@@ -137,9 +141,12 @@ def test_a_sample_stream_drives_discharge_the_cadence_and_the_back_in_ed_alert(c
     review = clinic.get("/api/v1/caseloads").get_json()["at_risk"]["back_in_ed"]
     assert review["count"] == 1 and review["items"][0]["episode_id"] == episode_id
 
-    # The same visit again under another control id: a duplicate — AA, no second alert.
+    # The same visit again under another control id: a duplicate — AA, no second alert, counted.
+    duplicates = metrics.HL7_MESSAGES.labels("ADT^A01", "duplicate")
+    counted = duplicates._value.get()
     response, ack = send_adt(adt("A01", mrn, visit="V2", admitted=returned, patient_class="I")[0])
     assert ack["MSA"][1] == "AA" and len(_tasks(episode_id)) == 2
+    assert duplicates._value.get() == counted + 1
 
     # The return visit's discharge ends the visit, not the episode (its discharge stays, no review task).
     response, ack = send_adt(adt("A03", mrn, visit="V2", discharged=NOW(), disposition="LWBS")[0])
