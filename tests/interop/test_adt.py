@@ -279,7 +279,7 @@ def test_the_console_refuses_the_interface_account(app):
     assert "service account" in response.get_data(as_text=True)
 
 
-def test_the_console_review_lists_the_patients_back_in_the_ed_with_an_all_n_page(app, ctx, console, open_episode,
+def test_the_console_review_lists_the_patients_back_in_the_ed_with_an_all_n_page(app, ctx, console, open_episode,  # noqa: F811
                                                                                   nurse, send_adt, monkeypatch):
     import re
 

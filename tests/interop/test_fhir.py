@@ -10,7 +10,6 @@ from fhir.resources.R4B.bundle import Bundle
 
 from backend.consents.service import NOTICE_2_32
 from tests.cases.conftest import ago, ahead
-from tests.handoffs.conftest import SUMMARY
 
 FHIR_JSON = "application/fhir+json"
 LABELS = {("http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "R"),
