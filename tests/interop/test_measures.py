@@ -11,6 +11,7 @@ from backend import unit_of_work
 from backend.extensions import db
 from backend.interop.models import HospitalVisit
 from backend.reports import service
+from tests.console.conftest import console  # noqa: F401 - shared fixture
 from tests.interop.conftest import adt
 from tests.reports.cohort import UTC, Cohort
 from tests.reports.test_outcomes import staff  # noqa: F401 - shared fixture
@@ -66,3 +67,14 @@ def test_a_return_the_feed_reports_is_counted_once_the_report_refreshes(app, ctx
     after = service.outcomes(**period, now=now + 100 * D)["measures"]
     assert after["ed_revisit_30d"]["numerator"] == before["numerator"] + 1
     assert after["overdose_revisit_90d"]["numerator"] >= 1
+
+
+def test_the_console_outcomes_page_draws_both_measures(app, console):  # noqa: F811 - the shared fixture
+    from backend.auth.models import Role
+
+    staff = console(Role.CLINIC_STAFF)
+    page = staff.get("/console/reports/outcomes").get_data(as_text=True)
+    for label in ("Back in the ED within 30 days (lower is better)",
+                  "Repeat overdose visit within 90 days (lower is better)"):
+        row = page.split(label)[1].split("</tr>")[0]
+        assert 'class="rate-chart"' in row, label
