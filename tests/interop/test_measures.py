@@ -72,8 +72,8 @@ def test_a_return_the_feed_reports_is_counted_once_the_report_refreshes(app, ctx
 def test_the_console_outcomes_page_draws_both_measures(app, console):  # noqa: F811 - the shared fixture
     from backend.auth.models import Role
 
-    staff = console(Role.CLINIC_STAFF)
-    page = staff.get("/console/reports/outcomes").get_data(as_text=True)
+    clinic_staff = console(Role.CLINIC_STAFF)
+    page = clinic_staff.get("/console/reports/outcomes").get_data(as_text=True)
     for label in ("Back in the ED within 30 days (lower is better)",
                   "Repeat overdose visit within 90 days (lower is better)"):
         row = page.split(label)[1].split("</tr>")[0]
