@@ -27,6 +27,12 @@ class ReadinessSchema(OutputSchema):
     migrations = fields.Dict(required=True, metadata={"description": "`current` and `head` revisions, `up_to_date`."})
     clock = fields.Dict(required=True, metadata={
         "description": "`last_heartbeat_at` of the clock process (null if it never ran)."})
+    audit = fields.Dict(required=True, metadata={
+        "description": "The audit trail's seal lag: `unsealed_events` (written, not yet chained by the clock's "
+                       "sequencer) and `seal_lag_seconds` (how long the oldest of them has waited, in whole seconds; 0 "
+                       "when none). "
+                       "Informational: a lag does not make the service unready. Null when the database could "
+                       "not be read."})
 
 
 @blp.route("/health")
