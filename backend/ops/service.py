@@ -53,8 +53,8 @@ def readiness_and_commit() -> dict:
         report["database"] = "not_answering"
         return report
     try:
-        connection = db.session.connection(
-            execution_options={"sqlite_busy_timeout_ms": int(READY_WAIT_SECONDS * 1000)})
+        connection = db.session.connection(  # it writes: the write lock from the start, as for any writer
+            execution_options={"sqlite_busy_timeout_ms": int(READY_WAIT_SECONDS * 1000), "sqlite_begin": "IMMEDIATE"})
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(READY_WAIT_SECONDS * 1000)}")
         current = set(MigrationContext.configure(connection).get_current_heads())
