@@ -32,7 +32,8 @@ from flask import g, has_request_context  # noqa: E402
 from benchmarks.caseload import _fresh_postgres  # noqa: E402
 from benchmarks.common import PASSWORD, migrated_app  # noqa: E402
 
-SLEEP_SECONDS = 0.02
+#: How long each request is made to wait inside its transaction (`--sleep-ms`).
+SLEEP_SECONDS = float(os.environ.get("BENCH_SLEEP_MS", "20")) / 1000
 
 
 def bench_app(url: str):
@@ -103,7 +104,11 @@ def main() -> None:
     parser.add_argument("--database-url", required=True, help="an EMPTY PostgreSQL database")
     parser.add_argument("--n", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--sleep-ms", type=float, default=20, help="the wait inside each transaction (default 20)")
     args = parser.parse_args()
+    os.environ["BENCH_SLEEP_MS"] = str(args.sleep_ms)  # the spawned workers read it at import
+    global SLEEP_SECONDS
+    SLEEP_SECONDS = args.sleep_ms / 1000
     url = _fresh_postgres(args.database_url, "noserial")
     token, patients = seed(url, args.n)
 

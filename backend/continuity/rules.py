@@ -63,7 +63,9 @@ def continued(supply=MedicationSupply) -> sa.ColumnElement[bool]:
                sa.and_(Appointment.kind == AppointmentKind.PROGRAM_INTAKE, prescriber)))
 
 
-def ending(episode_id, now: dt.datetime, within: dt.timedelta = ALERT_BEFORE_END) -> sa.ColumnElement[bool]:
-    """The episode's latest supply ends within `within` of `now` (or has ended), not continued."""
+def ending(episode_id, now: dt.datetime | None, within: dt.timedelta = ALERT_BEFORE_END, *,
+           by=None) -> sa.ColumnElement[bool]:
+    """The episode's latest supply ends within `within` of `now` (or has ended), not continued;
+    `by` gives that instant itself instead (`now + within`: a bound parameter, say)."""
     return sa.exists().where(MedicationSupply.id == latest_supply_id(episode_id),
-                             MedicationSupply.ends_at <= now + within, ~continued())
+                             MedicationSupply.ends_at <= (now + within if by is None else by), ~continued())
