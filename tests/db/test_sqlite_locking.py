@@ -15,10 +15,10 @@ from tests.support import ApiClient, make_user
 
 
 @pytest.fixture
-def sqlite_app(live_app):
-    if live_app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+def sqlite_app(database_url, request):
+    if database_url.startswith("postgresql"):
         pytest.skip("SQLite's locking (PostgreSQL readers and writers never share a lock)")
-    return live_app
+    return request.getfixturevalue("live_app")
 
 
 def _begin_write(engine: sa.Engine, timeout_ms: int = 5000) -> sa.Connection:
