@@ -65,5 +65,15 @@ def continued(supply=MedicationSupply) -> sa.ColumnElement[bool]:
 
 def ending(episode_id, now: dt.datetime, within: dt.timedelta = ALERT_BEFORE_END) -> sa.ColumnElement[bool]:
     """The episode's latest supply ends within `within` of `now` (or has ended), not continued."""
-    return sa.exists().where(MedicationSupply.id == latest_supply_id(episode_id),
-                             MedicationSupply.ends_at <= now + within, ~continued())
+    return sa.exists().where(MedicationSupply.id == latest_supply_id(episode_id), _runs_out(now, within))
+
+
+def ending_supply(now: dt.datetime, within: dt.timedelta = ALERT_BEFORE_END) -> sa.ColumnElement[bool]:
+    """`ending`, said of a supply: it is its episode's latest, and it ends within `within` of
+    `now` (or has ended), not continued. For counting from the supplies (few) rather than from
+    every episode."""
+    return sa.and_(MedicationSupply.id == latest_supply_id(MedicationSupply.episode_id), _runs_out(now, within))
+
+
+def _runs_out(now: dt.datetime, within: dt.timedelta) -> sa.ColumnElement[bool]:
+    return sa.and_(MedicationSupply.ends_at <= now + within, ~continued())
