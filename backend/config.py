@@ -190,7 +190,7 @@ class Config:
         self.MAX_CONTENT_LENGTH = 64 * 1024
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.API_TITLE = "Bridgeline API"
-        self.API_VERSION = "1.15.0"
+        self.API_VERSION = "1.14.0"
         self.OPENAPI_VERSION = "3.1.0"
         self.OPENAPI_URL_PREFIX = "/api/v1"
         self.OPENAPI_JSON_PATH = "openapi.json"

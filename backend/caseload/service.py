@@ -49,6 +49,7 @@ from backend.cases.models import (
     TaskStatus,
 )
 from backend.continuity import rules as continuity
+from backend.continuity.models import MedicationSupply
 from backend.database import UTCDateTime, utcnow
 from backend.errors import Problem
 from backend.extensions import db
@@ -277,8 +278,9 @@ def _item(episode, display_name: str) -> dict:
 def _open_episode_counts(figures: dict, now: dt.datetime, *, coach_ids: set) -> tuple[dict, collections.Counter]:
     """Each active coach's load (`LOAD`), and how many open episodes each list of the review
     has. One pass over the open episodes, grouped by coach and read from an index that covers
-    it, counts the episodes, the rules they meet and their overdue tasks (a lookup each, in
-    an index); overdue handoffs and unread replies are counted from their own records."""
+    it, counts the episodes and the rules they meet (a lookup each, in an index); overdue tasks
+    and handoffs, unread replies and ending supplies are counted from their own records, which
+    lets PostgreSQL join them in one go instead of looking them up episode by episode."""
     def number(rule: str):
         return sa.func.sum(sa.case((figures[rule], 1), else_=0)).label(rule)
 
@@ -286,26 +288,30 @@ def _open_episode_counts(figures: dict, now: dt.datetime, *, coach_ids: set) -> 
     counts = collections.Counter()
     for row in db.session.execute(
             _open_episodes(Episode.coach_id, sa.func.count().label("active"), number("no_contact_7_days"),
-                           sa.func.sum(figures["overdue_tasks"]).label("overdue_tasks"),
-                           number("not_contacted_since_discharge"), number("no_clinic_visit_72h"),
-                           number("moud_supply_ending"))
+                           number("not_contacted_since_discharge"), number("no_clinic_visit_72h"))
             .group_by(Episode.coach_id)):
         if row.coach_id in coach_ids:
-            load[row.coach_id].update(active=row.active, not_contacted_7d=int(row.no_contact_7_days),
-                                      overdue_tasks=int(row.overdue_tasks))
+            load[row.coach_id].update(active=row.active, not_contacted_7d=int(row.no_contact_7_days))
         else:
             counts["unassigned"] += row.active
         counts.update(not_contacted_24h_after_discharge=int(row.not_contacted_since_discharge),
-                      no_clinic_visit_72h=int(row.no_clinic_visit_72h), moud_supply_ending=int(row.moud_supply_ending))
-    of_open_episodes = {  # counted from their own records: few, and indexed
+                      no_clinic_visit_72h=int(row.no_clinic_visit_72h))
+    of_open_episodes = {  # counted from their own records, by coach
+        "overdue_tasks": sa.select(Episode.coach_id, sa.func.count()).select_from(Task)
+        .join(Episode, Episode.id == Task.episode_id).where(Task.overdue(now)),
         "handoffs_overdue": sa.select(Episode.coach_id, sa.func.count(sa.distinct(Episode.id))).select_from(Handoff)
         .join(Episode, Episode.id == Handoff.episode_id).where(Handoff.overdue(now)),
         "unread": sa.select(Episode.coach_id, sa.func.count()).select_from(Message)
         .join(Episode, Episode.patient_id == Message.patient_id).where(Message.unread_reply),
+        "moud_supply_ending": sa.select(Episode.coach_id, sa.func.count()).select_from(MedicationSupply)
+        .join(Episode, Episode.id == MedicationSupply.episode_id).where(continuity.ending_supply(now)),
     }
     for name, stmt in of_open_episodes.items():
         for coach_id, count in db.session.execute(stmt.where(Episode.is_open).group_by(Episode.coach_id)):
-            load[coach_id][name] = count
+            if name in LOAD:
+                load[coach_id][name] = count
+            else:
+                counts[name] += count
     return load, counts
 
 
