@@ -174,6 +174,25 @@ def reading() -> bool:
     return _READING.get()
 
 
+_WRITING_STATEMENTS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+@sa.event.listens_for(sa.engine.Engine, "before_cursor_execute")
+def _no_writes_while_reading(connection, _cursor, statement, *_args) -> None:
+    """A GET that writes without `takes_write_lock` would upgrade its read transaction, and
+    fail whenever another process wrote since it began: the tests (`TESTING`) refuse it."""
+    if _READING.get() and connection.dialect.name == "sqlite" \
+            and statement.lstrip()[:7].upper().startswith(_WRITING_STATEMENTS) and _strict():
+        raise RuntimeError(f"a read-only request wrote ({statement.split(None, 3)[:3]}): mark its view "
+                           "with backend.database.takes_write_lock")
+
+
+def _strict() -> bool:
+    from flask import current_app, has_app_context
+
+    return has_app_context() and current_app.testing
+
+
 def stop_reading() -> None:
     """From here the unit of work writes: later transactions take the write lock at BEGIN."""
     _READING.set(False)

@@ -92,3 +92,21 @@ def test_a_writer_that_waits_past_the_busy_timeout_gives_up_as_database_is_locke
     finally:
         first.rollback()
         first.close()
+
+
+def test_a_get_that_writes_without_saying_so_is_refused_in_the_tests(sqlite_app):
+    """Undeclared, it would upgrade its read transaction and fail whenever another process had
+    written since it began; declared (`takes_write_lock`), it begins as a writer."""
+    from backend.auth.access import public
+    from backend.database import takes_write_lock
+
+    def touch():
+        db.session.execute(sa.text("UPDATE users SET display_name = display_name"))
+        return {}, 200
+
+    sqlite_app.add_url_rule("/_test/touch", view_func=public(touch), methods=["GET"])
+    sqlite_app.add_url_rule("/_test/touch-declared", view_func=public(takes_write_lock(lambda: touch())),
+                            endpoint="touch_declared", methods=["GET"])
+    browser = sqlite_app.test_client()
+    assert browser.get("/_test/touch").status_code == 500
+    assert browser.get("/_test/touch-declared").status_code == 200
