@@ -16,6 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from backend import error_reports, errors, logs, watchdog, web
 from backend.config import Config
+from backend.database import WriterQueueConnection
 from backend.extensions import api, db, migrate
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -48,8 +49,9 @@ def create_app(config: Config | None = None) -> web.BridgelineFlask:
             "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
     elif app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # A bounded wait for another writer's lock (sqlite3's busy timeout); then 503, not a hang.
+        # Writers queue for the lock in turn (`WriterQueueConnection`), never sleep-and-retry.
         app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"] = {
-            "timeout": app.config["DATABASE_BUSY_TIMEOUT_SECONDS"]}
+            "timeout": app.config["DATABASE_BUSY_TIMEOUT_SECONDS"], "factory": WriterQueueConnection}
         app.config["SQLALCHEMY_ENGINE_OPTIONS"]["execution_options"] = {
             "sqlite_busy_timeout_ms": int(app.config["DATABASE_BUSY_TIMEOUT_SECONDS"] * 1000)}
     if app.config["TRUSTED_PROXY_COUNT"]:

@@ -49,6 +49,7 @@ def scheduled_jobs(config) -> list[tuple[Callable[[], None], int]]:
         (auth_jobs.purge_sign_in_counters, 3600),
         (ops_jobs.purge_idempotency_records, 3600),
         (audit_jobs.log_chain_head, 600),
+        (audit_jobs.seal_audit_trail, config["AUDIT_SEAL_SECONDS"]),
         (handoffs_jobs.check_handoff_deadlines, config["HANDOFF_DEADLINE_CHECK_SECONDS"]),
         (continuity_jobs.check_medication_supplies, config["HANDOFF_DEADLINE_CHECK_SECONDS"]),
         (outreach_jobs.dispatch_texts, config["SMS_DISPATCH_SECONDS"]),

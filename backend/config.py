@@ -169,6 +169,8 @@ class Config:
         self.ARGON2_MEMORY_COST_KIB = _int("ARGON2_MEMORY_COST_KIB", 64 * 1024)
 
         self.CLOCK_HEARTBEAT_SECONDS = _int("CLOCK_HEARTBEAT_SECONDS", 30)
+        #: How often the clock's sequencer seals new audit events into the hash chain.
+        self.AUDIT_SEAL_SECONDS = _int("AUDIT_SEAL_SECONDS", 1)
         # Handoff deadlines (product.md): ED→clinic accept 24 h, arrive 72 h; to a community
         # program accept 72 h, arrive 14 days.
         self.HANDOFF_CLINIC_ACCEPT_HOURS = _int("HANDOFF_CLINIC_ACCEPT_HOURS", 24)
@@ -190,7 +192,7 @@ class Config:
         self.MAX_CONTENT_LENGTH = 64 * 1024
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.API_TITLE = "Bridgeline API"
-        self.API_VERSION = "1.14.0"
+        self.API_VERSION = "1.15.0"
         self.OPENAPI_VERSION = "3.1.0"
         self.OPENAPI_URL_PREFIX = "/api/v1"
         self.OPENAPI_JSON_PATH = "openapi.json"

@@ -9,9 +9,13 @@ connection settings (foreign keys on, WAL, transactions that begin with a write 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import enum
+import fcntl
+import os
 import sqlite3
+import time
 import uuid
 
 import sqlalchemy as sa
@@ -137,21 +141,149 @@ def _configure_sqlite_connection(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+#: Set while a unit of work only reads (an HTTP GET): its SQLite transactions begin DEFERRED.
+_READING = contextvars.ContextVar("bridgeline.sqlite_reading", default=False)
+
+
+@contextlib.contextmanager
+def sqlite_reads_deferred():
+    """Within the block, SQLite transactions that ask for nothing else begin DEFERRED: a WAL
+    snapshot that takes no lock and never waits for a writer. The unit of work ends that read
+    transaction before it writes the request's audit events in a short write transaction of
+    their own (`backend.unit_of_work`)."""
+    token = _READING.set(True)
+    try:
+        yield
+    finally:
+        _READING.reset(token)
+
+
+#: The mark of `takes_write_lock`.
+WRITES_MARK = "bridgeline_writes"
+
+
+def takes_write_lock(view):
+    """Mark a view that writes although its method only reads (the outcomes report brings its
+    stored facts up to date): on SQLite it begins with the write lock like any writer, since a
+    read transaction that then writes fails when another process wrote meanwhile."""
+    setattr(view, WRITES_MARK, True)
+    return view
+
+
+def reading() -> bool:
+    return _READING.get()
+
+
+_WRITING_STATEMENTS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+@sa.event.listens_for(sa.engine.Engine, "before_cursor_execute")
+def _no_writes_while_reading(connection, _cursor, statement, *_args) -> None:
+    """A GET that writes without `takes_write_lock` would upgrade its read transaction, and
+    fail whenever another process wrote since it began: the tests (`TESTING`) refuse it."""
+    if _READING.get() and connection.dialect.name == "sqlite" \
+            and statement.lstrip()[:7].upper().startswith(_WRITING_STATEMENTS) and _strict():
+        raise RuntimeError(f"a read-only request wrote ({statement.split(None, 3)[:3]}): mark its view "
+                           "with backend.database.takes_write_lock")
+
+
+def _strict() -> bool:
+    from flask import current_app, has_app_context
+
+    return has_app_context() and current_app.testing
+
+
+def stop_reading() -> None:
+    """From here the unit of work writes: later transactions take the write lock at BEGIN."""
+    _READING.set(False)
+
+
 @sa.event.listens_for(sa.engine.Engine, "begin")
 def _begin_sqlite_transaction(connection) -> None:
     if connection.dialect.name == "sqlite":
-        # IMMEDIATE takes the write lock up front. Nearly every request writes (at least an
-        # audit event), and a deferred transaction that reads and then writes fails with
-        # SQLITE_BUSY when another process wrote in between; waiting for the lock does not.
-        # Long read-only work asks for `execution_options(sqlite_begin="DEFERRED")`: a snapshot
-        # that does not block writers.
+        # Writers take the write lock at BEGIN (IMMEDIATE): a deferred transaction that reads and
+        # then writes fails with SQLITE_BUSY when another process wrote in between; waiting for
+        # the lock does not. Readers — a request that only reads (`sqlite_reads_deferred`), or
+        # long read-only work that asks for `execution_options(sqlite_begin="DEFERRED")` — read
+        # a snapshot that neither blocks writers nor waits for them. An explicit option wins.
         options = connection.get_execution_options()
         # How long to wait for another writer's lock: DATABASE_BUSY_TIMEOUT_SECONDS (an engine
         # option), or shorter for one transaction (readiness). Set afresh at every BEGIN.
-        if "sqlite_busy_timeout_ms" in options:
-            connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(options['sqlite_busy_timeout_ms'])}")
-        mode = options.get("sqlite_begin", "IMMEDIATE")
-        connection.exec_driver_sql("BEGIN DEFERRED" if mode == "DEFERRED" else "BEGIN IMMEDIATE")
+        timeout_ms = options.get("sqlite_busy_timeout_ms")
+        if timeout_ms is not None:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(timeout_ms)}")
+        mode = options.get("sqlite_begin") or ("DEFERRED" if _READING.get() else "IMMEDIATE")
+        if mode == "DEFERRED":
+            connection.exec_driver_sql("BEGIN DEFERRED")
+            return
+        dbapi_connection = connection.connection.dbapi_connection
+        if isinstance(dbapi_connection, WriterQueueConnection):
+            dbapi_connection.queue_for_writing(timeout_ms / 1000 if timeout_ms is not None else 5.0)
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class WriterQueueConnection(sqlite3.Connection):
+    """An SQLite connection whose writers queue on a lock file before `BEGIN IMMEDIATE`.
+
+    SQLite's own wait for the write lock is sleep-and-retry (sleeps of up to 100 ms): a writer
+    that just committed takes the lock again before a sleeping one wakes, and with two workers
+    one starves the other (p99 of seconds). Here every writer of every process waits on an
+    exclusive `flock` of `<database>-writer.lock` instead, polled every 0.2–1 ms, and releases it
+    the moment its transaction ends (commit or rollback), so the lock is handed on at once.
+    SQLite's lock and busy timeout still guard against writers outside the application (the
+    `sqlite3` shell, a backup): they are waited for after the queue, within the same timeout.
+    In-memory databases have no file and no queue."""
+
+    _lock_fd: int | None = None
+    _holding = False
+
+    def queue_for_writing(self, timeout: float) -> None:
+        if self._lock_fd is None:
+            path = self.execute("PRAGMA database_list").fetchone()[2]
+            if not path:
+                self._lock_fd = -1
+                return
+            self._lock_fd = os.open(f"{path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        if self._lock_fd < 0 or self._holding:
+            return
+        deadline, pause = time.monotonic() + timeout, 0.0002
+        while True:
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._holding = True
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:  # as SQLite's own busy timeout would end (503, Retry-After)
+                    raise sa.exc.OperationalError("BEGIN IMMEDIATE", None, sqlite3.OperationalError(
+                        "database is locked (waited for the application's other writers)")) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.001)
+
+    def _leave_queue(self) -> None:
+        if self._holding:
+            self._holding = False
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._leave_queue()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._leave_queue()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._leave_queue()
+            if self._lock_fd is not None and self._lock_fd >= 0:
+                os.close(self._lock_fd)
+                self._lock_fd = None
 
 
 def upsert(model, values: dict | None, *, index_elements: list[str], update: dict | None, dialect: str,
@@ -197,3 +329,4 @@ def check_foreign_keys(connection: sa.Connection) -> None:
     if broken:
         tables = sorted({row[0] for row in broken})
         raise RuntimeError(f"the migration left {len(broken)} rows with broken foreign keys in {tables}")
+

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from backend import errors
+from backend import database, errors
 from backend.audit import service as audit_service
 from backend.extensions import db
 
@@ -36,7 +36,14 @@ def after(task: Callable[[], None]) -> None:
 
 
 def commit(status_code: int | None = None) -> None:
-    """Write the gathered audit events and commit. Raises if the commit fails."""
+    """Write the gathered audit events and commit. Raises if the commit fails.
+
+    A unit of work that only read (an HTTP GET on SQLite: `database.sqlite_reads_deferred`)
+    ends its read transaction first, and writes its events in a short write transaction of
+    their own: readers never hold, nor wait for, SQLite's write lock while they work."""
+    if database.reading():
+        db.session.commit()
+        database.stop_reading()
     audit_service.write_pending(status_code)
     db.session.commit()
     audit_service.clear_pending()
@@ -48,6 +55,7 @@ def roll_back(status_code: int | None, cause: BaseException | None = None) -> No
     unless the unit failed because the database connection was lost (`cause`): then nothing
     can be recorded, and trying would only hold the answer for another connect timeout."""
     db.session.rollback()
+    database.stop_reading()
     if cause is not None and errors.lost_connection(cause):
         if audit_service.has_pending():
             log.error("audit events of a unit of work not recorded: the database connection was lost",

@@ -22,6 +22,7 @@ from gunicorn.http.errors import NoMoreData, ParseException
 
 from backend import errors, idempotency, metrics, unit_of_work, watchdog
 from backend.auth import access
+from backend.database import WRITES_MARK, sqlite_reads_deferred
 from backend.errors import WHOLE_BODY, Problem
 
 log = logging.getLogger("backend.request")
@@ -40,10 +41,29 @@ _API_PREFIX = "/api/"
 _DRAIN_LIMIT = 1024 * 1024
 
 
+#: Requests that only read: on SQLite they run in a read transaction (no write lock).
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 class BridgelineFlask(Flask):
     def dispatch_request(self):
         if request.routing_exception is not None:
             self.raise_routing_exception(request)
+        if self._only_reads():
+            with sqlite_reads_deferred():
+                return self._unit_of_work()
+        return self._unit_of_work()
+
+    def _only_reads(self) -> bool:
+        """A GET on SQLite, unless its view says it writes (`database.takes_write_lock`)."""
+        if request.method not in _READ_METHODS or not self.extensions.get(_SQLITE) or request.url_rule is None:
+            return False
+        view = self.view_functions.get(request.url_rule.endpoint)
+        view_class = getattr(view, "view_class", None)
+        handler = getattr(view_class, request.method.lower(), None) if view_class is not None else view
+        return not getattr(handler, WRITES_MARK, False)
+
+    def _unit_of_work(self):
         try:
             access.enforce()
             response = idempotency.replay_or_reserve()
@@ -264,7 +284,11 @@ def _unwatch(_exc) -> None:
         dog.end(ticket)
 
 
+_SQLITE = "bridgeline.sqlite"
+
+
 def init_app(app: Flask) -> None:
+    app.extensions[_SQLITE] = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
     app.before_request(_watch)
     app.teardown_request(_unwatch)
     app.before_request(_assign_request_id)

@@ -35,7 +35,12 @@ if "--multiprocess" in sys.argv:  # before prometheus-client is imported, as gun
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from backend import metrics  # noqa: E402
-from backend.outreach.models import Message, MessageDirection, MessageKind, MessageStatus  # noqa: E402
+from backend.outreach.models import (  # noqa: E402
+    Message,
+    MessageDirection,
+    MessageKind,
+    MessageStatus,
+)
 from benchmarks.common import Rows, analyze, migrated_app  # noqa: E402
 
 REQUESTS = 2_000

@@ -42,12 +42,19 @@ from backend.auth import service as auth_service  # noqa: E402
 from backend.auth.models import Role  # noqa: E402
 from backend.cases.models import Appointment, Encounter, Episode, LevelPeriod, Patient  # noqa: E402
 from backend.continuity.models import MedicationSupply, NaloxoneEvent  # noqa: E402
-from backend.interop.models import HospitalVisit  # noqa: E402
 from backend.extensions import db  # noqa: E402
 from backend.handoffs.models import Handoff, HandoffEvent  # noqa: E402
+from backend.interop.models import HospitalVisit  # noqa: E402
 from backend.outreach.models import Message  # noqa: E402
 from backend.reports import refresh  # noqa: E402
-from benchmarks.common import PASSWORD, Rows, Statements, analyze, make_staff, migrated_app  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    PASSWORD,
+    Rows,
+    Statements,
+    analyze,
+    make_staff,
+    migrated_app,
+)
 
 IN_PERIOD, BEFORE = 60_000, 10_000
 PERIOD = (dt.date(2026, 1, 1), dt.date(2026, 6, 30))

@@ -35,7 +35,14 @@ from backend.extensions import db  # noqa: E402
 from backend.handoffs.models import Handoff, HandoffEvent  # noqa: E402
 from backend.outreach.models import Message  # noqa: E402
 from backend.sync.models import Change  # noqa: E402
-from benchmarks.common import PASSWORD, Rows, Statements, analyze, make_staff, migrated_app  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    PASSWORD,
+    Rows,
+    Statements,
+    analyze,
+    make_staff,
+    migrated_app,
+)
 
 COACHES = 100
 SUMMARY = {"moud": "buprenorphine", "last_dose_at": None, "naloxone_given": True, "risks": "Lives alone",

@@ -19,7 +19,15 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.test_procfile import PROCFILE, ROOT, create_admin, free_port, raw_request, run, token_for
+from tests.test_procfile import (
+    PROCFILE,
+    ROOT,
+    create_admin,
+    free_port,
+    raw_request,
+    run,
+    token_for,
+)
 
 pytestmark = pytest.mark.once  # no particular database: with the SQLite suite only
 

@@ -212,6 +212,14 @@ def _in_session(session_id: int) -> list[int]:
     return alive
 
 
+def _signals_as_a_terminal_leaves_them() -> None:
+    """A terminal's shell starts a command with SIGINT and SIGQUIT at their defaults; a suite
+    started in the background of a script (CI) would hand its children both ignored, and a
+    signal ignored when a shell starts cannot be trapped."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def run_script(env):  # noqa: F811 - the fixture's value
     """`scripts/run` as a terminal would start it (a session of its own), once /ready answers and
@@ -219,7 +227,8 @@ def run_script(env):  # noqa: F811 - the fixture's value
     signals, and one would end it at once)."""
     port = free_port()
     proc = subprocess.Popen([str(ROOT / "scripts" / "run")], env={**env, "PORT": str(port)}, cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=_signals_as_a_terminal_leaves_them)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120

@@ -27,7 +27,16 @@ import urllib3
 from backend.errors import problem_body
 from tests.support.binaries import system_binary
 from tests.support.databases import fresh_database
-from tests.test_procfile import PROCFILE, ROOT, create_admin, free_port, raw_request, run, token_for, web
+from tests.test_procfile import (
+    PROCFILE,
+    ROOT,
+    create_admin,
+    free_port,
+    raw_request,
+    run,
+    token_for,
+    web,
+)
 
 pytestmark = pytest.mark.once  # no particular database: with the SQLite suite only
 

@@ -17,6 +17,7 @@ from flask.cli import AppGroup
 
 from backend.audit import service
 from backend.audit.jobs import CHAIN_HEAD_MESSAGE
+from backend.database import utcnow
 
 audit_cli = AppGroup("audit", help="The audit trail.")
 
@@ -72,6 +73,7 @@ def verify_command(anchors: tuple[str, ...], anchor_log, before: dt.datetime | N
     if check.problem is None:
         click.echo(f"audit trail intact: {check.checked} events verified; {head}")
         click.echo(_anchor_summary(parsed, check))
+        click.echo(_unsealed_summary(check))
         return
     problem = check.problem
     event = f" (id {problem.event_id})" if problem.event_id else ""
@@ -130,6 +132,16 @@ def _anchor_summary(anchors: dict[int, str], check: service.ChainCheck) -> str:
     newer = check.head_seq - latest
     return (f"anchors: {check.anchors_covered} matched, the latest at event {latest}"
             + (f"; the events after it ({newer}) are checked by their hashes alone" if newer else ""))
+
+
+def _unsealed_summary(check: service.ChainCheck) -> str:
+    """The tail the sequencer has not chained yet: checked by nothing but the triggers."""
+    tail = check.unsealed
+    if tail is None or not tail.count:
+        return "unsealed: none (every event is in the chain)"
+    lag = tail.lag_seconds(utcnow())
+    return (f"unsealed: {tail.count} events not yet sealed into the chain, the oldest {lag:.1f} s old "
+            "(the clock's sequencer seals them every AUDIT_SEAL_SECONDS; a growing lag means it is not running)")
 
 
 def _broken(message: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from backend.audit import service
+from backend.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -18,3 +19,27 @@ def log_chain_head() -> None:
     shortened chain, such as a restore from a backup older than the anchor."""
     seq, digest = service.chain_head()
     log.info(CHAIN_HEAD_MESSAGE, extra={"audit_seq": seq, "audit_hash": digest})
+
+
+#: At most this many batches per run, so one run of the job stays short after a long outage
+#: (the next run, a second later, goes on).
+SEAL_BATCHES_PER_RUN = 40
+
+
+def seal_audit_trail() -> None:
+    """Every second (AUDIT_SEAL_SECONDS): the sequencer chains the new events into the hash
+    chain (`service.seal`), each batch committed on its own."""
+    seal_batches_and_commit()
+
+
+def seal_batches_and_commit(batch: int = service.SEAL_BATCH, batches: int = SEAL_BATCHES_PER_RUN) -> int:
+    """Seal batch after batch, committing each (its lock on the chain head held for that batch
+    only), until the tail is sealed or `batches` ran. Returns how many events were sealed."""
+    total = 0
+    for _ in range(batches):
+        sealed = service.seal(batch)
+        db.session.commit()  # (the unit of work sits above the audit trail; sealing records no events)
+        total += sealed
+        if sealed < batch:
+            break
+    return total

@@ -1,8 +1,12 @@
 """Audit events and the head of their hash chain.
 
-Each event stores the SHA-256 of its own canonical form, which includes the previous event's
-hash: altering or removing any row breaks every hash after it (`flask --app backend audit
-verify`). Database triggers refuse UPDATE and DELETE; retention is at least six years.
+An event is written unsealed, in the transaction of the change it records, with only an
+insertion number (`seq`, given by the database without a lock). The sequencer (the clock's
+`seal_audit_trail`, `backend.audit.service.seal`) then seals it: gives it its place in the chain
+(`chain_seq`, 1, 2, 3… without gaps), the previous sealed event's hash and its own HMAC over its
+canonical form, which includes that previous hash: altering or removing a sealed event breaks
+every hash after it (`flask --app backend audit verify`). Database triggers refuse DELETE, and
+refuse any UPDATE but the one that seals an unsealed event; retention is at least six years.
 """
 
 from __future__ import annotations
@@ -20,9 +24,21 @@ GENESIS_HASH = "0" * 64
 
 class AuditEvent(db.Model):
     __tablename__ = "audit_events"
+    __table_args__ = (
+        sa.CheckConstraint("(chain_seq IS NULL) = (prev_hash IS NULL) AND (chain_seq IS NULL) = (hash IS NULL)",
+                           name="sealed_whole"),
+        # The sequencer's work list: only the unsealed tail, however long the trail.
+        sa.Index("ix_audit_events_unsealed", "seq", postgresql_where=sa.text("chain_seq IS NULL"),
+                 sqlite_where=sa.text("chain_seq IS NULL")),
+    )
 
-    #: Position in the chain, 1, 2, 3… without gaps (a gap means a deleted event).
-    seq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    #: Insertion number, given by the database at insert without a lock (PostgreSQL: a sequence,
+    #: whose numbers may commit out of order; SQLite: the rowid). For events sealed before the
+    #: sequencer (migration 0019) it equals `chain_seq`.
+    seq: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+                                     autoincrement=True)
+    #: Position in the chain, 1, 2, 3… without gaps (a gap means a deleted event); None until sealed.
+    chain_seq: Mapped[int | None] = mapped_column(sa.BigInteger, index=True, unique=True)
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, unique=True, default=uuid.uuid4)
     occurred_at: Mapped[dt.datetime] = mapped_column(index=True)
     #: Who acted: a user id (None for the system, e.g. a scheduled job or the command line).
@@ -40,8 +56,9 @@ class AuditEvent(db.Model):
     client_ip: Mapped[str | None] = mapped_column(sa.String(45))
     #: Ids and counts only, never patient data.
     details: Mapped[dict | None] = mapped_column(sa.JSON)
-    prev_hash: Mapped[str] = mapped_column(sa.String(64))
-    hash: Mapped[str] = mapped_column(sa.String(64))
+    #: The previous sealed event's hash, and this event's (None until sealed).
+    prev_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    hash: Mapped[str | None] = mapped_column(sa.String(64))
 
     patients: Mapped[list[AuditEventPatient]] = relationship(
         lazy="selectin", order_by="AuditEventPatient.patient_id"
@@ -57,12 +74,13 @@ class AuditEventPatient(db.Model):
 
     __tablename__ = "audit_event_patients"
 
-    event_seq: Mapped[int] = mapped_column(sa.ForeignKey("audit_events.seq"), primary_key=True)
+    event_seq: Mapped[int] = mapped_column(sa.BigInteger, sa.ForeignKey("audit_events.seq"), primary_key=True)
     patient_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, index=True)
 
 
 class AuditChainHead(db.Model):
-    """One row: the last sequence number and hash. Locking it serialises appends."""
+    """One row: the last sealed event's place in the chain and its hash. Only the sequencer
+    locks it (two sequencers take turns); requests never touch it."""
 
     __tablename__ = "audit_chain_head"
 

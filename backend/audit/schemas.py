@@ -17,7 +17,9 @@ class AuditQuerySchema(PageQuerySchema):
 
 class AuditEventSchema(OutputSchema):
     id = fields.UUID(required=True)
-    seq = fields.Integer(required=True, metadata={"description": "Position in the hash chain."})
+    seq = fields.Integer(attribute="chain_seq", required=True, allow_none=True, metadata={
+        "description": "Position in the hash chain; null until the clock's sequencer seals the event "
+                       "(normally within a second or two)."})
     occurred_at = Timestamp(required=True)
     actor_id = fields.UUID(allow_none=True, required=True)
     actor_username = fields.String(allow_none=True, required=True)
@@ -32,8 +34,8 @@ class AuditEventSchema(OutputSchema):
     request_id = fields.String(allow_none=True, required=True)
     client_ip = fields.String(allow_none=True, required=True)
     details = fields.Dict(allow_none=True, required=True)
-    prev_hash = fields.String(required=True)
-    hash = fields.String(required=True)
+    prev_hash = fields.String(required=True, allow_none=True, metadata={"description": "Null until sealed."})
+    hash = fields.String(required=True, allow_none=True, metadata={"description": "Null until sealed."})
 
 
 AuditEventPageSchema = page_of(AuditEventSchema, "AuditEventPageSchema")

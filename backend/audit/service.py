@@ -3,10 +3,33 @@
 `record()` is the one function other modules call for every read or write of patient data and
 for security events. Events are gathered on the session and written by the unit of work
 (`backend.unit_of_work`) just before it commits — with the request's final status over HTTP —
-so the chain head is locked last and briefly, whatever the unit of work does.
+in the same transaction as the change they record (or in one of their own after a rollback).
+
+Writing an event touches no shared row: it is inserted *unsealed*, with an insertion number
+(`seq`) the database gives without a lock. The **sequencer**, `seal()` (the clock runs it every
+second; `backend.audit.jobs.seal_audit_trail`), then chains the new events into the hash chain
+in batches, the way transparency logs (Certificate Transparency, Trillian's sequencer) keep
+tamper evidence at scale:
+
+- it locks the chain head row — only sequencers ever lock it, so a second sequencer (a second
+  clock started by mistake) waits its turn and then sees the first one's work; it can neither
+  seal an event twice nor fork the chain (the trigger refuses resealing, too);
+- it takes the unsealed events it can see, in insertion order, and gives each its place in the
+  chain (`chain_seq`, the head's + 1, + 2…), the previous event's hash and its own HMAC; the
+  order is fixed then, and stored, so anyone holding the key can verify it.
+
+Why no safety margin for numbers that commit out of order: on PostgreSQL an event numbered 10
+may commit after one numbered 11, and a sequencer may seal 11 before 10 is visible. That is
+harmless here: the chain's order is the order of sealing (`chain_seq`), not `seq`, and the
+sequencer selects "every unsealed event", not "every event above a high-water mark", so event
+10 is sealed in the next batch and nothing is ever skipped. A crash mid-batch rolls the whole
+batch back; the next run seals it again from the same head.
 
 Each event's hash is an HMAC-SHA256 keyed with AUDIT_HMAC_KEY (kept outside the database):
-someone who can write to the database but does not hold the key cannot re-forge the chain.
+someone who can write to the database but does not hold the key cannot re-forge the chain. The
+events not yet sealed (normally the last second's) are protected by the append-only triggers
+alone; `audit verify` reports them (how many, the oldest's age), and `/ready` and the metrics
+show the seal lag.
 """
 
 from __future__ import annotations
@@ -23,7 +46,12 @@ from collections.abc import Iterable, Iterator
 import sqlalchemy as sa
 from flask import current_app, g, has_request_context, request
 
-from backend.audit.models import GENESIS_HASH, AuditChainHead, AuditEvent, AuditEventPatient
+from backend.audit.models import (
+    GENESIS_HASH,
+    AuditChainHead,
+    AuditEvent,
+    AuditEventPatient,
+)
 from backend.database import utcnow
 from backend.extensions import db
 from backend.pagination import keyset_page
@@ -124,36 +152,94 @@ def clear_pending() -> None:
     db.session.info.pop(_PENDING, None)
 
 
+#: The columns an event is written with (everything but its seal).
+_CONTENT = [f.name for f in dataclasses.fields(_Pending) if f.name != "patient_ids"]
+
+
 def _append(events: list[_Pending], *, status_code: int | None) -> None:
+    """Insert the events unsealed: no lock, no shared row (the sequencer seals them)."""
+    rows = [{"id": uuid.uuid4(), "status_code": status_code, **{name: getattr(e, name) for name in _CONTENT}}
+            for e in events]
+    table = AuditEvent.__table__
+    connection = db.session.connection()
+    if len(rows) == 1:
+        seqs = [connection.execute(table.insert().values(rows[0]).returning(table.c.seq)).scalar_one()]
+    else:
+        seqs = connection.execute(table.insert().returning(table.c.seq, sort_by_parameter_order=True),
+                                  rows).scalars().all()
+    touched = [{"event_seq": seq, "patient_id": pid} for seq, e in zip(seqs, events) for pid in e.patient_ids]
+    if touched:  # one statement however many patients a list showed (not an ORM object each)
+        connection.execute(AuditEventPatient.__table__.insert(), touched)
+
+
+#: Events sealed per transaction: a batch holds the chain head (and, on SQLite, the write lock)
+#: for a few milliseconds per hundred events.
+SEAL_BATCH = 500
+
+
+def seal(limit: int = SEAL_BATCH) -> int:
+    """The sequencer: chain up to `limit` unsealed events into the hash chain, in insertion
+    order, and move the head. Returns how many it sealed; the caller commits (a rollback, or a
+    crash, leaves them all unsealed for the next run)."""
     head = db.session.execute(
         sa.select(AuditChainHead)
         .where(AuditChainHead.id == _CHAIN_HEAD_ID)
         .with_for_update()
         .execution_options(populate_existing=True)
     ).scalar_one()
-    touched = []
-    for pending in events:
-        event = AuditEvent(
-            seq=head.last_seq + 1,
-            id=uuid.uuid4(),
-            status_code=status_code,
-            prev_hash=head.last_hash,
-            **{f.name: getattr(pending, f.name) for f in dataclasses.fields(pending)
-               if f.name != "patient_ids"},
-        )
-        event.hash = compute_hash(event, pending.patient_ids)
-        db.session.add(event)
-        head.last_seq, head.last_hash = event.seq, event.hash
-        touched += [{"event_seq": event.seq, "patient_id": pid} for pid in pending.patient_ids]
+    table = AuditEvent.__table__
+    # Read after the head's lock is ours: what another sequencer sealed meanwhile is not here.
+    events = db.session.execute(
+        sa.select(table).where(table.c.chain_seq.is_(None)).order_by(table.c.seq).limit(limit)).all()
+    if not events:
+        return 0
+    patients: dict[int, list[uuid.UUID]] = {}
+    for event_seq, patient_id in db.session.execute(
+            sa.select(AuditEventPatient.event_seq, AuditEventPatient.patient_id)
+            .where(AuditEventPatient.event_seq.in_([e.seq for e in events]))):
+        patients.setdefault(event_seq, []).append(patient_id)
+    seals, chain_seq, prev = [], head.last_seq, head.last_hash
+    for event in events:
+        chain_seq += 1
+        digest = compute_hash(event, patients.get(event.seq, ()), chain_seq=chain_seq, prev_hash=prev)
+        seals.append({"b_seq": event.seq, "b_chain_seq": chain_seq, "b_prev_hash": prev, "b_hash": digest})
+        prev = digest
+    db.session.connection().execute(
+        table.update().where(table.c.seq == sa.bindparam("b_seq"), table.c.chain_seq.is_(None))
+        .values(chain_seq=sa.bindparam("b_chain_seq"), prev_hash=sa.bindparam("b_prev_hash"),
+                hash=sa.bindparam("b_hash")),
+        seals)
+    head.last_seq, head.last_hash = chain_seq, prev
     db.session.flush()
-    if touched:  # one statement however many patients a list showed (not an ORM object each)
-        db.session.execute(sa.insert(AuditEventPatient), touched)
+    return len(seals)
 
 
-def compute_hash(event: AuditEvent, patient_ids: Iterable[uuid.UUID]) -> str:
-    """HMAC-SHA256 over the event's canonical JSON, which includes the previous event's hash."""
+@dataclasses.dataclass
+class Unsealed:
+    """The tail the sequencer has not chained yet."""
+
+    count: int
+    oldest_at: dt.datetime | None
+
+    def lag_seconds(self, now: dt.datetime) -> float:
+        """How long the oldest unsealed event has waited (0 when none waits)."""
+        return max(0.0, (now - self.oldest_at).total_seconds()) if self.oldest_at else 0.0
+
+
+def unsealed() -> Unsealed:
+    """How many events wait for the sequencer, and when the oldest happened (one index scan)."""
+    row = db.session.execute(sa.select(sa.func.count(), sa.func.min(AuditEvent.occurred_at))
+                             .where(AuditEvent.chain_seq.is_(None))).one()
+    return Unsealed(row[0], row[1])
+
+
+def compute_hash(event, patient_ids: Iterable[uuid.UUID], *, chain_seq: int | None = None,
+                 prev_hash: str | None = None) -> str:
+    """HMAC-SHA256 over the event's canonical JSON, which includes its place in the chain and
+    the previous event's hash (the event's own, or those given when sealing it). `event` is
+    an AuditEvent or a row of its table."""
     canonical = {
-        "seq": event.seq,
+        "seq": event.chain_seq if chain_seq is None else chain_seq,
         "id": str(event.id),
         "occurred_at": event.occurred_at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "actor_id": _str(event.actor_id),
@@ -168,7 +254,7 @@ def compute_hash(event: AuditEvent, patient_ids: Iterable[uuid.UUID]) -> str:
         "request_id": event.request_id,
         "client_ip": event.client_ip,
         "details": event.details,
-        "prev_hash": event.prev_hash,
+        "prev_hash": event.prev_hash if prev_hash is None else prev_hash,
     }
     payload = json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str)
     key = current_app.config["AUDIT_HMAC_KEY"].encode()
@@ -200,6 +286,8 @@ class ChainCheck:
     #: Anchors at or below the head (each matched unless `problem` says otherwise).
     anchors_covered: int
     problem: ChainProblem | None
+    #: The events not sealed yet (checked by nothing but the append-only triggers).
+    unsealed: Unsealed | None = None
 
 
 def chain_head() -> tuple[int, str]:
@@ -208,9 +296,9 @@ def chain_head() -> tuple[int, str]:
 
 
 def verify_chain(batch_size: int = 1000, anchors: dict[int, str] | None = None) -> ChainCheck:
-    """Walk the chain up to the head as it stands now and report how far it holds. Events
-    appended meanwhile are left for the next run, so a live system verifies cleanly; on SQLite
-    the walk reads a snapshot without blocking writers.
+    """Walk the sealed chain up to the head as it stands now and report how far it holds, and
+    the unsealed tail. Events sealed meanwhile are left for the next run, so a live system
+    verifies cleanly; on SQLite the walk reads a snapshot without blocking writers.
 
     `anchors` maps sequence numbers to hashes recorded outside the database (the clock logs
     the head regularly): they catch a rewrite by someone holding the key, or a cut tail —
@@ -223,23 +311,24 @@ def verify_chain(batch_size: int = 1000, anchors: dict[int, str] | None = None) 
         return ChainCheck(0, 0, GENESIS_HASH, 0, ChainProblem(0, None, "the chain head is missing"))
     head_seq, head_hash = head.last_seq, head.last_hash
     covered = sum(1 for seq in anchors if 0 < seq <= head_seq)
+    tail = unsealed()
 
     def result(checked: int, problem: ChainProblem | None = None) -> ChainCheck:
-        return ChainCheck(checked, head_seq, head_hash, covered, problem)
+        return ChainCheck(checked, head_seq, head_hash, covered, problem, tail)
 
     expected_prev, expected_seq, checked = GENESIS_HASH, 1, 0
     for event in _events_in_order(batch_size, up_to=head_seq):
-        if event.seq != expected_seq:
+        if event.chain_seq != expected_seq:
             return result(checked, ChainProblem(expected_seq, None, f"event {expected_seq} is missing"))
         if event.prev_hash != expected_prev:
-            return result(checked, ChainProblem(event.seq, str(event.id),
+            return result(checked, ChainProblem(event.chain_seq, str(event.id),
                                                 "prev_hash does not match the previous event"))
         if compute_hash(event, event.patient_ids) != event.hash:
-            return result(checked, ChainProblem(event.seq, str(event.id), "contents do not match its hash"))
-        if event.seq in anchors and anchors[event.seq] != event.hash:
-            return result(checked, ChainProblem(event.seq, str(event.id),
+            return result(checked, ChainProblem(event.chain_seq, str(event.id), "contents do not match its hash"))
+        if event.chain_seq in anchors and anchors[event.chain_seq] != event.hash:
+            return result(checked, ChainProblem(event.chain_seq, str(event.id),
                                                 "hash differs from the anchor recorded for it"))
-        expected_prev, expected_seq, checked = event.hash, event.seq + 1, checked + 1
+        expected_prev, expected_seq, checked = event.hash, event.chain_seq + 1, checked + 1
     if checked != head_seq or expected_prev != head_hash:
         return result(checked, ChainProblem(expected_seq, None, "the newest events are missing (chain head is ahead)"))
     beyond = [seq for seq in anchors if seq > head_seq]
@@ -256,13 +345,13 @@ def _events_in_order(batch_size: int, *, up_to: int) -> Iterator[AuditEvent]:
     last = 0
     while True:
         batch = db.session.scalars(
-            sa.select(AuditEvent).where(AuditEvent.seq > last, AuditEvent.seq <= up_to)
-            .order_by(AuditEvent.seq).limit(batch_size)
+            sa.select(AuditEvent).where(AuditEvent.chain_seq > last, AuditEvent.chain_seq <= up_to)
+            .order_by(AuditEvent.chain_seq).limit(batch_size).execution_options(populate_existing=True)
         ).all()
         if not batch:
             return
         yield from batch
-        last = batch[-1].seq
+        last = batch[-1].chain_seq
         db.session.expunge_all()
 
 

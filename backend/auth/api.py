@@ -11,7 +11,14 @@ from flask import request
 from flask.views import MethodView
 
 from backend.auth import service
-from backend.auth.access import allow, current_session, current_user, open_while_pending, public, signed_in
+from backend.auth.access import (
+    allow,
+    current_session,
+    current_user,
+    open_while_pending,
+    public,
+    signed_in,
+)
 from backend.auth.models import Role
 from backend.auth.schemas import (
     AccessApprovalSchema,

@@ -5,7 +5,14 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from backend.auth.models import Access, Role
-from backend.schemas import InputSchema, OutputSchema, PageQuerySchema, Timestamp, one_of, page_of
+from backend.schemas import (
+    InputSchema,
+    OutputSchema,
+    PageQuerySchema,
+    Timestamp,
+    one_of,
+    page_of,
+)
 
 _USERNAME = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{1,63}$",
                             error="2–64 letters, digits or . _ @ + -, starting with a letter or digit.")

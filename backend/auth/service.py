@@ -20,7 +20,14 @@ from flask import current_app
 
 from backend import unit_of_work
 from backend.audit import service as audit
-from backend.auth.models import TWO_PERSON_ROLES, Access, DeviceSession, LoginThrottle, Role, User
+from backend.auth.models import (
+    TWO_PERSON_ROLES,
+    Access,
+    DeviceSession,
+    LoginThrottle,
+    Role,
+    User,
+)
 from backend.database import upsert, utcnow
 from backend.errors import Problem
 from backend.extensions import db

@@ -11,7 +11,12 @@ from flask.views import MethodView
 from backend.auth.access import allow, current_user
 from backend.auth.models import CASE_WORKERS, CLINICAL_ROLES, Role
 from backend.caseload import service, timeline
-from backend.caseload.schemas import CaseloadQuerySchema, CaseloadReviewSchema, CaseloadSchema, TimelinePageSchema
+from backend.caseload.schemas import (
+    CaseloadQuerySchema,
+    CaseloadReviewSchema,
+    CaseloadSchema,
+    TimelinePageSchema,
+)
 from backend.caseload.scopes import caseload_owner
 from backend.cases.scopes import EPISODES
 from backend.openapi import Blueprint

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import functools
 import uuid
 
 import sqlalchemy as sa
@@ -50,7 +51,8 @@ from backend.cases.models import (
     TaskStatus,
 )
 from backend.continuity import rules as continuity
-from backend.database import utcnow
+from backend.continuity.models import MedicationSupply
+from backend.database import UTCDateTime, utcnow
 from backend.errors import Problem
 from backend.extensions import db
 from backend.handoffs import service as handoffs
@@ -83,9 +85,18 @@ def _open_episodes(*columns) -> sa.Select:
             .outerjoin(EpisodeContact, EpisodeContact.episode_id == Episode.id).where(Episode.is_open))
 
 
-def _figures(now: dt.datetime):
+def _instants(now: dt.datetime) -> dict[str, dt.datetime]:
+    """The instants the figures compare with, all derived from `now`."""
+    return {"now": now, "contact_due": now - CONTACT_AFTER_DISCHARGE, "recent": now - RECENT_CONTACT,
+            "clinic_due": now - CLINIC_VISIT_AFTER_DISCHARGE, "supply_alert": now + continuity.ALERT_BEFORE_END}
+
+
+def _figures(now: dt.datetime | None = None, *, at: dict | None = None):
     """Per-episode figures, on a select from `_open_episodes`: the episode's columns, its last
-    contact, and correlated scalar subqueries."""
+    contact, and correlated scalar subqueries. `at`: the instants (`_instants`), or bound
+    parameters standing for them."""
+    at = at if at is not None else _instants(now)
+
     def not_reached_since(instant) -> sa.ColumnElement[bool]:
         return sa.or_(EpisodeContact.last_reached_at.is_(None), EpisodeContact.last_reached_at < instant)
 
@@ -94,21 +105,21 @@ def _figures(now: dt.datetime):
                                     Encounter.occurred_at > Appointment.starts_at)
     return {
         "last_contact_at": EpisodeContact.last_reached_at,
-        "not_contacted_since_discharge": sa.and_(Episode.discharged_at < now - CONTACT_AFTER_DISCHARGE,
+        "not_contacted_since_discharge": sa.and_(Episode.discharged_at < at["contact_due"],
                                                  not_reached_since(Episode.discharged_at)),
-        "no_contact_7_days": not_reached_since(now - RECENT_CONTACT),
+        "no_contact_7_days": not_reached_since(at["recent"]),
         "next_task_due_at": sa.select(sa.func.min(Task.due_at)).where(open_task).scalar_subquery(),
-        "overdue_tasks": sa.select(sa.func.count()).where(Task.episode_id == Episode.id, Task.overdue(now))
+        "overdue_tasks": sa.select(sa.func.count()).where(Task.episode_id == Episode.id, Task.overdue(at["now"]))
         .scalar_subquery(),
         "next_appointment_at": sa.select(sa.func.min(Appointment.starts_at)).where(
             Appointment.episode_id == Episode.id, Appointment.status == AppointmentStatus.SCHEDULED,
-            Appointment.starts_at >= now).scalar_subquery(),
+            Appointment.starts_at >= at["now"]).scalar_subquery(),
         "missed_not_followed_up": sa.exists().where(
             Appointment.episode_id == Episode.id, Appointment.status == AppointmentStatus.MISSED, ~followed_up),
-        "handoff_overdue": sa.exists().where(Handoff.episode_id == Episode.id, Handoff.overdue(now)),
+        "handoff_overdue": sa.exists().where(Handoff.episode_id == Episode.id, Handoff.overdue(at["now"])),
         "unread_messages": sa.select(sa.func.count()).select_from(Message).where(
             Message.patient_id == Episode.patient_id, Message.unread_reply).scalar_subquery(),
-        "no_clinic_visit_72h": sa.and_(Episode.discharged_at < now - CLINIC_VISIT_AFTER_DISCHARGE, ~sa.exists().where(
+        "no_clinic_visit_72h": sa.and_(Episode.discharged_at < at["clinic_due"], ~sa.exists().where(
             Appointment.episode_id == Episode.id, Appointment.kind == AppointmentKind.TRANSITION_CLINIC,
             Appointment.status == AppointmentStatus.ATTENDED)),
         # the hospital's ADT feed (backend.interop): back in the ED, not reached since
@@ -118,17 +129,26 @@ def _figures(now: dt.datetime):
             HospitalVisit.episode_id == Episode.id, HospitalVisit.back_in_ed == sa.true()).scalar_subquery(),
         # continuity of treatment (backend.continuity.rules)
         "moud_covered_until": continuity.covered_until(Episode.id),
-        "moud_supply_ending": continuity.ending(Episode.id, now),
+        "moud_supply_ending": continuity.ending(Episode.id, None, by=at["supply_alert"]),
     }
 
 
-def _rows(where, now: dt.datetime):
-    figures = _figures(now)
-    stmt = (_open_episodes(Episode.id, Episode.patient_id, Episode.coach_id, Episode.level, Episode.opened_at,
+@functools.cache
+def _coach_rows_statement() -> sa.Select:
+    """The open episodes of one coach with their figures, built once per process with the
+    instants and the coach as bound parameters: building the statement (some 240 expressions)
+    took a fifth of a caseload request's CPU; SQLAlchemy caches its compiled form as before."""
+    at = {name: sa.bindparam(name, type_=UTCDateTime()) for name in _instants(utcnow())}
+    figures = _figures(at=at)
+    return (_open_episodes(Episode.id, Episode.patient_id, Episode.coach_id, Episode.level, Episode.opened_at,
                            Episode.discharged_at, Patient.display_name, Patient.phone_invalid_at,
                            *(expr.label(name) for name, expr in figures.items()))
-            .join(Patient, Patient.id == Episode.patient_id).where(where))
-    return db.session.execute(stmt).all()
+            .join(Patient, Patient.id == Episode.patient_id)
+            .where(Episode.coach_id == sa.bindparam("coach_id", type_=sa.Uuid())))
+
+
+def _coach_rows(coach_id: uuid.UUID, now: dt.datetime):
+    return db.session.execute(_coach_rows_statement(), {"coach_id": coach_id, **_instants(now)}).all()
 
 
 def _reasons(row) -> list[str]:
@@ -168,7 +188,7 @@ def caseload(*, coach_id: uuid.UUID, now: dt.datetime | None = None) -> list[dic
         raise Problem(422, "No coach has this id.", errors={"coach_id": ["Not a coach."]})
     now = now or utcnow()
     entries = []
-    rows = _rows(Episode.coach_id == coach_id, now)
+    rows = _coach_rows(coach_id, now)
     open_handoffs = _open_handoffs([row.id for row in rows], now)
     for row in rows:
         entries.append({
@@ -269,8 +289,9 @@ def _item(episode, display_name: str) -> dict:
 def _open_episode_counts(figures: dict, now: dt.datetime, *, coach_ids: set) -> tuple[dict, collections.Counter]:
     """Each active coach's load (`LOAD`), and how many open episodes each list of the review
     has. One pass over the open episodes, grouped by coach and read from an index that covers
-    it, counts the episodes, the rules they meet and their overdue tasks (a lookup each, in
-    an index); overdue handoffs and unread replies are counted from their own records."""
+    it, counts the episodes and the rules they meet (a lookup each, in an index); overdue tasks
+    and handoffs, unread replies and ending supplies are counted from their own records, which
+    lets PostgreSQL join them in one go instead of looking them up episode by episode."""
     def number(rule: str):
         return sa.func.sum(sa.case((figures[rule], 1), else_=0)).label(rule)
 
@@ -278,27 +299,31 @@ def _open_episode_counts(figures: dict, now: dt.datetime, *, coach_ids: set) -> 
     counts = collections.Counter()
     for row in db.session.execute(
             _open_episodes(Episode.coach_id, sa.func.count().label("active"), number("no_contact_7_days"),
-                           sa.func.sum(figures["overdue_tasks"]).label("overdue_tasks"),
                            number("not_contacted_since_discharge"), number("no_clinic_visit_72h"),
-                           number("moud_supply_ending"), number("back_in_ed"))
+                           number("back_in_ed"))
             .group_by(Episode.coach_id)):
         if row.coach_id in coach_ids:
-            load[row.coach_id].update(active=row.active, not_contacted_7d=int(row.no_contact_7_days),
-                                      overdue_tasks=int(row.overdue_tasks))
+            load[row.coach_id].update(active=row.active, not_contacted_7d=int(row.no_contact_7_days))
         else:
             counts["unassigned"] += row.active
         counts.update(not_contacted_24h_after_discharge=int(row.not_contacted_since_discharge),
-                      no_clinic_visit_72h=int(row.no_clinic_visit_72h), moud_supply_ending=int(row.moud_supply_ending),
-                      back_in_ed=int(row.back_in_ed))
-    of_open_episodes = {  # counted from their own records: few, and indexed
+                      no_clinic_visit_72h=int(row.no_clinic_visit_72h), back_in_ed=int(row.back_in_ed))
+    of_open_episodes = {  # counted from their own records, by coach
+        "overdue_tasks": sa.select(Episode.coach_id, sa.func.count()).select_from(Task)
+        .join(Episode, Episode.id == Task.episode_id).where(Task.overdue(now)),
         "handoffs_overdue": sa.select(Episode.coach_id, sa.func.count(sa.distinct(Episode.id))).select_from(Handoff)
         .join(Episode, Episode.id == Handoff.episode_id).where(Handoff.overdue(now)),
         "unread": sa.select(Episode.coach_id, sa.func.count()).select_from(Message)
         .join(Episode, Episode.patient_id == Message.patient_id).where(Message.unread_reply),
+        "moud_supply_ending": sa.select(Episode.coach_id, sa.func.count()).select_from(MedicationSupply)
+        .join(Episode, Episode.id == MedicationSupply.episode_id).where(continuity.ending_supply(now)),
     }
     for name, stmt in of_open_episodes.items():
         for coach_id, count in db.session.execute(stmt.where(Episode.is_open).group_by(Episode.coach_id)):
-            load[coach_id][name] = count
+            if name in LOAD:
+                load[coach_id][name] = count
+            else:
+                counts[name] += count
     return load, counts
 
 

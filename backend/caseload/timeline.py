@@ -7,8 +7,8 @@ Kinds: `opened`, `discharged`, `coach_assigned`, `flags_changed`, `closed` (life
 (the handoff log); `naloxone_given` and `naloxone_used` (the naloxone log, never a use's note);
 `medication_started` (a supply, at the start of its coverage) and `medication_filled` /
 `medication_not_filled` (the pharmacy's answer); `back_in_ed` and `hospital_discharged` (a
-return to the hospital the ADT feed reported on the episode, and that visit's discharge); `text_sent` and `text_received` (outreach:
-codes and times, never the text).
+return to the hospital the ADT feed reported on the episode, and that visit's discharge);
+`text_sent` and `text_received` (outreach: codes and times, never the text).
 Each item carries codes and times only, never free text. One query per kind of record, however
 long the episode.
 """
@@ -19,7 +19,15 @@ import sqlalchemy as sa
 
 from backend.audit import service as audit
 from backend.auth.models import CASE_WORKERS, User
-from backend.cases.models import Appointment, AppointmentStatus, Encounter, Episode, EpisodeEvent, Task, TaskStatus
+from backend.cases.models import (
+    Appointment,
+    AppointmentStatus,
+    Encounter,
+    Episode,
+    EpisodeEvent,
+    Task,
+    TaskStatus,
+)
 from backend.continuity import medications, naloxone
 from backend.continuity.models import FillStatus
 from backend.extensions import db

@@ -6,7 +6,15 @@ from marshmallow import fields, validate
 
 from backend.consents import service
 from backend.consents.models import INFORMATION_KINDS
-from backend.schemas import InputSchema, OutputSchema, PageQuerySchema, Text, Timestamp, not_in_future, page_of
+from backend.schemas import (
+    InputSchema,
+    OutputSchema,
+    PageQuerySchema,
+    Text,
+    Timestamp,
+    not_in_future,
+    page_of,
+)
 
 
 class ConsentCreateSchema(InputSchema):

@@ -44,7 +44,13 @@ from backend.console.clinic_words import (
     level_name,
     timeline_text,
 )
-from backend.console.views import METHOD_LABELS, MOUD_LABELS, _episode_page, page, refused
+from backend.console.views import (
+    METHOD_LABELS,
+    MOUD_LABELS,
+    _episode_page,
+    page,
+    refused,
+)
 from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
@@ -60,8 +66,9 @@ STEPS = {"accept": ("Accept", StepSchema), "decline": ("Decline", ReasonedStepSc
          "complete": ("Complete", CompleteSchema), "no-show": ("No-show", StepSchema)}
 #: A page of one of the review's lists.
 LIST_PAGE = 100
-#: How many of the most urgent open handoffs the queue lists (its counts are of them all).
-QUEUE_LIMIT = 200
+#: How many open handoffs a page of the queue lists, most urgent first (its counts are of them
+#: all): a nurse works from the top, and a page of forms stays quick to load and to scan.
+QUEUE_PAGE = 50
 #: How many of the most urgent open handoffs the dashboard lists (the queue has them all).
 DASHBOARD_HANDOFFS = 8
 #: How many of each of its lists the dashboard shows, longest waiting first ("All …" has the rest).
@@ -140,9 +147,17 @@ def handoff_queue():
 
 
 def _queue_page(status: int = 200, **context):
-    urgent, counts = handoffs.most_urgent(user=current_user(), limit=QUEUE_LIMIT)
+    """A page of the queue: `page` (a number, from the query string or a step's form) picks it."""
+    number = max(request.values.get("page", 1, type=int) or 1, 1)
+    urgent, counts = handoffs.most_urgent(user=current_user(), limit=QUEUE_PAGE, offset=(number - 1) * QUEUE_PAGE)
+    pages = max(-(-(counts["waiting"] + counts["accepted"]) // QUEUE_PAGE), 1)
+    if number > pages:  # the last page emptied since it was shown: show what is now the last
+        number = pages
+        urgent, counts = handoffs.most_urgent(user=current_user(), limit=QUEUE_PAGE,
+                                              offset=(number - 1) * QUEUE_PAGE)
     return page("handoffs.html", status, handoffs=_queue_rows(urgent), counts=counts, level_name=level_name,
-                methods=METHOD_LABELS, moud=MOUD_LABELS, **context)
+                methods=METHOD_LABELS, moud=MOUD_LABELS, number=number, pages=pages,
+                first=(number - 1) * QUEUE_PAGE + 1, **context)
 
 
 def _queue_rows(found: list) -> list[dict]:
@@ -190,8 +205,10 @@ def handoff_step(handoff_id: uuid.UUID, step: str):
         return _queue_page(invalid.status, step_errors={str(handoff_id): invalid.errors},
                            step_form={str(handoff_id): form})
     flash(f"Handoff: {label} recorded.")
-    back = "console.review" if request.form.get("back") == "review" else "console.handoff_queue"
-    return redirect(url_for(back))
+    if request.form.get("back") == "review":
+        return redirect(url_for("console.review"))
+    number = request.form.get("page", 1, type=int) or 1
+    return redirect(url_for("console.handoff_queue", page=number) if number > 1 else url_for("console.handoff_queue"))
 
 
 # --- a coach's caseload -------------------------------------------------------------------

@@ -16,8 +16,18 @@ from backend.cases.scopes import EPISODES
 from backend.console import bp, forms
 from backend.console.views import _episode_page
 from backend.continuity import medications, naloxone
-from backend.continuity.models import MEDICATIONS, PRODUCTS, RECIPIENTS, SETTINGS, SUPPLY_KINDS, SUPPLY_SOURCES
-from backend.continuity.schemas import MedicationSupplyCreateSchema, NaloxoneCreateSchema
+from backend.continuity.models import (
+    MEDICATIONS,
+    PRODUCTS,
+    RECIPIENTS,
+    SETTINGS,
+    SUPPLY_KINDS,
+    SUPPLY_SOURCES,
+)
+from backend.continuity.schemas import (
+    MedicationSupplyCreateSchema,
+    NaloxoneCreateSchema,
+)
 
 WORDS = {
     "patient": "The patient", "support_person": "A support person",

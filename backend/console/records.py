@@ -25,10 +25,15 @@ from backend.cases.schemas import PRESENTING_REASONS
 from backend.cases.scopes import PATIENTS
 from backend.consents import service as consents
 from backend.consents.models import INFORMATION_KINDS, Consent
-from backend.consents.schemas import ConsentCreateSchema, DisclosureQuerySchema, RevokeSchema
+from backend.consents.schemas import (
+    ConsentCreateSchema,
+    DisclosureQuerySchema,
+    RevokeSchema,
+)
 from backend.consents.scopes import CONSENTS
 from backend.console import bp, forms
 from backend.console.views import REASON_LABELS, page, refused
+from backend.database import takes_write_lock
 from backend.errors import Problem
 from backend.extensions import db
 from backend.outreach import service as outreach
@@ -283,6 +288,7 @@ def _report(form: dict, query: dict) -> tuple[dict | None, dict | None]:
 
 @bp.route("/reports/outcomes")
 @allow(Role.CLINIC_STAFF)
+@takes_write_lock  # the report brings its stored facts up to date first
 def outcomes():
     form, query = _report_query()
     report, errors = _report(form, query)
@@ -297,6 +303,7 @@ def outcomes():
 
 @bp.route("/reports/outcomes.csv")
 @allow(Role.CLINIC_STAFF)
+@takes_write_lock
 def outcomes_csv():
     """The same CSV as the API's `Accept: text/csv` answer."""
     form, query = _report_query()

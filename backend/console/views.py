@@ -16,11 +16,22 @@ from flask import redirect, render_template, request, session, url_for
 
 from backend import unit_of_work
 from backend.auth import service as auth_service
-from backend.auth.access import allow, current_session, current_user, open_while_pending, public, signed_in
+from backend.auth.access import (
+    allow,
+    current_session,
+    current_user,
+    open_while_pending,
+    public,
+    signed_in,
+)
 from backend.auth.models import REGISTRARS, Role
 from backend.cases import service as cases
 from backend.cases.models import Episode, Patient
-from backend.cases.schemas import DischargeSchema, EpisodeCreateSchema, PatientCreateSchema
+from backend.cases.schemas import (
+    DischargeSchema,
+    EpisodeCreateSchema,
+    PatientCreateSchema,
+)
 from backend.cases.scopes import EPISODES, PATIENTS
 from backend.console import bp, forms
 from backend.console import session as console_session
@@ -183,7 +194,10 @@ def episode(episode_id: uuid.UUID):
 
 
 def _episode_page(record: Episode, status: int = 200, **context):
-    from backend.console import clinic, continuity  # the clinic's parts (clinic.py), naloxone and medication
+    from backend.console import (  # the clinic's parts (clinic.py), naloxone and medication
+        clinic,
+        continuity,
+    )
 
     context = {**clinic.episode_parts(record), **continuity.parts(record), **context}
     handoff_list = list(db.session.scalars(sa.select(Handoff).where(Handoff.episode_id == record.id)

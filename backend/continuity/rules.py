@@ -63,7 +63,21 @@ def continued(supply=MedicationSupply) -> sa.ColumnElement[bool]:
                sa.and_(Appointment.kind == AppointmentKind.PROGRAM_INTAKE, prescriber)))
 
 
-def ending(episode_id, now: dt.datetime, within: dt.timedelta = ALERT_BEFORE_END) -> sa.ColumnElement[bool]:
-    """The episode's latest supply ends within `within` of `now` (or has ended), not continued."""
+def ending(episode_id, now: dt.datetime | None, within: dt.timedelta = ALERT_BEFORE_END, *,
+           by=None) -> sa.ColumnElement[bool]:
+    """The episode's latest supply ends within `within` of `now` (or has ended), not continued;
+    `by` gives that instant itself instead (`now + within`: a bound parameter, say)."""
     return sa.exists().where(MedicationSupply.id == latest_supply_id(episode_id),
-                             MedicationSupply.ends_at <= now + within, ~continued())
+                             _runs_out(now + within if by is None else by))
+
+
+def ending_supply(now: dt.datetime, within: dt.timedelta = ALERT_BEFORE_END) -> sa.ColumnElement[bool]:
+    """`ending`, said of a supply: it is its episode's latest, and it ends within `within` of
+    `now` (or has ended), not continued. For counting from the supplies (few) rather than from
+    every episode."""
+    return sa.and_(MedicationSupply.id == latest_supply_id(MedicationSupply.episode_id), _runs_out(now + within))
+
+
+def _runs_out(by) -> sa.ColumnElement[bool]:
+    """The supply ends by `by` (an instant) and nothing booked continues it."""
+    return sa.and_(MedicationSupply.ends_at <= by, ~continued())

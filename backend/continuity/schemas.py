@@ -17,7 +17,15 @@ from backend.continuity.models import (
     FillStatus,
     NaloxoneKind,
 )
-from backend.schemas import EARLIEST, InputSchema, OutputSchema, Timestamp, not_in_future, one_of, page_of
+from backend.schemas import (
+    EARLIEST,
+    InputSchema,
+    OutputSchema,
+    Timestamp,
+    not_in_future,
+    one_of,
+    page_of,
+)
 
 _CLIENT_ID = {"description": "Client-generated: a retried create is a no-op."}
 #: The fields of each kind of naloxone entry: required, then optional.

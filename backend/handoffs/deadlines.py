@@ -14,7 +14,12 @@ import sqlalchemy as sa
 from backend.cases import activities
 from backend.database import upsert, utcnow
 from backend.extensions import db
-from backend.handoffs.models import DEADLINE_PENDING_IN, DeadlineEscalation, Handoff, HandoffEventKind
+from backend.handoffs.models import (
+    DEADLINE_PENDING_IN,
+    DeadlineEscalation,
+    Handoff,
+    HandoffEventKind,
+)
 from backend.handoffs.service import add_event, lock_episode_then_handoff
 
 _WHAT = {"accept_by": (HandoffEventKind.OVERDUE_ACCEPT, "not accepted in time"),

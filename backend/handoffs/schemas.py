@@ -7,7 +7,16 @@ from marshmallow import fields, validate
 from backend.cases.schemas import MOUD
 from backend.database import utcnow
 from backend.handoffs.models import METHODS, TO_LEVELS, HandoffEventKind, HandoffStatus
-from backend.schemas import InputSchema, OutputSchema, PageQuerySchema, Text, Timestamp, not_in_future, one_of, page_of
+from backend.schemas import (
+    InputSchema,
+    OutputSchema,
+    PageQuerySchema,
+    Text,
+    Timestamp,
+    not_in_future,
+    one_of,
+    page_of,
+)
 
 
 class SummarySchema(InputSchema):

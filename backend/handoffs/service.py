@@ -30,7 +30,13 @@ from backend.consents import service as consents
 from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
-from backend.handoffs.models import OPEN_STATUSES, Handoff, HandoffEvent, HandoffEventKind, HandoffStatus
+from backend.handoffs.models import (
+    OPEN_STATUSES,
+    Handoff,
+    HandoffEvent,
+    HandoffEventKind,
+    HandoffStatus,
+)
 from backend.handoffs.scopes import HANDOFFS
 from backend.pagination import keyset_page
 from backend.programs import service as programs
@@ -218,16 +224,18 @@ def list_handoffs(*, user: User, filters: dict, cursor: str | None, limit: int):
     return handoffs, next_cursor
 
 
-def most_urgent(*, user: User, limit: int, now: dt.datetime | None = None) -> tuple[list[Handoff], dict]:
+def most_urgent(*, user: User, limit: int, offset: int = 0,
+                now: dt.datetime | None = None) -> tuple[list[Handoff], dict]:
     """The open handoffs the user may see, most urgent first — overdue, then by the deadline to
-    meet next (accept-by while waiting for an answer, arrive-by once accepted) — and how many are
-    `waiting`, `accepted` and `overdue` in all. Reads (and audits) only the handoffs it returns,
-    with a statement each for them and for the counts, however many are open."""
+    meet next (accept-by while waiting for an answer, arrive-by once accepted) — `limit` of them
+    after the first `offset`, and how many are `waiting`, `accepted` and `overdue` in all. Reads
+    (and audits) only the handoffs it returns, with a statement each for them and for the
+    counts, however many are open."""
     now = now or utcnow()
     open_ = HANDOFFS.where(sa.select(Handoff), user).where(Handoff.status.in_(OPEN_STATUSES))
     deadline = sa.case((Handoff.status == HandoffStatus.SENT, Handoff.accept_by), else_=Handoff.arrive_by)
     found = list(db.session.scalars(open_.order_by(sa.case((Handoff.overdue(now), 0), else_=1), deadline, Handoff.id)
-                                    .limit(limit)))
+                                    .limit(limit).offset(offset)))
     counts = db.session.execute(open_.with_only_columns(
         sa.func.count().filter(Handoff.status == HandoffStatus.SENT).label("waiting"),
         sa.func.count().filter(Handoff.status == HandoffStatus.ACCEPTED).label("accepted"),

@@ -52,7 +52,12 @@ from backend.cases.models import HOSPITAL_LEVELS, Disposition, Episode, Patient
 from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
-from backend.interop.models import Hl7Message, HospitalVisit, MessageOutcome, VisitSetting
+from backend.interop.models import (
+    Hl7Message,
+    HospitalVisit,
+    MessageOutcome,
+    VisitSetting,
+)
 
 #: The application and facility Bridgeline names itself in its ACKs (MSH-3, MSH-4).
 APPLICATION, FACILITY = "BRIDGELINE", "BRIDGELINE"

@@ -8,15 +8,15 @@ and references between entries use those URNs):
 
 | Bridgeline | FHIR | information kind (external exports) |
 | --- | --- | --- |
-| patient | `Patient` (identifier = MRN, name, birth date); telecom and language | always; telecom and language: `contact_information` |
-| episode | `EpisodeOfCare` (status, `statusHistory` = the level periods, period, care manager = the coach) | `treatment_plan` |
+| patient | `Patient` (MRN, name, birth date); telecom, language | always; telecom, language: `contact_information` |
+| episode | `EpisodeOfCare` (status, `statusHistory` = level periods, period, care manager) | `treatment_plan` |
 | presenting reason | `Condition` (ED presentation: overdose, withdrawal, other) | `diagnosis` |
 | handoff | `ServiceRequest` + `Task` (the SDOH Clinical Care referral pattern; `TASK_STATUS`) | `handoff_summary` |
 | appointment | `Appointment` | `appointments` |
 | the coach's contacts | `Communication` (phone, SMS, attempts) or `Encounter` (in person, video) | `treatment_plan` |
 | Part 2 consents | `Consent` (internal export only) | — |
 | naloxone kit given | `MedicationDispense` | `medications` |
-| medication supply | `MedicationRequest` (bridge prescription) or `MedicationDispense` (dispensed, administered) | `medications` |
+| medication supply | `MedicationRequest` (bridge) or `MedicationDispense` (dispensed, administered) | `medications` |
 
 Contacts: a call, a text or an attempt is a `Communication` (something said or tried, with
 `status` `completed` when the patient was reached, else `not-done` with the outcome as

@@ -6,6 +6,7 @@ from flask.views import MethodView
 from marshmallow import fields
 
 from backend.auth.access import public
+from backend.database import takes_write_lock
 from backend.errors import OUTAGE_RETRY_AFTER, problem_response
 from backend.openapi import Blueprint, problem
 from backend.ops import service
@@ -27,6 +28,12 @@ class ReadinessSchema(OutputSchema):
     migrations = fields.Dict(required=True, metadata={"description": "`current` and `head` revisions, `up_to_date`."})
     clock = fields.Dict(required=True, metadata={
         "description": "`last_heartbeat_at` of the clock process (null if it never ran)."})
+    audit = fields.Dict(required=True, metadata={
+        "description": "The audit trail's seal lag: `unsealed_events` (written, not yet chained by the clock's "
+                       "sequencer) and `seal_lag_seconds` (how long the oldest of them has waited, in whole seconds; 0 "
+                       "when none). "
+                       "Informational: a lag does not make the service unready. Null when the database could "
+                       "not be read."})
 
 
 @blp.route("/health")
@@ -48,6 +55,7 @@ class Ready(MethodView):
     @blp.response(200, ReadinessSchema)
     @problem(blp, 503, "The database is unreachable, not answering or not taking writes, or its migrations are "
                        "behind; answered within 2 s.")
+    @takes_write_lock  # it records a heartbeat: proof the database takes a write
     def get(self):
         """The database answers, takes a write and its migrations are current (answered within 2 s)"""
         report = service.readiness_and_commit()

@@ -110,7 +110,7 @@ class DatabaseGauges:
                                 "database.", value=time.perf_counter() - started)
         if readings is None:
             return
-        counts, oldest_due, beats, now = readings
+        counts, oldest_due, beats, unsealed, now = readings
         texts = GaugeMetricFamily("bridgeline_texts", "Texts now in each status that the dispatcher or a person "
                                   "still has to deal with.", labels=["status"])
         for status in COUNTED_STATUSES:
@@ -125,6 +125,12 @@ class DatabaseGauges:
         for job_name, last_run_at in sorted(beats):
             lag.add_metric([job_name], max(0.0, (now - last_run_at).total_seconds()))
         yield lag
+        events, oldest_unsealed = unsealed
+        yield GaugeMetricFamily("bridgeline_audit_unsealed_events", "Audit events written but not yet sealed "
+                                "into the hash chain by the clock's sequencer.", value=events)
+        yield GaugeMetricFamily("bridgeline_audit_seal_lag_seconds", "How long the oldest unsealed audit event "
+                                "has waited for the sequencer (0 when none waits).",
+                                value=max(0.0, (now - oldest_unsealed).total_seconds()) if oldest_unsealed else 0.0)
 
 
 _QUEUED = sa.text(
@@ -134,6 +140,10 @@ _QUEUED = sa.text(
 _OTHERS = sa.text(
     "SELECT 'sending' AS status, count(*) AS texts FROM messages WHERE status = 'sending' "
     f"UNION ALL SELECT status, count(*) FROM messages WHERE {NEEDS_REVIEW} GROUP BY status")
+# The sequencer's tail (a partial index holds just these rows).
+UNSEALED = sa.text(
+    "SELECT count(*) AS events, min(occurred_at) AS oldest FROM audit_events WHERE chain_seq IS NULL"
+).columns(sa.column("events", sa.Integer), sa.column("oldest", UTCDateTime()))
 # `/ready` writes a row of its own there (its write probe), not a job of the clock's.
 _BEATS = sa.text("SELECT job_name, last_run_at FROM job_heartbeats WHERE job_name <> 'readiness'").columns(
     sa.column("job_name", sa.String), sa.column("last_run_at", UTCDateTime()))
@@ -149,7 +159,8 @@ def _read(engine: sa.Engine, seconds: float):
             texts, oldest_due = connection.execute(_QUEUED).one()
             counts = {"queued": texts, **{status: n for status, n in connection.execute(_OTHERS)}}
             beats = connection.execute(_BEATS).all()
-    return counts, oldest_due, beats, utcnow()
+            unsealed = tuple(connection.execute(UNSEALED).one())
+    return counts, oldest_due, beats, unsealed, utcnow()
 
 
 class _Reader:

@@ -11,6 +11,7 @@ from backend import errors, unit_of_work, watchdog
 from backend.database import upsert, utcnow
 from backend.extensions import db, migrate
 from backend.ops.models import JobHeartbeat
+from backend.ops.scrape import UNSEALED
 
 HEARTBEAT_JOB = "heartbeat"
 
@@ -44,6 +45,7 @@ def readiness_and_commit() -> dict:
         "database": "unreachable",
         "migrations": {"current": [], "head": sorted(heads), "up_to_date": False},
         "clock": {"last_heartbeat_at": None},
+        "audit": {"unsealed_events": None, "seal_lag_seconds": None},
         "ready": False,
     }
     dog = watchdog.of(current_app)
@@ -51,8 +53,8 @@ def readiness_and_commit() -> dict:
         report["database"] = "not_answering"
         return report
     try:
-        connection = db.session.connection(
-            execution_options={"sqlite_busy_timeout_ms": int(READY_WAIT_SECONDS * 1000)})
+        connection = db.session.connection(  # it writes: the write lock from the start, as for any writer
+            execution_options={"sqlite_busy_timeout_ms": int(READY_WAIT_SECONDS * 1000), "sqlite_begin": "IMMEDIATE"})
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(READY_WAIT_SECONDS * 1000)}")
         current = set(MigrationContext.configure(connection).get_current_heads())
@@ -67,6 +69,9 @@ def readiness_and_commit() -> dict:
         return report
     beat = db.session.get(JobHeartbeat, HEARTBEAT_JOB)
     report["clock"]["last_heartbeat_at"] = beat.last_run_at.isoformat() if beat else None
+    events, oldest = db.session.execute(UNSEALED).one()
+    lag = max(0.0, (utcnow() - oldest).total_seconds()) if oldest is not None else 0.0
+    report["audit"].update(unsealed_events=events, seal_lag_seconds=int(lag))  # whole seconds (metrics: exact)
     try:
         record_heartbeat(job_name=READINESS_JOB)
         unit_of_work.commit()

@@ -55,11 +55,24 @@ from flask import current_app
 
 from backend import errors, unit_of_work
 from backend.auth.models import User
-from backend.cases.models import Appointment, AppointmentStatus, Episode, EpisodeStatus, Patient, SmsStatus
+from backend.cases.models import (
+    Appointment,
+    AppointmentStatus,
+    Episode,
+    EpisodeStatus,
+    Patient,
+    SmsStatus,
+)
 from backend.database import utcnow
 from backend.extensions import db
 from backend.outreach import recipients, rules, sms, templates
-from backend.outreach.models import AUTOMATIC_KINDS, WENT_OUT, Message, MessageKind, MessageStatus
+from backend.outreach.models import (
+    AUTOMATIC_KINDS,
+    WENT_OUT,
+    Message,
+    MessageKind,
+    MessageStatus,
+)
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,12 @@ from backend.errors import Problem
 from backend.extensions import db
 from backend.outreach import keywords, recipients, templates
 from backend.outreach.keywords import Intent
-from backend.outreach.models import Message, MessageDirection, MessageKind, MessageStatus
+from backend.outreach.models import (
+    Message,
+    MessageDirection,
+    MessageKind,
+    MessageStatus,
+)
 
 log = logging.getLogger(__name__)
 

@@ -37,11 +37,22 @@ from flask import current_app
 
 from backend import signals
 from backend.auth.models import User
-from backend.cases.models import Appointment, AppointmentStatus, Episode, Patient, SmsStatus
+from backend.cases.models import (
+    Appointment,
+    AppointmentStatus,
+    Episode,
+    Patient,
+    SmsStatus,
+)
 from backend.database import upsert, utcnow
 from backend.extensions import db
 from backend.outreach import rules, templates
-from backend.outreach.models import Message, MessageDirection, MessageKind, MessageStatus
+from backend.outreach.models import (
+    Message,
+    MessageDirection,
+    MessageKind,
+    MessageStatus,
+)
 
 _LIVE_PLAN = sa.text("status <> 'cancelled'")
 _COACH_NAMES = "bridgeline.coach_names"

@@ -16,12 +16,25 @@ from backend import idempotency
 from backend.audit import service as audit
 from backend.auth.models import User
 from backend.cases import service as cases
-from backend.cases.models import Appointment, AppointmentStatus, Episode, Patient, SmsStatus
+from backend.cases.models import (
+    Appointment,
+    AppointmentStatus,
+    Episode,
+    Patient,
+    SmsStatus,
+)
 from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
 from backend.outreach import privacy, recipients, templates
-from backend.outreach.models import NEEDS_REVIEW, Message, MessageDirection, MessageKind, MessageStatus, MessageTemplate
+from backend.outreach.models import (
+    NEEDS_REVIEW,
+    Message,
+    MessageDirection,
+    MessageKind,
+    MessageStatus,
+    MessageTemplate,
+)
 from backend.outreach.scopes import INBOX
 from backend.pagination import keyset_page
 

@@ -12,7 +12,11 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, current_app, request
-from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
+from twilio.request_validator import (
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+    get_signature_algorithm,
+)
 from twilio.twiml.messaging_response import MessagingResponse
 
 from backend.auth.access import public

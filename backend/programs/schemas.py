@@ -5,7 +5,15 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from backend.programs.models import SERVICES
-from backend.schemas import Choice, InputSchema, OutputSchema, PageQuerySchema, PhoneNumber, Text, page_of
+from backend.schemas import (
+    Choice,
+    InputSchema,
+    OutputSchema,
+    PageQuerySchema,
+    PhoneNumber,
+    Text,
+    page_of,
+)
 
 #: Editions of the ASAM Criteria a level may be given in.
 ASAM_EDITIONS = ("3rd", "4th")

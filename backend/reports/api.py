@@ -7,6 +7,7 @@ from flask.views import MethodView
 
 from backend.auth.access import allow
 from backend.auth.models import Role
+from backend.database import takes_write_lock
 from backend.errors import Problem
 from backend.openapi import Blueprint, problem
 from backend.reports import service
@@ -33,6 +34,7 @@ class Outcomes(MethodView):
     @blp.response(200, OutcomesSchema)
     @blp.doc(responses={"200": _BOTH_FORMS})
     @problem(blp, 406, "The request's Accept allows neither application/json nor text/csv.")
+    @takes_write_lock  # it brings the stored facts up to date first
     def get(self, query):
         """The program measures for the episodes discharged in a period (`Accept: text/csv` for CSV)"""
         # No Accept header accepts anything (werkzeug's best_match then has nothing to match).

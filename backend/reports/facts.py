@@ -29,7 +29,12 @@ from backend.continuity.rules import PRESCRIBING_SERVICES
 from backend.database import epoch_ms
 from backend.handoffs.models import Handoff, HandoffEvent, HandoffStatus
 from backend.interop.models import HospitalVisit
-from backend.outreach.models import Message, MessageDirection, MessageKind, MessageStatus
+from backend.outreach.models import (
+    Message,
+    MessageDirection,
+    MessageKind,
+    MessageStatus,
+)
 from backend.programs.models import Program
 from backend.reports.models import EpisodeFacts, HandoffFacts, TextFacts
 

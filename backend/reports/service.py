@@ -24,7 +24,14 @@ from backend.extensions import db
 from backend.outreach import languages
 from backend.reports import refresh
 from backend.reports.facts import DAY, HOUR, kits_distributed
-from backend.reports.measures import MEASURES, MET, MISSED, PENDING, POPULATIONS, Measure
+from backend.reports.measures import (
+    MEASURES,
+    MET,
+    MISSED,
+    PENDING,
+    POPULATIONS,
+    Measure,
+)
 
 COHORT = ("Episodes opened at the ED or inpatient level whose discharge falls in the period (dates in the "
           "program's time zone, both included).")

@@ -41,8 +41,22 @@ from marshmallow import Schema
 
 from backend.audit import service as audit
 from backend.auth.models import CASE_WORKERS, CLINICAL_ROLES, Role, User
-from backend.cases.models import Appointment, Encounter, Episode, EpisodeStatus, Patient, Task, TaskStatus
-from backend.cases.schemas import AppointmentSchema, EncounterSchema, EpisodeSchema, PatientSchema, TaskSchema
+from backend.cases.models import (
+    Appointment,
+    Encounter,
+    Episode,
+    EpisodeStatus,
+    Patient,
+    Task,
+    TaskStatus,
+)
+from backend.cases.schemas import (
+    AppointmentSchema,
+    EncounterSchema,
+    EpisodeSchema,
+    PatientSchema,
+    TaskSchema,
+)
 from backend.cases.scopes import episode_visible_to
 from backend.continuity.models import MedicationSupply, NaloxoneEvent
 from backend.continuity.schemas import MedicationSupplySchema, NaloxoneEventSchema

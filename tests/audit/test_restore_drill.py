@@ -141,10 +141,16 @@ def register_patients(nurse: ApiClient, count: int) -> None:
         assert nurse.get(f"/api/v1/patients/{response.get_json()['id']}").status_code == 200
 
 
+def seal_and_anchor(app) -> None:
+    """The clock's sequencer, then its anchor line."""
+    clock.run_job(app, audit_jobs.seal_audit_trail)
+    clock.run_job(app, audit_jobs.log_chain_head)
+
+
 @contextlib.contextmanager
 def app_writing(app, user):
-    """Sign-ins, each an audit event, one after another until the block ends; at least two are
-    committed before it starts."""
+    """Sign-ins, each an audit event sealed by the sequencer after it, one after another until
+    the block ends; at least two are committed and sealed before it starts."""
     stop, written = threading.Event(), threading.Semaphore(0)
 
     def sign_in_repeatedly():
@@ -152,6 +158,7 @@ def app_writing(app, user):
         while not stop.is_set():
             response = client.post("/api/v1/auth/tokens", json={"username": user.username, "password": user.password})
             assert response.status_code == 201
+            clock.run_job(app, audit_jobs.seal_audit_trail)
             written.release()
 
     writer = threading.Thread(target=sign_in_repeatedly)
@@ -180,14 +187,14 @@ def history(database_url, tmp_path_factory) -> History:
         nurse = ApiClient(app.test_client())
         nurse.sign_in(made.username, made.password)
         register_patients(nurse, 3)
-        clock.run_job(app, audit_jobs.log_chain_head)
+        seal_and_anchor(app)
         older = take_backup(url, work / "older.dump")
         register_patients(nurse, 3)
-        clock.run_job(app, audit_jobs.log_chain_head)
+        seal_and_anchor(app)
         with app_writing(app, made):
             newer = take_backup(url, work / "newer.dump")
         register_patients(nurse, 2)
-        clock.run_job(app, audit_jobs.log_chain_head)  # the clock goes on after the last backup
+        seal_and_anchor(app)  # the clock goes on after the last backup
     logged = [json.loads(line) for line in clock_log.read_text().splitlines()]
     anchors = [Anchor(entry["audit_seq"], entry["audit_hash"]) for entry in logged
                if entry["msg"] == "audit chain head"]
@@ -252,7 +259,7 @@ def test_a_restored_copy_with_one_audit_event_changed_is_caught(history, restore
                 connection.exec_driver_sql("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
             else:
                 connection.exec_driver_sql("DROP TRIGGER audit_events_no_update")
-            connection.execute(sa.text("UPDATE audit_events SET client_ip = '10.6.6.6' WHERE seq = :seq"),
+            connection.execute(sa.text("UPDATE audit_events SET client_ip = '10.6.6.6' WHERE chain_seq = :seq"),
                                {"seq": changed})
         engine.dispose()
         result = verify_backup(history, history.newer, url)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from backend import unit_of_work
 from backend.audit import service as audit_service
+from backend.audit.jobs import seal_batches_and_commit
 from backend.audit.models import AuditEvent
 from backend.auth.models import Role
 from backend.extensions import db
@@ -81,6 +82,7 @@ def test_events_page_newest_first_without_repeats(admin, ctx):
     for _ in range(7):
         audit_service.record("test.event")
     unit_of_work.commit()
+    seal_batches_and_commit()
     seqs, cursor = [], None
     while True:
         page = admin.get("/api/v1/audit-events?limit=3&action=test.event"
@@ -94,6 +96,7 @@ def test_events_page_newest_first_without_repeats(admin, ctx):
 
 def test_the_chain_verifies_when_untouched(app, admin, ctx):
     admin.get("/api/v1/me/devices")
+    seal_batches_and_commit()
     check = audit_service.verify_chain(batch_size=2)
     assert check.problem is None and check.checked >= 2 and check.checked == check.head_seq
 

@@ -10,16 +10,18 @@ import sqlalchemy as sa
 
 from backend import unit_of_work
 from backend.audit import service as audit_service
+from backend.audit.jobs import seal_batches_and_commit
 from backend.extensions import db
 
 
 @pytest.fixture
 def chain(app, ctx):
-    """Five committed events; returns their (seq, id) in order."""
+    """Five committed events, sealed; returns their (place in the chain, id) in order."""
     for n in range(5):
         audit_service.record("test.event", details={"n": n})
     unit_of_work.commit()
-    return db.session.execute(sa.text("SELECT seq, id FROM audit_events ORDER BY seq")).all()
+    seal_batches_and_commit()
+    return db.session.execute(sa.text("SELECT chain_seq, id FROM audit_events ORDER BY chain_seq")).all()
 
 
 def _without_triggers(statement: str, **params) -> None:
@@ -49,7 +51,7 @@ def test_an_intact_trail_verifies_naming_its_head_and_that_nothing_anchored_it(a
 
 def test_changing_one_field_of_one_event_fails_verify_naming_it(app, chain):
     seq, event_id = chain[2]
-    _without_triggers("UPDATE audit_events SET client_ip = '10.6.6.6' WHERE seq = :seq", seq=seq)
+    _without_triggers("UPDATE audit_events SET client_ip = '10.6.6.6' WHERE chain_seq = :seq", seq=seq)
     result = verify(app)
     assert result.exit_code == 1
     assert f"event {seq}" in result.output and str(event_id).replace("-", "") in result.output.replace("-", "")
@@ -58,14 +60,14 @@ def test_changing_one_field_of_one_event_fails_verify_naming_it(app, chain):
 
 def test_removing_an_event_fails_verify_naming_the_gap(app, chain):
     seq, _ = chain[1]
-    _without_triggers("DELETE FROM audit_events WHERE seq = :seq", seq=seq)
+    _without_triggers("DELETE FROM audit_events WHERE chain_seq = :seq", seq=seq)
     result = verify(app)
     assert result.exit_code == 1 and f"event {seq} is missing" in result.output
 
 
 def test_removing_the_newest_events_fails_verify(app, chain):
     seq, _ = chain[-1]
-    _without_triggers("DELETE FROM audit_events WHERE seq = :seq", seq=seq)
+    _without_triggers("DELETE FROM audit_events WHERE chain_seq = :seq", seq=seq)
     result = verify(app)
     assert result.exit_code == 1 and "newest events are missing" in result.output
 
@@ -74,11 +76,11 @@ def test_rewriting_an_event_and_its_hash_breaks_the_next_link(app, chain):
     from backend.audit.models import AuditEvent
 
     seq, _ = chain[1]
-    event = db.session.get(AuditEvent, seq)
+    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.chain_seq == seq))
     event.action = "forged.action"
     forged = audit_service.compute_hash(event, event.patient_ids)
     db.session.rollback()
-    _without_triggers("UPDATE audit_events SET action = 'forged.action', hash = :h WHERE seq = :seq",
+    _without_triggers("UPDATE audit_events SET action = 'forged.action', hash = :h WHERE chain_seq = :seq",
                       h=forged, seq=seq)
     result = verify(app)
     assert result.exit_code == 1 and f"event {seq + 1}" in result.output
@@ -94,17 +96,19 @@ def test_rewriting_the_whole_chain_without_the_key_is_caught(app, chain):
     real_key = app.config["AUDIT_HMAC_KEY"]
     app.config["AUDIT_HMAC_KEY"] = "the intruder's guess"
     try:
-        forged, prev = [], db.session.get(AuditEvent, seq - 1).hash
-        for event in db.session.scalars(sa.select(AuditEvent).where(AuditEvent.seq >= seq).order_by(AuditEvent.seq)):
-            event.action = "forged.action" if event.seq == seq else event.action
+        forged = []
+        prev = db.session.scalar(sa.select(AuditEvent.hash).where(AuditEvent.chain_seq == seq - 1))
+        for event in db.session.scalars(sa.select(AuditEvent).where(AuditEvent.chain_seq >= seq)
+                                        .order_by(AuditEvent.chain_seq)):
+            event.action = "forged.action" if event.chain_seq == seq else event.action
             event.prev_hash = prev
             prev = audit_service.compute_hash(event, event.patient_ids)
-            forged.append({"s": event.seq, "a": event.action, "p": event.prev_hash, "h": prev})
+            forged.append({"s": event.chain_seq, "a": event.action, "p": event.prev_hash, "h": prev})
         db.session.rollback()
     finally:
         app.config["AUDIT_HMAC_KEY"] = real_key
     for row in forged:
-        _without_triggers("UPDATE audit_events SET action = :a, prev_hash = :p, hash = :h WHERE seq = :s", **row)
+        _without_triggers("UPDATE audit_events SET action = :a, prev_hash = :p, hash = :h WHERE chain_seq = :s", **row)
     _without_triggers("UPDATE audit_chain_head SET last_hash = :h", h=forged[-1]["h"])
     result = verify(app)
     assert result.exit_code == 1 and f"event {seq}" in result.output and "contents do not match" in result.output
@@ -131,9 +135,12 @@ def test_the_patients_of_an_event_cannot_be_changed(app, ctx):
 
 
 def test_verify_holds_while_events_are_being_written(live_app):
-    """verify reads up to the head it saw first, so a busy system never looks broken."""
+    """verify reads up to the head it saw first, so a busy system, its sequencer sealing as it
+    goes, never looks broken."""
     import threading
 
+    from backend import clock
+    from backend.audit import jobs as audit_jobs
     from tests.support import make_user
 
     user = make_user(live_app)
@@ -143,6 +150,7 @@ def test_verify_holds_while_events_are_being_written(live_app):
         client = live_app.test_client()
         while not stop.is_set():
             client.post("/api/v1/auth/tokens", json={"username": user.username, "password": user.password})
+            clock.run_job(live_app, audit_jobs.seal_audit_trail)
 
     writer = threading.Thread(target=sign_in_repeatedly)
     writer.start()
@@ -188,6 +196,7 @@ def test_verify_takes_every_anchor_from_the_clocks_saved_log(app, chain, json_lo
     log_chain_head()
     audit_service.record("test.event", details={"n": 5})
     unit_of_work.commit()
+    seal_batches_and_commit()
     log_chain_head()
     first, second = _anchor_lines(json_log)
     log = _saved_log(tmp_path, "clock started (not JSON)", '{"msg": "heartbeat", "request_id": null}', first,

@@ -12,7 +12,12 @@ from backend.auth.models import Role
 from backend.cases.models import Episode
 from backend.database import utcnow
 from backend.extensions import db
-from backend.outreach.models import Message, MessageDirection, MessageKind, MessageStatus
+from backend.outreach.models import (
+    Message,
+    MessageDirection,
+    MessageKind,
+    MessageStatus,
+)
 from tests.cases.conftest import ago
 from tests.support import counted_statements
 
@@ -116,6 +121,9 @@ def test_the_review_counts_each_coach_and_lists_who_is_slipping(clinic, coach, n
     ok = open_episode(coach=coach)
     contact(coach, ok, hours=1)
     lonely = open_episode()
+    closed = open_episode(coach=coach)  # closing cancels its late task: it leaves the load
+    coach.post(f"/api/v1/episodes/{closed['id']}/tasks", json={"title": "late", "due_at": ago(hours=3)})
+    coach.post(f"/api/v1/episodes/{closed['id']}/close", json={"reason": "moved_away"})
     review = clinic.get("/api/v1/caseloads").get_json()
     row = next(r for r in review["coaches"] if r["coach_id"] == str(coach.user.id))
     assert (row["active"], row["overdue_tasks"], row["not_contacted_7d"]) == (2, 1, 1)

@@ -12,7 +12,12 @@ from backend.cases.models import Encounter, Episode, EpisodeContact, Patient, Ta
 from backend.database import utcnow
 from backend.extensions import db
 from backend.handoffs.models import Handoff
-from backend.outreach.models import Message, MessageDirection, MessageKind, MessageStatus
+from backend.outreach.models import (
+    Message,
+    MessageDirection,
+    MessageKind,
+    MessageStatus,
+)
 from tests.cases.conftest import ago, ahead
 
 

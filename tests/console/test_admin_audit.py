@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import sqlalchemy as sa
 
+from backend.audit.jobs import seal_batches_and_commit
 from backend.audit.models import AuditEvent
 from backend.auth.models import Role
 from backend.extensions import db
@@ -22,6 +23,12 @@ PATIENT = {"given_name": "Rosalind", "family_name": "Achterberg", "birth_date": 
 def rows(page: str) -> list[str]:
     body = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0] if "<tbody>" in page else ""
     return re.findall(r"<tr>(.*?)</tr>", body, re.S)
+
+
+def sealed(app) -> None:
+    """The clock's sequencer chains what was written so far."""
+    with app.app_context():
+        seal_batches_and_commit()
 
 
 def a_patient_seen_by(staff) -> str:
@@ -83,6 +90,7 @@ def test_older_events_come_a_page_at_a_time_with_the_filter_and_ids_only_in_the_
     staff = make_client(Role.CLINIC_STAFF)
     for _ in range(55):  # over one page of 50 events by this person
         staff.post("/api/v1/patients", json={**PATIENT, "mrn": f"MRN-{uuid.uuid4().hex[:8]}"})
+    sealed(app)
     admin = console(Role.ADMIN)
     first = admin.get(f"/console/audit?actor_id={staff.user.id}").get_data(as_text=True)
     link = re.search(r'href="([^"]+)">Older events', first).group(1).replace("&amp;", "&")
@@ -99,12 +107,13 @@ def test_the_chain_check_says_intact_then_names_the_event_someone_altered(app, c
     a_patient_seen_by(make_client(Role.CLINIC_STAFF))
     admin = console(Role.ADMIN)
     admin.get("/console/audit")
+    sealed(app)
     intact = admin.post("/console/audit/chain-check")
     page = intact.get_data(as_text=True)
     assert intact.status_code == 200 and re.search(r"Audit trail intact:</strong> \d+ events verified", page)
     with app.app_context():
-        seq = db.session.scalar(sa.select(AuditEvent.seq).where(AuditEvent.action == "patient.create"))
-        _without_triggers("UPDATE audit_events SET client_ip = '10.6.6.6' WHERE seq = :seq", seq=seq)
+        seq = db.session.scalar(sa.select(AuditEvent.chain_seq).where(AuditEvent.action == "patient.create"))
+        _without_triggers("UPDATE audit_events SET client_ip = '10.6.6.6' WHERE chain_seq = :seq", seq=seq)
     broken = admin.post("/console/audit/chain-check").get_data(as_text=True)
     assert f"Audit trail BROKEN at event {seq}" in broken and "contents do not match its hash" in broken
     with app.app_context():

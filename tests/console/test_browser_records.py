@@ -21,7 +21,15 @@ import pytest
 import requests
 
 from tests.console.test_browser import ARTIFACTS, Accessibility, chromium, local, page  # noqa: F401 - fixtures
-from tests.test_procfile import PROCFILE, create_admin, env, free_port, process, run, token_for  # noqa: F401
+from tests.test_procfile import (  # noqa: F401
+    PROCFILE,
+    create_admin,
+    env,
+    free_port,
+    process,
+    run,
+    token_for,
+)
 
 pytestmark = pytest.mark.once  # no particular database: with the SQLite suite only
 

@@ -19,7 +19,12 @@ from backend.cases.models import Appointment, Encounter, Episode, Task
 from backend.continuity.models import MedicationSupply, NaloxoneEvent
 from backend.extensions import db
 from backend.handoffs.models import Handoff
-from backend.outreach.models import Message, MessageDirection, MessageKind, MessageStatus
+from backend.outreach.models import (
+    Message,
+    MessageDirection,
+    MessageKind,
+    MessageStatus,
+)
 from tests.console.test_console import _Links
 from tests.support import counted_statements
 
@@ -293,6 +298,36 @@ def test_the_queue_offers_only_the_steps_the_handoff_may_take(app, console, case
         assert str(db.session.get(Episode, uuid.UUID(made["episode_id"])).level) == "transition_clinic"
     assert made["handoff_id"] not in clinic.get("/console/handoffs").get_data(as_text=True)  # closed: off the queue
     assert {"handoff.list", "handoff.accept", "handoff.complete"} <= set(actions_of(app, clinic.user.id))
+
+
+def test_the_queue_comes_a_page_at_a_time_and_a_step_taken_on_a_later_page_comes_back_to_it(
+        app, console, case, monkeypatch):
+    from backend.console import clinic as views
+
+    monkeypatch.setattr(views, "QUEUE_PAGE", 2)
+    clinic = console(Role.CLINIC_STAFF)
+    made = [case(f"Rosa{i}", discharged_hours_ago=1)["handoff_id"] for i in range(5)]
+    late = made[-1]
+    with app.app_context():
+        db.session.execute(sa.update(Handoff).where(Handoff.id == uuid.UUID(late))
+                           .values(accept_by=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)))
+        db.session.commit()
+    listed = []
+    for number in (1, 2, 3):
+        page = clinic.get(f"/console/handoffs?page={number}").get_data(as_text=True)
+        listed.append(re.findall(r"/console/handoffs/([0-9a-f-]{36})/accept", page))
+        assert f"of 5 shown (page {number} of 3)" in page
+        assert ("Next page" in page) == (number < 3) and ("Previous page" in page) == (number > 1)
+    assert [len(ids) for ids in listed] == [2, 2, 1] and listed[0][0] == late  # overdue first
+    assert sorted(sum(listed, [])) == sorted(made)  # each once
+    assert re.findall(r"/console/handoffs/([0-9a-f-]{36})/accept", clinic.get("/console/handoffs?page=9")
+                      .get_data(as_text=True)) == listed[2]  # past the end: the last page
+
+    second = listed[1][0]
+    refused = clinic.post(f"/console/handoffs/{second}/decline", {"reason": " ", "page": "2"})
+    assert refused.status_code == 422 and f'id="reason-{second}-error"' in refused.get_data(as_text=True)
+    accepted = clinic.post(f"/console/handoffs/{second}/accept", {"page": "2"})
+    assert accepted.status_code == 302 and accepted.headers["Location"].endswith("/console/handoffs?page=2")
 
 
 def test_declining_needs_a_reason_shown_by_its_field_and_changes_nothing_without_it(app, console, case):

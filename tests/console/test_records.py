@@ -23,7 +23,12 @@ from backend.consents.models import Consent, ConsentRevocation, Disclosure
 from backend.consents.service import NOTICE_2_32
 from backend.database import utcnow
 from backend.extensions import db
-from backend.outreach.models import Message, MessageDirection, MessageKind, MessageStatus
+from backend.outreach.models import (
+    Message,
+    MessageDirection,
+    MessageKind,
+    MessageStatus,
+)
 from tests.cases.conftest import ago, ahead, clinic, nurse, open_episode, register  # noqa: F401 - fixtures
 from tests.console.test_console import _Links
 from tests.handoffs.conftest import program, send  # noqa: F401 - fixtures

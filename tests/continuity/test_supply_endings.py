@@ -94,6 +94,29 @@ def test_clinic_staffs_review_lists_the_supplies_ending(app, coach, open_episode
     assert ending["id"] in ids and fine["id"] not in ids
 
 
+def test_the_reviews_count_of_supplies_ending_is_the_caseloads_rule_counted_from_the_supplies(
+        app, coach, clinic, open_episode, supply):
+    ending, unassigned = open_episode(coach=coach), open_episode()
+    replaced, continued, closed = (open_episode(coach=coach, arrived_at=ago(days=2)) for _ in range(3))
+    bridge = supply(ending, days_supplied=2)
+    supply(unassigned, days_supplied=2)
+    supply(replaced, started_on=today(days=-1), days_supplied=2)
+    supply(replaced, started_on=today(days=1), days_supplied=28, kind="dispensed", source="transition_clinic")
+    supply(continued, days_supplied=2)
+    clinic.post(f"/api/v1/episodes/{continued['id']}/appointments", json={
+        "kind": "transition_clinic", "starts_at": (ends_at(bridge) - dt.timedelta(hours=6)).isoformat()})
+    supply(closed, days_supplied=2)
+    clinic.post(f"/api/v1/episodes/{closed['id']}/close", json={"reason": "transferred"})
+    now = ends_at(bridge) - dt.timedelta(hours=30)
+    with app.app_context():
+        listed = caseload.review(now=now)["at_risk"]["moud_supply_ending"]
+        flagged = {str(e["episode_id"]) for e in caseload.caseload(coach_id=coach.user.id, now=now)
+                   if "moud_supply_ending" in e["priority_reasons"]}
+    assert flagged == {ending["id"]}
+    assert listed["count"] == 2 == len(listed["items"])
+    assert {str(item["episode_id"]) for item in listed["items"]} == {ending["id"], unassigned["id"]}
+
+
 def test_the_review_endpoint_answers_the_list(clinic, coach, open_episode, supply):
     episode = open_episode(coach=coach, arrived_at=ago(days=3))
     supply(episode, started_on=today(days=-2), days_supplied=2)  # ended at midnight

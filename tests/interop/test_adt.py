@@ -130,8 +130,8 @@ def test_a_sample_stream_drives_discharge_the_cadence_and_the_back_in_ed_alert(c
     alert = _tasks(episode_id)[-1]
     assert alert.title == adt_module.BACK_IN_ED_TASK and alert.assignee_id == coach.user.id
     assert alert.status == TaskStatus.OPEN
-    visit = db.session.scalar(sa.select(HospitalVisit).where(HospitalVisit.visit_number == "V2",
-                                                             HospitalVisit.patient_id == uuid.UUID(followed["patient"]["id"])))
+    visit = db.session.scalar(sa.select(HospitalVisit).where(
+        HospitalVisit.visit_number == "V2", HospitalVisit.patient_id == uuid.UUID(followed["patient"]["id"])))
     assert visit.back_in_ed and visit.overdose and visit.registered_at == returned
     entry = coach.get("/api/v1/caseload").get_json()["items"][0]
     assert entry["episode_id"] == episode_id and entry["priority_reasons"][0] == "back_in_ed"
@@ -266,8 +266,8 @@ def test_people_may_not_post_to_the_feed(make_client):
 
 
 def test_the_console_refuses_the_interface_account(app):
-    from tests.support import make_user
     from backend.auth.models import Role
+    from tests.support import make_user
     user = make_user(app, role=Role.INTERFACE)
     browser = app.test_client()
     page = browser.get("/console/sign-in")
@@ -294,8 +294,8 @@ def test_the_console_review_lists_the_patients_back_in_the_ed_with_an_all_n_page
         assert nurse.post(f"/api/v1/episodes/{episode['id']}/discharge",
                           json={"discharged_at": (NOW() - dt.timedelta(days=2)).isoformat()}).status_code == 200
         mrn = db.session.get(Episode, uuid.UUID(episode["id"])).patient.mrn
-        assert send_adt(adt("A04", mrn, visit=f"B{hours}", admitted=NOW() - dt.timedelta(hours=hours))[0])[1]["MSA"][1] \
-            == "AA"
+        message = adt("A04", mrn, visit=f"B{hours}", admitted=NOW() - dt.timedelta(hours=hours))[0]
+        assert send_adt(message)[1]["MSA"][1] == "AA"
         came_back.append(episode["id"])
     staff = console(Role.CLINIC_STAFF)
     page = staff.get("/console/review").get_data(as_text=True)

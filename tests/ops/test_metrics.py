@@ -25,7 +25,12 @@ from backend.extensions import db
 from backend.ops import jobs as ops_jobs
 from backend.ops.models import JobHeartbeat
 from backend.outreach import jobs as outreach_jobs
-from backend.outreach.models import Message, MessageDirection, MessageKind, MessageStatus
+from backend.outreach.models import (
+    Message,
+    MessageDirection,
+    MessageKind,
+    MessageStatus,
+)
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 TOKEN = "metrics-token-" + "x" * 32

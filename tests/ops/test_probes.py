@@ -37,6 +37,7 @@ def test_the_clock_schedules_the_heartbeat(app):
     scheduler = build_scheduler(app)
     assert [job.id for job in scheduler.get_jobs()] == ["heartbeat", "purge_sign_in_counters",
                                                          "purge_idempotency_records", "log_chain_head",
+                                                         "seal_audit_trail",
                                                          "check_handoff_deadlines", "check_medication_supplies",
                                                          "dispatch_texts",
                                                          "purge_sync_changes", "refresh_report_facts"]

@@ -16,7 +16,14 @@ from backend.database import utcnow
 from backend.extensions import db
 from backend.outreach.models import Message
 from backend.outreach.privacy import revealing_words
-from tests.outreach.conftest import ACCOUNT_SID, AUTH_TOKEN, PATIENT_PHONE, dispatch, inbound, signed_post
+from tests.outreach.conftest import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    PATIENT_PHONE,
+    dispatch,
+    inbound,
+    signed_post,
+)
 
 
 def sid() -> str:

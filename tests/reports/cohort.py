@@ -7,7 +7,14 @@ import datetime as dt
 import itertools
 import uuid
 
-from backend.cases.models import Appointment, Encounter, Episode, Level, LevelPeriod, Patient
+from backend.cases.models import (
+    Appointment,
+    Encounter,
+    Episode,
+    Level,
+    LevelPeriod,
+    Patient,
+)
 from backend.continuity.models import MedicationSupply, NaloxoneEvent
 from backend.extensions import db
 from backend.handoffs.models import Handoff, HandoffEvent

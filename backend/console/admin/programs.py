@@ -21,7 +21,11 @@ from backend.console.views import page, refused
 from backend.errors import Problem
 from backend.programs import service as programs
 from backend.programs.models import SERVICES, Program
-from backend.programs.schemas import ProgramCreateSchema, ProgramFieldsSchema, ProgramSchema
+from backend.programs.schemas import (
+    ProgramCreateSchema,
+    ProgramFieldsSchema,
+    ProgramSchema,
+)
 from backend.programs.scopes import PROGRAMS
 
 SERVICE_LABELS = {
