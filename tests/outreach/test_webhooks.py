@@ -124,6 +124,11 @@ def test_a_reply_lands_unread_in_the_coachs_inbox_and_the_caseload(ctx, client, 
     thread = coach.get(f"/api/v1/patients/{patient['id']}/messages").get_json()["items"]
     assert thread[0]["direction"] == "inbound" and thread[0]["read_at"] is not None
 
+    for body in ("Also, can we talk Friday?", "Friday works"):  # the coach's load counts replies, not patients
+        inbound(client, body, sid=sid())
+    review = clinic.get("/api/v1/caseloads").get_json()
+    assert next(row["unread"] for row in review["coaches"] if row["coach_id"] == str(coach.user.id)) == 2
+
 
 @pytest.mark.parametrize("shared", [False, True], ids=["unknown number", "number shared by two patients"])
 def test_a_reply_from_no_single_patient_goes_to_the_clinic_inbox(ctx, client, coach, clinic, register, discharged,
