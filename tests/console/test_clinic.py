@@ -328,6 +328,8 @@ def test_the_queue_comes_a_page_at_a_time_and_a_step_taken_on_a_later_page_comes
     assert refused.status_code == 422 and f'id="reason-{second}-error"' in refused.get_data(as_text=True)
     accepted = clinic.post(f"/console/handoffs/{second}/accept", {"page": "2"})
     assert accepted.status_code == 302 and accepted.headers["Location"].endswith("/console/handoffs?page=2")
+    first_page = clinic.get("/console/handoffs").get_data(as_text=True)
+    assert second not in first_page and "None on this page." in first_page  # accepted ones are further on
 
 
 def test_declining_needs_a_reason_shown_by_its_field_and_changes_nothing_without_it(app, console, case):
