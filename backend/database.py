@@ -210,8 +210,10 @@ def _begin_sqlite_transaction(connection) -> None:
         # How long to wait for another writer's lock: DATABASE_BUSY_TIMEOUT_SECONDS (an engine
         # option), or shorter for one transaction (readiness). Set afresh at every BEGIN.
         timeout_ms = options.get("sqlite_busy_timeout_ms")
-        if timeout_ms is not None:
+        info = connection.connection.info  # the DBAPI connection's: set only when it changes
+        if timeout_ms is not None and info.get("busy_timeout_ms") != timeout_ms:
             connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(timeout_ms)}")
+            info["busy_timeout_ms"] = timeout_ms
         mode = options.get("sqlite_begin") or ("DEFERRED" if _READING.get() else "IMMEDIATE")
         if mode == "DEFERRED":
             connection.exec_driver_sql("BEGIN DEFERRED")

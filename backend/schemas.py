@@ -10,7 +10,7 @@ import uuid
 import zoneinfo
 
 import marshmallow as ma
-from marshmallow import ValidationError, fields, validate
+from marshmallow import ValidationError, fields, missing, validate
 
 from backend import phones
 from backend.database import utcnow
@@ -31,10 +31,100 @@ class InputSchema(ma.Schema):
 class OutputSchema(ma.Schema):
     """A response body: open (`additionalProperties: true` in the spec), because within v1 the
     server adds response fields, and a generated client must take an answer with a field it does
-    not know yet. (Requests stay closed: `InputSchema`.)"""
+    not know yet. (Requests stay closed: `InputSchema`.)
+
+    Dumped by a plan made once per schema instance (`_DumpPlan`): the same values as
+    marshmallow's own `Schema._serialize`, without its five calls per field to find each value.
+    A caseload of 60 entries took 2–3 ms to dump, a quarter of the request. The test suite
+    dumps every answer both ways and compares them (`check_dumps`)."""
 
     class Meta:
         unknown = ma.INCLUDE
+
+    def _serialize(self, obj, *, many: bool = False):
+        if many and obj is not None:
+            return [self._serialize(item) for item in obj]
+        plan = self.__dict__.get("_dump_plan")
+        if plan is None:
+            plan = self._dump_plan = _DumpPlan(self)
+        result = plan.dump(obj)
+        if check_dumps:
+            expected = ma.Schema._serialize(self, obj)
+            if result != expected:
+                raise AssertionError(f"{type(self).__name__}: the dump plan gave {result!r}, "
+                                     f"marshmallow gives {expected!r}")
+        return result
+
+
+#: Set by the test suite: every `OutputSchema` dump is compared with marshmallow's own.
+check_dumps = False
+
+
+def _same_as_marshmallow(field: fields.Field):
+    """A function of a present value giving what `field._serialize` gives, for the field classes
+    whose conversion is a plain function of the value; None for any other field."""
+    serialize = type(field)._serialize
+    if serialize is fields.UUID._serialize:
+        return str
+    if serialize is fields.Number._serialize and type(field)._format_num is fields.Number._format_num \
+            and not field.as_string:
+        return field.num_type
+    if serialize is fields._TemporalField._serialize:
+        return field.SERIALIZATION_FUNCS.get(field.format or field.DEFAULT_FORMAT)
+    return None
+
+
+class _DumpPlan:
+    """How one schema instance dumps an object: per field, its output key, where its value is,
+    and how the value becomes JSON. A field whose value marshmallow would fetch in any but the
+    plain way (a dotted attribute, a schema's own `get_attribute`, a field's own `get_value`, a
+    `Method` or `Constant` field) is left to marshmallow's `Field.serialize`."""
+
+    def __init__(self, schema: ma.Schema) -> None:
+        plain_access = type(schema).get_attribute is ma.Schema.get_attribute
+        self.fields = []
+        for name, field in schema.dump_fields.items():
+            source = field.attribute if field.attribute is not None else name
+            fast = (plain_access and field._CHECK_ATTRIBUTE and "." not in source
+                    and type(field).get_value is fields.Field.get_value
+                    and type(field).serialize is fields.Field.serialize)
+            self.fields.append((name, field.data_key if field.data_key is not None else name, source, field,
+                                fast, _same_as_marshmallow(field) if fast else None, schema.get_attribute))
+
+    def dump(self, obj) -> dict:
+        result = {}
+        is_dict = type(obj) is dict
+        for name, key, source, field, fast, convert, accessor in self.fields:
+            if not fast:
+                value = field.serialize(name, obj, accessor=accessor)
+                if value is missing:
+                    continue
+                result[key] = value
+                continue
+            if is_dict:
+                value = obj[source] if source in obj else getattr(obj, source, missing)
+            else:
+                value = _value_for_key(obj, source)
+            if value is missing:
+                default = field.dump_default
+                value = default() if callable(default) else default
+                if value is missing:
+                    continue
+            if convert is not None:
+                result[key] = None if value is None else convert(value)
+            else:
+                result[key] = field._serialize(value, name, obj)
+        return result
+
+
+def _value_for_key(obj, key: str):
+    """marshmallow's `utils._get_value_for_key`, without a default to pass on."""
+    if not hasattr(obj, "__getitem__"):
+        return getattr(obj, key, missing)
+    try:
+        return obj[key]
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return getattr(obj, key, missing)
 
 
 class Choice(fields.String):

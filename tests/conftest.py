@@ -19,7 +19,7 @@ from flask import current_app
 from flask_migrate import upgrade
 from flask_sqlalchemy.session import Session as FlaskSession
 
-from backend import create_app
+from backend import create_app, schemas
 from backend.audit import service as audit_service
 from backend.auth.access import public, signed_in
 from backend.auth.models import Role
@@ -28,6 +28,9 @@ from backend.extensions import db
 from tests.support import ApiClient, JsonLogCapture, make_user
 
 pytest_plugins = ["tests.support.databases"]
+
+#: Every answer the suite receives is also dumped by marshmallow itself and compared.
+schemas.check_dumps = True
 
 #: Stands for patient data inside an exception message; it must reach no response and no log.
 LEAK_SENTINEL = "Jane Roe +15550100"

@@ -80,7 +80,7 @@ class AuditEventPatient(db.Model):
 
 class AuditChainHead(db.Model):
     """One row: the last sealed event's place in the chain and its hash. Only the sequencer
-    locks it (two sequencers take turns); requests never touch it."""
+    writes it, and only from the value it read (compare and set); requests never touch it."""
 
     __tablename__ = "audit_chain_head"
 

@@ -11,12 +11,14 @@ second; `backend.audit.jobs.seal_audit_trail`), then chains the new events into 
 in batches, the way transparency logs (Certificate Transparency, Trillian's sequencer) keep
 tamper evidence at scale:
 
-- it locks the chain head row — only sequencers ever lock it, so a second sequencer (a second
-  clock started by mistake) waits its turn and then sees the first one's work; it can neither
-  seal an event twice nor fork the chain (the trigger refuses resealing, too);
-- it takes the unsealed events it can see, in insertion order, and gives each its place in the
-  chain (`chain_seq`, the head's + 1, + 2…), the previous event's hash and its own HMAC; the
-  order is fixed then, and stored, so anyone holding the key can verify it.
+- it reads the chain head and the unsealed events it can see, in insertion order, without a
+  lock, and gives each its place in the chain (`chain_seq`, the head's + 1, + 2…), the previous
+  event's hash and its own HMAC; the order is fixed then, and stored, so anyone holding the key
+  can verify it;
+- it then writes them in a short transaction that moves the head only if the head is still
+  where it read it (compare and set): a second sequencer (a second clock started by mistake)
+  that sealed first makes this batch write nothing, so no event is sealed twice and the chain
+  never forks (the trigger refuses resealing, too).
 
 Why no safety margin for numbers that commit out of order: on PostgreSQL an event numbered 10
 may commit after one numbered 11, and a sequencer may seal 11 before 10 is visible. That is
@@ -52,7 +54,7 @@ from backend.audit.models import (
     AuditEvent,
     AuditEventPatient,
 )
-from backend.database import utcnow
+from backend.database import sqlite_reads_deferred, utcnow
 from backend.extensions import db
 from backend.pagination import keyset_page
 
@@ -160,16 +162,19 @@ def _append(events: list[_Pending], *, status_code: int | None) -> None:
     """Insert the events unsealed: no lock, no shared row (the sequencer seals them)."""
     rows = [{"id": uuid.uuid4(), "status_code": status_code, **{name: getattr(e, name) for name in _CONTENT}}
             for e in events]
-    table = AuditEvent.__table__
     connection = db.session.connection()
-    if len(rows) == 1:
-        seqs = [connection.execute(table.insert().values(rows[0]).returning(table.c.seq)).scalar_one()]
+    if len(rows) == 1:  # the statements are built once: the values are parameters, not part of them
+        seqs = [connection.execute(_INSERT_EVENT, rows[0]).scalar_one()]
     else:
-        seqs = connection.execute(table.insert().returning(table.c.seq, sort_by_parameter_order=True),
-                                  rows).scalars().all()
+        seqs = connection.execute(_INSERT_EVENTS, rows).scalars().all()
     touched = [{"event_seq": seq, "patient_id": pid} for seq, e in zip(seqs, events) for pid in e.patient_ids]
     if touched:  # one statement however many patients a list showed (not an ORM object each)
-        connection.execute(AuditEventPatient.__table__.insert(), touched)
+        connection.execute(_INSERT_EVENT_PATIENTS, touched)
+
+
+_INSERT_EVENT = AuditEvent.__table__.insert().returning(AuditEvent.__table__.c.seq)
+_INSERT_EVENTS = AuditEvent.__table__.insert().returning(AuditEvent.__table__.c.seq, sort_by_parameter_order=True)
+_INSERT_EVENT_PATIENTS = AuditEventPatient.__table__.insert()
 
 
 #: Events sealed per transaction: a batch holds the chain head (and, on SQLite, the write lock)
@@ -180,37 +185,50 @@ SEAL_BATCH = 500
 def seal(limit: int = SEAL_BATCH) -> int:
     """The sequencer: chain up to `limit` unsealed events into the hash chain, in insertion
     order, and move the head. Returns how many it sealed; the caller commits (a rollback, or a
-    crash, leaves them all unsealed for the next run)."""
-    head = db.session.execute(
-        sa.select(AuditChainHead)
-        .where(AuditChainHead.id == _CHAIN_HEAD_ID)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one()
-    table = AuditEvent.__table__
-    # Read after the head's lock is ours: what another sequencer sealed meanwhile is not here.
-    events = db.session.execute(
-        sa.select(table).where(table.c.chain_seq.is_(None)).order_by(table.c.seq).limit(limit)).all()
+    crash, leaves them all unsealed for the next run).
+
+    The events are read and hashed first, in a read transaction that takes no lock (on SQLite a
+    WAL snapshot: reading and hashing a second's events took 40–200 ms, and under the write lock
+    every request waited for it). Only then does it write, in a short transaction: the head
+    moves only if it is still where the batch was hashed from (compare and set); if another
+    sequencer moved it meanwhile, nothing is written and 0 is returned (the next run goes on
+    from the new head)."""
+    with sqlite_reads_deferred():
+        last_seq, last_hash = db.session.execute(
+            sa.select(AuditChainHead.last_seq, AuditChainHead.last_hash).where(AuditChainHead.id == _CHAIN_HEAD_ID)
+        ).one()
+        table = AuditEvent.__table__
+        events = db.session.execute(
+            sa.select(table).where(table.c.chain_seq.is_(None)).order_by(table.c.seq).limit(limit)).all()
+        patients: dict[int, list[uuid.UUID]] = {}
+        if events:
+            for event_seq, patient_id in db.session.execute(
+                    sa.select(AuditEventPatient.event_seq, AuditEventPatient.patient_id)
+                    .where(AuditEventPatient.event_seq.between(events[0].seq, events[-1].seq))):
+                patients.setdefault(event_seq, []).append(patient_id)
+        db.session.rollback()  # the read transaction ends: it wrote nothing
     if not events:
         return 0
-    patients: dict[int, list[uuid.UUID]] = {}
-    for event_seq, patient_id in db.session.execute(
-            sa.select(AuditEventPatient.event_seq, AuditEventPatient.patient_id)
-            .where(AuditEventPatient.event_seq.in_([e.seq for e in events]))):
-        patients.setdefault(event_seq, []).append(patient_id)
-    seals, chain_seq, prev = [], head.last_seq, head.last_hash
+    seals, chain_seq, prev = [], last_seq, last_hash
     for event in events:
         chain_seq += 1
         digest = compute_hash(event, patients.get(event.seq, ()), chain_seq=chain_seq, prev_hash=prev)
         seals.append({"b_seq": event.seq, "b_chain_seq": chain_seq, "b_prev_hash": prev, "b_hash": digest})
         prev = digest
-    db.session.connection().execute(
+    head = AuditChainHead.__table__
+    moved = db.session.execute(
+        head.update().where(head.c.id == _CHAIN_HEAD_ID, head.c.last_seq == last_seq, head.c.last_hash == last_hash)
+        .values(last_seq=chain_seq, last_hash=prev))
+    if moved.rowcount != 1:  # another sequencer sealed from this head first
+        db.session.rollback()
+        return 0
+    written = db.session.connection().execute(
         table.update().where(table.c.seq == sa.bindparam("b_seq"), table.c.chain_seq.is_(None))
         .values(chain_seq=sa.bindparam("b_chain_seq"), prev_hash=sa.bindparam("b_prev_hash"),
                 hash=sa.bindparam("b_hash")),
         seals)
-    head.last_seq, head.last_hash = chain_seq, prev
-    db.session.flush()
+    if written.rowcount != len(seals):
+        raise RuntimeError(f"sealing {len(seals)} events changed {written.rowcount}: the batch is rolled back")
     return len(seals)
 
 

@@ -333,11 +333,15 @@ def _open_session(*, user: User, device_name: str, now: dt.datetime) -> IssuedTo
 
 # --- sessions ------------------------------------------------------------------------------
 
+#: Built once (every request runs it): the token's hash is a parameter.
+_SESSION_BY_TOKEN_HASH = sa.select(DeviceSession).where(DeviceSession.token_hash == sa.bindparam("token_hash"))
+
+
 def session_for_token(token: str) -> DeviceSession | None:
     """The usable session a bearer token belongs to (None otherwise). Its last-seen time is
     written after the request, in a short transaction of its own: held for the request, that
     row lock would deadlock two devices of one user revoking each other."""
-    session = db.session.scalar(sa.select(DeviceSession).where(DeviceSession.token_hash == hash_token(token)))
+    session = db.session.scalar(_SESSION_BY_TOKEN_HASH, {"token_hash": hash_token(token)})
     now = utcnow()
     if session is None or not session.is_usable(now):
         return None

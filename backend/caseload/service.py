@@ -148,7 +148,9 @@ def _coach_rows_statement() -> sa.Select:
 
 
 def _coach_rows(coach_id: uuid.UUID, now: dt.datetime):
-    return db.session.execute(_coach_rows_statement(), {"coach_id": coach_id, **_instants(now)}).all()
+    """Rows from the connection (the statement selects columns, not entities: the ORM has
+    nothing to add to them)."""
+    return db.session.connection().execute(_coach_rows_statement(), {"coach_id": coach_id, **_instants(now)}).all()
 
 
 def _reasons(row) -> list[str]:
@@ -189,7 +191,7 @@ def caseload(*, coach_id: uuid.UUID, now: dt.datetime | None = None) -> list[dic
     now = now or utcnow()
     entries = []
     rows = _coach_rows(coach_id, now)
-    open_handoffs = _open_handoffs([row.id for row in rows], now)
+    open_handoffs = _open_handoffs(coach_id, now)
     for row in rows:
         entries.append({
             "episode_id": row.id,
@@ -214,12 +216,13 @@ def caseload(*, coach_id: uuid.UUID, now: dt.datetime | None = None) -> list[dic
     return entries
 
 
-def _open_handoffs(episode_ids: list, now: dt.datetime) -> dict:
-    """The open handoff of each episode (the newest if several), as the caseload shows it."""
+def _open_handoffs(coach_id: uuid.UUID, now: dt.datetime) -> dict:
+    """The open handoff of each of the coach's episodes (the newest if several), as the caseload
+    shows it."""
     return {handoff.episode_id: json_ready({
         "id": handoff.id, "to_level": str(handoff.to_level), "status": str(handoff.status),
-        "accept_by": handoff.accept_by, "arrive_by": handoff.arrive_by, "overdue": handoff.overdue(now)})
-        for handoff in handoffs.open_handoffs(episode_ids=episode_ids)}
+        "accept_by": handoff.accept_by, "arrive_by": handoff.arrive_by, "overdue": bool(handoff.overdue)})
+        for handoff in handoffs.open_handoffs_of_coach(coach_id=coach_id, now=now)}
 
 
 def review(*, now: dt.datetime | None = None, list_limit: int = AT_RISK_LIST_LIMIT) -> dict:
