@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from backend.audit import service
+from backend.database import sqlite_reads_deferred
 from backend.extensions import db
 
 log = logging.getLogger(__name__)
@@ -28,16 +29,22 @@ SEAL_BATCHES_PER_RUN = 40
 
 def seal_audit_trail() -> None:
     """Every second (AUDIT_SEAL_SECONDS): the sequencer chains the new events into the hash
-    chain (`service.seal`), each batch committed on its own."""
+    chain (`service.next_batch`, `service.write_batch`), each batch committed on its own."""
     seal_batches_and_commit()
 
 
 def seal_batches_and_commit(batch: int = service.SEAL_BATCH, batches: int = SEAL_BATCHES_PER_RUN) -> int:
-    """Seal batch after batch, committing each (its lock on the chain head held for that batch
-    only), until the tail is sealed or `batches` ran. Returns how many events were sealed."""
+    """Seal batch after batch until the tail is sealed or `batches` ran; returns how many events
+    were sealed. Each batch is read and hashed in a read transaction (on SQLite a snapshot that
+    takes no lock), then written in a short transaction of its own."""
     total = 0
     for _ in range(batches):
-        sealed = service.seal(batch)
+        with sqlite_reads_deferred():
+            hashed = service.next_batch(batch)
+            db.session.commit()  # the read transaction ends (it wrote nothing)
+        if hashed is None:
+            break
+        sealed = service.write_batch(hashed)
         db.session.commit()  # (the unit of work sits above the audit trail; sealing records no events)
         total += sealed
         if sealed < batch:

@@ -2,11 +2,12 @@
 
 An event is written unsealed, in the transaction of the change it records, with only an
 insertion number (`seq`, given by the database without a lock). The sequencer (the clock's
-`seal_audit_trail`, `backend.audit.service.seal`) then seals it: gives it its place in the chain
-(`chain_seq`, 1, 2, 3… without gaps), the previous sealed event's hash and its own HMAC over its
-canonical form, which includes that previous hash: altering or removing a sealed event breaks
-every hash after it (`flask --app backend audit verify`). Database triggers refuse DELETE, and
-refuse any UPDATE but the one that seals an unsealed event; retention is at least six years.
+`seal_audit_trail`: `backend.audit.service.next_batch`, then `write_batch`) then seals it:
+gives it its place in the chain (`chain_seq`, 1, 2, 3… without gaps), the previous sealed
+event's hash and its own HMAC over its canonical form, which includes that previous hash:
+altering or removing a sealed event breaks every hash after it (`flask --app backend audit
+verify`). Database triggers refuse DELETE, and refuse any UPDATE but the one that seals an
+unsealed event; retention is at least six years.
 """
 
 from __future__ import annotations

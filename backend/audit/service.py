@@ -6,10 +6,10 @@ for security events. Events are gathered on the session and written by the unit 
 in the same transaction as the change they record (or in one of their own after a rollback).
 
 Writing an event touches no shared row: it is inserted *unsealed*, with an insertion number
-(`seq`) the database gives without a lock. The **sequencer**, `seal()` (the clock runs it every
-second; `backend.audit.jobs.seal_audit_trail`), then chains the new events into the hash chain
-in batches, the way transparency logs (Certificate Transparency, Trillian's sequencer) keep
-tamper evidence at scale:
+(`seq`) the database gives without a lock. The **sequencer**, `next_batch` then `write_batch`
+(the clock runs them every second: `backend.audit.jobs.seal_audit_trail`), then chains the new
+events into the hash chain in batches, the way transparency logs (Certificate Transparency,
+Trillian's sequencer) keep tamper evidence at scale:
 
 - it reads the chain head and the unsealed events it can see, in insertion order, without a
   lock, and gives each its place in the chain (`chain_seq`, the head's + 1, + 2…), the previous
@@ -54,7 +54,7 @@ from backend.audit.models import (
     AuditEvent,
     AuditEventPatient,
 )
-from backend.database import sqlite_reads_deferred, utcnow
+from backend.database import utcnow
 from backend.extensions import db
 from backend.pagination import keyset_page
 
@@ -182,54 +182,65 @@ _INSERT_EVENT_PATIENTS = AuditEventPatient.__table__.insert()
 SEAL_BATCH = 500
 
 
-def seal(limit: int = SEAL_BATCH) -> int:
-    """The sequencer: chain up to `limit` unsealed events into the hash chain, in insertion
-    order, and move the head. Returns how many it sealed; the caller commits (a rollback, or a
-    crash, leaves them all unsealed for the next run).
+@dataclasses.dataclass
+class SealBatch:
+    """Events hashed into the chain from a head, not yet written (`next_batch`, `write_batch`)."""
 
-    The events are read and hashed first, in a read transaction that takes no lock (on SQLite a
-    WAL snapshot: reading and hashing a second's events took 40–200 ms, and under the write lock
-    every request waited for it). Only then does it write, in a short transaction: the head
-    moves only if it is still where the batch was hashed from (compare and set); if another
-    sequencer moved it meanwhile, nothing is written and 0 is returned (the next run goes on
-    from the new head)."""
-    with sqlite_reads_deferred():
-        last_seq, last_hash = db.session.execute(
-            sa.select(AuditChainHead.last_seq, AuditChainHead.last_hash).where(AuditChainHead.id == _CHAIN_HEAD_ID)
-        ).one()
-        table = AuditEvent.__table__
-        events = db.session.execute(
-            sa.select(table).where(table.c.chain_seq.is_(None)).order_by(table.c.seq).limit(limit)).all()
-        patients: dict[int, list[uuid.UUID]] = {}
-        if events:
-            for event_seq, patient_id in db.session.execute(
-                    sa.select(AuditEventPatient.event_seq, AuditEventPatient.patient_id)
-                    .where(AuditEventPatient.event_seq.between(events[0].seq, events[-1].seq))):
-                patients.setdefault(event_seq, []).append(patient_id)
-        db.session.rollback()  # the read transaction ends: it wrote nothing
+    from_seq: int
+    from_hash: str
+    seals: list[dict]
+
+
+def next_batch(limit: int = SEAL_BATCH) -> SealBatch | None:
+    """The sequencer's first half, reads only: up to `limit` unsealed events in insertion order,
+    each given its place in the chain after the head as it stands, the previous hash and its own
+    HMAC. None when nothing waits. Run it in a read transaction (`backend.audit.jobs`): on SQLite
+    reading and hashing a second's events took 40-200 ms, and under the write lock every
+    request would wait for it."""
+    last_seq, last_hash = db.session.execute(
+        sa.select(AuditChainHead.last_seq, AuditChainHead.last_hash).where(AuditChainHead.id == _CHAIN_HEAD_ID)
+    ).one()
+    table = AuditEvent.__table__
+    events = db.session.execute(
+        sa.select(table).where(table.c.chain_seq.is_(None)).order_by(table.c.seq).limit(limit)).all()
     if not events:
-        return 0
+        return None
+    patients: dict[int, list[uuid.UUID]] = {}
+    for event_seq, patient_id in db.session.execute(  # a range of the key (events outside the batch are ignored)
+            sa.select(AuditEventPatient.event_seq, AuditEventPatient.patient_id)
+            .where(AuditEventPatient.event_seq.between(events[0].seq, events[-1].seq))):
+        patients.setdefault(event_seq, []).append(patient_id)
     seals, chain_seq, prev = [], last_seq, last_hash
     for event in events:
         chain_seq += 1
         digest = compute_hash(event, patients.get(event.seq, ()), chain_seq=chain_seq, prev_hash=prev)
         seals.append({"b_seq": event.seq, "b_chain_seq": chain_seq, "b_prev_hash": prev, "b_hash": digest})
         prev = digest
+    return SealBatch(from_seq=last_seq, from_hash=last_hash, seals=seals)
+
+
+def write_batch(batch: SealBatch) -> int:
+    """The sequencer's second half, a short write: move the head to the batch's last event only
+    if it is still where the batch was hashed from (compare and set), and write the seals.
+    Returns how many it sealed: 0, writing nothing, if another sequencer moved the head first
+    (the next run goes on from there). The caller commits; a crash leaves everything unsealed."""
     head = AuditChainHead.__table__
+    last = batch.seals[-1]
     moved = db.session.execute(
-        head.update().where(head.c.id == _CHAIN_HEAD_ID, head.c.last_seq == last_seq, head.c.last_hash == last_hash)
-        .values(last_seq=chain_seq, last_hash=prev))
-    if moved.rowcount != 1:  # another sequencer sealed from this head first
-        db.session.rollback()
+        head.update().where(head.c.id == _CHAIN_HEAD_ID, head.c.last_seq == batch.from_seq,
+                            head.c.last_hash == batch.from_hash)
+        .values(last_seq=last["b_chain_seq"], last_hash=last["b_hash"]))
+    if moved.rowcount != 1:
         return 0
+    table = AuditEvent.__table__
     written = db.session.connection().execute(
         table.update().where(table.c.seq == sa.bindparam("b_seq"), table.c.chain_seq.is_(None))
         .values(chain_seq=sa.bindparam("b_chain_seq"), prev_hash=sa.bindparam("b_prev_hash"),
                 hash=sa.bindparam("b_hash")),
-        seals)
-    if written.rowcount != len(seals):
-        raise RuntimeError(f"sealing {len(seals)} events changed {written.rowcount}: the batch is rolled back")
-    return len(seals)
+        batch.seals)
+    if written.rowcount != len(batch.seals):
+        raise RuntimeError(f"sealing {len(batch.seals)} events changed {written.rowcount}: the batch is rolled back")
+    return len(batch.seals)
 
 
 @dataclasses.dataclass

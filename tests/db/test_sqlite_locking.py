@@ -110,3 +110,39 @@ def test_a_get_that_writes_without_saying_so_is_refused_in_the_tests(sqlite_app)
     browser = sqlite_app.test_client()
     assert browser.get("/_test/touch").status_code == 500
     assert browser.get("/_test/touch-declared").status_code == 200
+
+
+def test_the_sequencer_reads_and_hashes_without_the_write_lock(sqlite_app, monkeypatch):
+    """Requests write their audit events while the sequencer hashes a batch: it takes the write
+    lock only to write the seals, not for the reading and hashing (40-200 ms a batch)."""
+    from backend.audit import jobs as audit_jobs
+    from backend.audit import service as audit_service
+    from backend.unit_of_work import commit
+
+    with sqlite_app.app_context():
+        for n in range(3):
+            audit_service.record("test.to_seal", details={"n": n})
+        commit()
+        engine = db.engine
+    written_meanwhile = []
+    hash_event = audit_service.compute_hash
+
+    def a_request_writes():
+        other = _begin_write(engine, timeout_ms=300)  # the lock is free, or this gives up
+        other.exec_driver_sql("UPDATE users SET display_name = display_name")
+        other.commit()
+        other.close()
+        written_meanwhile.append(True)
+
+    def hash_while_a_request_writes(*args, **kwargs):
+        if not written_meanwhile:
+            request = threading.Thread(target=a_request_writes)  # as another worker would
+            request.start()
+            request.join(5)
+        return hash_event(*args, **kwargs)
+
+    monkeypatch.setattr(audit_service, "compute_hash", hash_while_a_request_writes)
+    with sqlite_app.app_context():
+        assert audit_jobs.seal_batches_and_commit() >= 3
+        assert audit_service.unsealed().count == 0 and audit_service.verify_chain().problem is None
+    assert written_meanwhile == [True]
