@@ -71,6 +71,21 @@ def test_audit_events_filter_by_patient_time_and_actor(app, admin, ctx):
     assert all(e["actor_id"] == str(admin.user.id) for e in events(admin, actor_id=admin.user.id))
 
 
+def test_events_written_together_keep_each_its_own_patients(app, admin, ctx):
+    """A list's event names every patient it showed, and two events of one unit of work keep
+    their patients apart (one statement writes them all: on PostgreSQL two arrays unnested)."""
+    shown = sorted((uuid.uuid4() for _ in range(60)), key=str)
+    other = uuid.uuid4()
+    audit_service.record("caseload.read", patient_ids=shown)
+    audit_service.record("patient.read", resource_type="patient", resource_id=other, patient_ids=[other])
+    unit_of_work.commit()
+    [listed] = events(admin, action="caseload.read", patient_id=shown[17])
+    assert listed["patient_ids"] == [str(p) for p in shown]
+    [single] = events(admin, action="patient.read", patient_id=other)
+    assert single["patient_ids"] == [str(other)]
+    assert events(admin, action="caseload.read", patient_id=other) == []
+
+
 def test_reading_the_trail_is_itself_audited(admin):
     patient = uuid.uuid4()
     events(admin, patient_id=patient)
