@@ -163,6 +163,23 @@ def test_a_sequencer_that_crashes_mid_batch_seals_nothing_and_the_next_run_seals
     assert check.problem is None and check.head_seq == head_before[0] + 4
 
 
+def test_a_batch_hashed_from_a_head_another_sequencer_moved_writes_nothing(app, ctx):
+    for n in range(3):
+        audit_service.record("test.event", details={"n": n})
+    unit_of_work.commit()
+    late = audit_service.next_batch()  # hashed, then overtaken before it writes
+    db.session.commit()
+    first = audit_service.next_batch()
+    db.session.commit()
+    assert audit_service.write_batch(first) == len(first.seals) >= 3
+    db.session.commit()
+    head = audit_service.chain_head()
+    assert audit_service.write_batch(late) == 0
+    db.session.commit()
+    assert audit_service.chain_head() == head and audit_service.unsealed().count == 0
+    assert audit_service.verify_chain().problem is None
+
+
 def test_a_sealed_event_cannot_be_sealed_again_nor_an_unsealed_one_changed(app, ctx):
     audit_service.record("test.event", details={"n": 1})
     audit_service.record("test.event", details={"n": 2})
