@@ -208,9 +208,10 @@ def _begin_sqlite_transaction(connection) -> None:
         # a snapshot that neither blocks writers nor waits for them. An explicit option wins.
         options = connection.get_execution_options()
         # How long to wait for another writer's lock: DATABASE_BUSY_TIMEOUT_SECONDS (an engine
-        # option), or shorter for one transaction (readiness). Set afresh at every BEGIN.
+        # option), or shorter for one transaction (readiness). Checked at every BEGIN, set on
+        # the DBAPI connection only when it differs from what that connection last had.
         timeout_ms = options.get("sqlite_busy_timeout_ms")
-        info = connection.connection.info  # the DBAPI connection's: set only when it changes
+        info = connection.connection.info
         if timeout_ms is not None and info.get("busy_timeout_ms") != timeout_ms:
             connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(timeout_ms)}")
             info["busy_timeout_ms"] = timeout_ms

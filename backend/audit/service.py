@@ -210,16 +210,17 @@ def next_batch(limit: int = SEAL_BATCH) -> SealBatch | None:
     HMAC. None when nothing waits. Run it in a read transaction (`backend.audit.jobs`): on SQLite
     reading and hashing a second's events took 40-200 ms, and under the write lock every
     request would wait for it."""
-    last_seq, last_hash = db.session.execute(
+    connection = db.session.connection()  # rows, not entities: the ORM has nothing to add to them
+    last_seq, last_hash = connection.execute(
         sa.select(AuditChainHead.last_seq, AuditChainHead.last_hash).where(AuditChainHead.id == _CHAIN_HEAD_ID)
     ).one()
     table = AuditEvent.__table__
-    events = db.session.execute(
+    events = connection.execute(
         sa.select(table).where(table.c.chain_seq.is_(None)).order_by(table.c.seq).limit(limit)).all()
     if not events:
         return None
     patients: dict[int, list[uuid.UUID]] = {}
-    for event_seq, patient_id in db.session.execute(  # a range of the key (events outside the batch are ignored)
+    for event_seq, patient_id in connection.execute(  # a range of the key (events outside the batch are ignored)
             sa.select(AuditEventPatient.event_seq, AuditEventPatient.patient_id)
             .where(AuditEventPatient.event_seq.between(events[0].seq, events[-1].seq))):
         patients.setdefault(event_seq, []).append(patient_id)
