@@ -190,8 +190,8 @@ _INSERT_EVENT_PATIENTS_UNNESTED = AuditEventPatient.__table__.insert().from_sele
               sa.func.unnest(sa.bindparam("patient_ids", type_=postgresql.ARRAY(sa.Uuid)))))
 
 
-#: Events sealed per transaction: a batch holds the chain head (and, on SQLite, the write lock)
-#: for a few milliseconds per hundred events.
+#: Events sealed per batch: read and hashed without a lock, then written in one short
+#: transaction (on SQLite, the only part that holds the write lock).
 SEAL_BATCH = 500
 
 
