@@ -54,6 +54,7 @@ from backend.audit.models import (
     AuditChainHead,
     AuditEvent,
     AuditEventPatient,
+    AuditPatientIndex,
 )
 from backend.database import utcnow
 from backend.extensions import db
@@ -237,7 +238,8 @@ def write_batch(batch: SealBatch) -> int:
     """The sequencer's second half, a short write: move the head to the batch's last event only
     if it is still where the batch was hashed from (compare and set), and write the seals.
     Returns how many it sealed: 0, writing nothing, if another sequencer moved the head first
-    (the next run goes on from there). The caller commits; a crash leaves everything unsealed."""
+    (the next run goes on from there). The sealed events' patients go into the index by patient
+    in the same transaction. The caller commits; a crash leaves everything unsealed."""
     head = AuditChainHead.__table__
     last = batch.seals[-1]
     moved = db.session.execute(
@@ -254,7 +256,19 @@ def write_batch(batch: SealBatch) -> int:
         batch.seals)
     if written.rowcount != len(batch.seals):
         raise RuntimeError(f"sealing {len(batch.seals)} events changed {written.rowcount}: the batch is rolled back")
+    db.session.execute(_INDEX_SEALED_PATIENTS, {"first": batch.from_seq + 1, "last": last["b_chain_seq"]})
     return len(batch.seals)
+
+
+#: The patients of the events sealed at places `first`..`last`, into the index by patient, in its
+#: order, copied by the database: a batch of 500 caseload reads is 30,000 pairs, which took
+#: 250 ms under the write lock as Python parameters and take 30 ms this way.
+_INDEX_SEALED_PATIENTS = AuditPatientIndex.__table__.insert().from_select(
+    ["patient_id", "event_seq"],
+    sa.select(AuditEventPatient.patient_id, AuditEventPatient.event_seq)
+    .join(AuditEvent, AuditEvent.seq == AuditEventPatient.event_seq)
+    .where(AuditEvent.chain_seq.between(sa.bindparam("first"), sa.bindparam("last")))
+    .order_by(AuditEventPatient.patient_id, AuditEventPatient.event_seq))
 
 
 @dataclasses.dataclass
@@ -374,6 +388,11 @@ def verify_chain(batch_size: int = 1000, anchors: dict[int, str] | None = None) 
         expected_prev, expected_seq, checked = event.hash, event.chain_seq + 1, checked + 1
     if checked != head_seq or expected_prev != head_hash:
         return result(checked, ChainProblem(expected_seq, None, "the newest events are missing (chain head is ahead)"))
+    misindexed = _patient_index_mismatch(head_seq)
+    if misindexed:
+        return result(checked, ChainProblem(
+            head_seq, None, f"the index by patient does not match the sealed events' patients: {misindexed} "
+                            "entries missing or extra (a patient's access history would be wrong)"))
     beyond = [seq for seq in anchors if seq > head_seq]
     if beyond:
         return result(checked, ChainProblem(
@@ -382,6 +401,21 @@ def verify_chain(batch_size: int = 1000, anchors: dict[int, str] | None = None) 
             f"but an anchor was recorded at event {max(beyond)} (the database predates that anchor, "
             "or its newest events were removed)"))
     return result(checked)
+
+
+def _patient_index_mismatch(head_seq: int) -> int:
+    """How many (patient, event) pairs of the events sealed up to `head_seq` the index by patient
+    lacks, plus how many it has that no such event touched. Both sides of a sealed event are
+    fixed once sealed (they are written in the sealing transaction), so the count is stable
+    however the statements' snapshots fall."""
+    def pairs(table) -> sa.Select:
+        return (sa.select(table.c.patient_id, table.c.event_seq)
+                .join(AuditEvent.__table__, AuditEvent.seq == table.c.event_seq)
+                .where(AuditEvent.chain_seq <= head_seq))
+
+    touched, indexed = pairs(AuditEventPatient.__table__), pairs(AuditPatientIndex.__table__)
+    return sum(db.session.scalar(sa.select(sa.func.count()).select_from(sa.except_(a, b).subquery()))
+               for a, b in ((touched, indexed), (indexed, touched)))
 
 
 def _events_in_order(batch_size: int, *, up_to: int) -> Iterator[AuditEvent]:
@@ -398,13 +432,24 @@ def _events_in_order(batch_size: int, *, up_to: int) -> Iterator[AuditEvent]:
         db.session.expunge_all()
 
 
+def events_of_patient(patient_id: uuid.UUID) -> sa.CompoundSelect:
+    """The `seq` of every event that touched the patient: the sealed ones from the index by
+    patient, the unsealed tail (about a second's events) from the events' own patients. One
+    statement, so one snapshot: the sequencer seals events and indexes them in one transaction,
+    and an event is never in both parts, nor in neither."""
+    unsealed_events = sa.select(AuditEvent.seq).where(AuditEvent.chain_seq.is_(None))
+    return sa.union_all(
+        sa.select(AuditPatientIndex.event_seq).where(AuditPatientIndex.patient_id == patient_id),
+        sa.select(AuditEventPatient.event_seq).where(AuditEventPatient.patient_id == patient_id,
+                                                     AuditEventPatient.event_seq.in_(unsealed_events)))
+
+
 def list_events(*, patient_id=None, actor_id=None, action=None, since=None, until=None,
                 cursor: str | None, limit: int):
     """One page of events, newest first, and the next page's cursor."""
     stmt = sa.select(AuditEvent)
     if patient_id is not None:
-        stmt = stmt.where(AuditEvent.seq.in_(
-            sa.select(AuditEventPatient.event_seq).where(AuditEventPatient.patient_id == patient_id)))
+        stmt = stmt.where(AuditEvent.seq.in_(events_of_patient(patient_id)))
     if actor_id is not None:
         stmt = stmt.where(AuditEvent.actor_id == actor_id)
     if action is not None:

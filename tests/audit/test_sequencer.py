@@ -240,5 +240,40 @@ def test_the_migration_carries_the_existing_chain_over_unchanged(fresh_database_
                                  .where(AuditEvent.action == "test.after_migration")).one()
         assert tuple(new) == (4, 4, prev)
         assert "4 events verified" in app.test_cli_runner().invoke(args=["audit", "verify"]).output
+        # the events sealed before 0020 are indexed by patient by the migration, the new one by the sequencer
+        events, _ = audit_service.list_events(patient_id=patient, cursor=None, limit=10)
+        assert [event.chain_seq for event in events] == [3, 2, 1]
     with app.app_context():
         db.engine.dispose()
+
+
+def test_a_patients_events_are_found_before_and_after_they_are_sealed_each_once(app, ctx):
+    """The request writes an event's patients in the event's order; the sequencer indexes them by
+    patient when it seals. A patient's history reads both, in one snapshot: nothing is missing
+    while an event waits, and nothing is counted twice once it is sealed."""
+    import uuid
+
+    from backend.audit.models import AuditPatientIndex
+
+    patient, other = uuid.uuid4(), uuid.uuid4()
+    audit_service.record("patient.read", patient_ids=[patient])
+    unit_of_work.commit()
+    assert audit_jobs.seal_batches_and_commit() >= 1
+    audit_service.record("caseload.read", patient_ids=[other, patient])
+    audit_service.record("caseload.read", patient_ids=[other])
+    unit_of_work.commit()
+
+    def history(of):
+        events, _ = audit_service.list_events(patient_id=of, cursor=None, limit=50)
+        audit_service.clear_pending()
+        return [event.action for event in events]
+
+    def indexed(of):
+        return db.session.scalar(sa.select(sa.func.count()).where(AuditPatientIndex.patient_id == of))
+
+    assert history(patient) == ["caseload.read", "patient.read"]
+    assert (indexed(patient), indexed(other)) == (1, 0)
+    assert audit_jobs.seal_batches_and_commit() >= 2
+    assert history(patient) == ["caseload.read", "patient.read"]
+    assert history(other) == ["caseload.read", "caseload.read"]
+    assert (indexed(patient), indexed(other)) == (2, 2)

@@ -128,7 +128,9 @@ def test_the_patients_of_an_event_cannot_be_changed(app, ctx):
 
     audit_service.record("patient.read", patient_ids=[uuid.uuid4()])
     unit_of_work.commit()
-    for statement in ("UPDATE audit_event_patients SET patient_id = patient_id", "DELETE FROM audit_event_patients"):
+    assert seal_batches_and_commit() >= 1  # and indexed by patient
+    for statement in ("UPDATE audit_event_patients SET patient_id = patient_id", "DELETE FROM audit_event_patients",
+                      "UPDATE audit_patient_index SET patient_id = patient_id", "DELETE FROM audit_patient_index"):
         with pytest.raises(sa.exc.DatabaseError):
             with db.session.begin_nested():
                 db.session.execute(sa.text(statement))
@@ -252,3 +254,26 @@ def test_a_log_giving_two_hashes_for_one_event_fails_verify(app, chain, json_log
                                                 _saved_log(tmp_path, line, json.dumps(other))])
     assert result.exit_code == 1
     assert f"two different hashes for event {other['audit_seq']} (line 1 and line 2)" in result.output
+
+
+def test_a_patient_missing_from_the_index_by_patient_fails_verify(app, ctx):
+    """The index by patient is what a patient's access history reads: an entry removed from it
+    would hide an access without touching a hash, so verify compares it with the events."""
+    import uuid
+
+    from backend.audit.models import AuditPatientIndex
+
+    hidden = uuid.uuid4()
+    audit_service.record("patient.read", patient_ids=[uuid.uuid4(), hidden])
+    unit_of_work.commit()
+    seal_batches_and_commit()
+    assert verify(app).exit_code == 0
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(sa.text("ALTER TABLE audit_patient_index DISABLE TRIGGER audit_patient_index_append_only"))
+    else:
+        db.session.execute(sa.text("DROP TRIGGER audit_patient_index_no_delete"))
+    db.session.execute(sa.delete(AuditPatientIndex).where(AuditPatientIndex.patient_id == hidden))
+    db.session.commit()
+    result = verify(app)
+    assert result.exit_code == 1 and "the index by patient does not match" in result.output
+    assert "1 entries missing or extra" in result.output
