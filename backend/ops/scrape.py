@@ -140,9 +140,10 @@ _QUEUED = sa.text(
 _OTHERS = sa.text(
     "SELECT 'sending' AS status, count(*) AS texts FROM messages WHERE status = 'sending' "
     f"UNION ALL SELECT status, count(*) FROM messages WHERE {NEEDS_REVIEW} GROUP BY status")
-# The sequencer's tail (a partial index holds just these rows).
+# The sequencer's tail, from the oldest unsealed event on (`backend.audit.service.UNSEALED`).
 UNSEALED = sa.text(
-    "SELECT count(*) AS events, min(occurred_at) AS oldest FROM audit_events WHERE chain_seq IS NULL"
+    "SELECT count(*) AS events, min(occurred_at) AS oldest FROM audit_events WHERE chain_seq IS NULL "
+    "AND seq >= (SELECT min(seq) FROM audit_events WHERE chain_seq IS NULL)"
 ).columns(sa.column("events", sa.Integer), sa.column("oldest", UTCDateTime()))
 # `/ready` writes a row of its own there (its write probe), not a job of the clock's.
 _BEATS = sa.text("SELECT job_name, last_run_at FROM job_heartbeats WHERE job_name <> 'readiness'").columns(

@@ -277,3 +277,41 @@ def test_a_patients_events_are_found_before_and_after_they_are_sealed_each_once(
     assert history(patient) == ["caseload.read", "patient.read"]
     assert history(other) == ["caseload.read", "caseload.read"]
     assert (indexed(patient), indexed(other)) == (2, 2)
+
+
+def test_reading_the_unsealed_tail_never_scans_the_whole_trail(app, ctx):
+    """The sequencer (every second), `audit verify`, `/ready` and the metrics read the unsealed
+    events. With statistics gathered while a burst of events waited (so `chain_seq` looks mostly
+    null), SQLite scanned every event of the trail for them — 50 ms at 120,000 events, growing
+    with the trail — until the condition was written as the tail it is."""
+    from backend.ops import scrape
+
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's planner (PostgreSQL keeps its statistics current)")
+    for n in range(20):
+        audit_service.record("test.event", details={"n": n})
+    unit_of_work.commit()
+    db.session.execute(sa.text("ANALYZE"))
+    db.session.commit()
+    audit_jobs.seal_batches_and_commit()
+    audit_service.record("test.event")
+    unit_of_work.commit()
+    statements = []
+
+    def capture(_conn, _cursor, statement, parameters, _context, _many):
+        if "audit_events" in statement and statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    sa.event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        audit_service.next_batch()
+        audit_service.unsealed()
+        db.session.execute(scrape.UNSEALED).one()
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", capture)
+        db.session.rollback()
+    assert len(statements) == 3
+    for statement, parameters in statements:
+        plan = [row[3] for row in db.session.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}",
+                                                                          parameters)]
+        assert not [step for step in plan if step.startswith("SCAN audit_events")], (statement, plan)
