@@ -191,10 +191,10 @@ _INSERT_EVENT_PATIENTS_UNNESTED = AuditEventPatient.__table__.insert().from_sele
               sa.func.unnest(sa.bindparam("patient_ids", type_=postgresql.ARRAY(sa.Uuid)))))
 
 
-#: The unsealed events, written as the tail they are: SQLite, without statistics, read `chain_seq
-#: IS NULL` by scanning every event in `seq` order (50 ms at 120,000 events, every second, and
-#: growing with the trail) rather than through the index of the unsealed ones. From the oldest
-#: unsealed event on (found in that index), it reads the last second's events.
+#: The unsealed events, written as the tail they are. With statistics gathered while many events
+#: waited (`chain_seq` then looks mostly null), SQLite read `chain_seq IS NULL` by scanning every
+#: event in `seq` order (50 ms at 120,000 events, every second, and growing with the trail). From
+#: the oldest unsealed event on (found in an index), it reads the last second's events.
 UNSEALED = sa.and_(AuditEvent.chain_seq.is_(None), AuditEvent.seq >= sa.select(sa.func.min(AuditEvent.seq))
                    .where(AuditEvent.chain_seq.is_(None)).scalar_subquery())
 
@@ -412,9 +412,9 @@ def verify_chain(batch_size: int = 1000, anchors: dict[int, str] | None = None) 
 
 def _patient_index_mismatch(head_seq: int) -> int:
     """How many (patient, event) pairs of the events sealed up to `head_seq` the index by patient
-    lacks, plus how many it has that no such event touched. Both sides of a sealed event are
-    fixed once sealed (they are written in the sealing transaction), so the count is stable
-    however the statements' snapshots fall."""
+    lacks, plus how many it has that no such event touched. Those events and their index entries
+    were committed together and never change, so the count does not depend on when each
+    statement's snapshot was taken."""
     def pairs(table) -> sa.Select:
         return (sa.select(table.c.patient_id, table.c.event_seq)
                 .join(AuditEvent.__table__, AuditEvent.seq == table.c.event_seq)
@@ -444,7 +444,7 @@ def events_of_patient(patient_id: uuid.UUID) -> sa.CompoundSelect:
     patient, the unsealed tail (about a second's events) from the events' own patients. One
     statement, so one snapshot: the sequencer seals events and indexes them in one transaction,
     and an event is never in both parts, nor in neither."""
-    unsealed_events = sa.select(AuditEvent.seq).where(AuditEvent.chain_seq.is_(None))
+    unsealed_events = sa.select(AuditEvent.seq).where(UNSEALED)
     return sa.union_all(
         sa.select(AuditPatientIndex.event_seq).where(AuditPatientIndex.patient_id == patient_id),
         sa.select(AuditEventPatient.event_seq).where(AuditEventPatient.patient_id == patient_id,
