@@ -9,7 +9,9 @@ with 60 open ones), then, for 1, 2 and 4 workers:
   (the body Bridgeline answered, `jsonify`-ed per request);
 - drives both with the same load in alternating rounds (wrk when installed, else a bounded
   Python driver: `--connections` keep-alive connections, each one request at a time), and
-  prints each round, then the medians: requests a second, p50, p99 and the ratio.
+  prints each round, then the medians: requests a second, p50, p99 and the ratio;
+- on Linux, also where the CPU went: each round's CPU time of the app's workers, of the clock
+  and of the local PostgreSQL server's processes, divided by the requests served.
 
     .venv/bin/python benchmarks/http_caseload.py                                   # SQLite in a temp dir
     .venv/bin/python benchmarks/http_caseload.py --database-url postgresql+psycopg://…/empty_db
@@ -186,6 +188,29 @@ def _python_driver(port: int, token: str | None, *, seconds: float, connections:
             "p99_ms": every[min(len(every) - 1, int(len(every) * 0.99))], "errors": sum(errors)}
 
 
+# --- where the CPU goes ---------------------------------------------------------------------
+
+
+def _cpu_seconds(*, group: int | None = None, command: str | None = None) -> float:
+    """User and system CPU time of the live processes of a process group, or of those whose
+    command is `command` (the local PostgreSQL server's), from /proc (0 elsewhere)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # gone meanwhile
+            continue
+        name, fields = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+        if (group is not None and int(fields[2]) == group) or (command is not None and name == command):
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.0
+
+
+def _cpu(groups: dict[str, int]) -> dict[str, float]:
+    return {name: _cpu_seconds(group=group) for name, group in groups.items()} | {
+        "database": _cpu_seconds(command="postgres")}
+
+
 # --- the comparison ------------------------------------------------------------------------
 
 
@@ -220,7 +245,8 @@ def compare(url: str, *, workers: int, rounds: int, seconds: float, connections:
     clock = ["bash", "-c", procfile("clock")]
     bare = [str(Path(sys.executable).parent / "gunicorn"), "--workers", str(workers), "--bind",
             f"127.0.0.1:{bare_port}", "--log-level", "warning", "bare:app"]
-    with started(web, {**env, "PORT": str(web_port)}, ROOT, web_port), started(clock, env, ROOT, 0):
+    with started(web, {**env, "PORT": str(web_port)}, ROOT, web_port) as web_proc, \
+            started(clock, env, ROOT, 0) as clock_proc:
         status, answer = request_json(web_port, "POST", "/api/v1/auth/tokens",
                                       {"username": "bench.coach0", "password": "benchmark passphrase"})
         assert status == 201, answer
@@ -228,25 +254,31 @@ def compare(url: str, *, workers: int, rounds: int, seconds: float, connections:
         status, caseload = request_json(web_port, "GET", PATH, token=token)
         assert status == 200 and len(caseload["items"]) == 60, status
         (work / "caseload.json").write_text(json.dumps(caseload))
-        with started(bare, {**env, "BARE_CASELOAD": str(work / "caseload.json")}, work, 0):
+        with started(bare, {**env, "BARE_CASELOAD": str(work / "caseload.json")}, work, 0) as bare_proc:
             deadline = time.monotonic() + 30
             while not _bare_answers(bare_port):
                 if time.monotonic() > deadline:
                     raise RuntimeError("the bare app did not start")
                 time.sleep(0.2)
             apps = {"bridgeline": (web_port, token), "bare": (bare_port, None)}
+            groups = {"bridgeline": {"workers": web_proc.pid, "clock": clock_proc.pid},
+                      "bare": {"workers": bare_proc.pid}}
             for port, tok in apps.values():  # warm up
                 drive(port, tok, seconds=2, connections=connections)
             runs: dict[str, list[dict]] = {"bridgeline": [], "bare": []}
             for n in range(rounds):
                 for name in (("bare", "bridgeline") if n % 2 == 0 else ("bridgeline", "bare")):
                     port, tok = apps[name]
+                    before = _cpu(groups[name])
                     result = drive(port, tok, seconds=seconds, connections=connections)
+                    served = max(1.0, result["rps"] * seconds)
+                    result |= {f"cpu_ms_{part}": (used - before[part]) * 1000 / served
+                               for part, used in _cpu(groups[name]).items()}
                     runs[name].append(result)
                     print(json.dumps({"workers": workers, "round": n + 1, "app": name,
                                       **{k: round(v, 2) for k, v in result.items()}}), flush=True)
-    medians = {name: {key: round(statistics.median(r[key] for r in results), 1)
-                      for key in ("rps", "p50_ms", "p99_ms")} | {"errors": sum(r["errors"] for r in results)}
+    medians = {name: {key: round(statistics.median(r[key] for r in results), 2)
+                      for key in results[0] if key != "errors"} | {"errors": sum(r["errors"] for r in results)}
                for name, results in runs.items()}
     return {"workers": workers, **medians,
             "ratio": round(medians["bridgeline"]["rps"] / medians["bare"]["rps"], 4)}
@@ -282,12 +314,15 @@ def main() -> None:
             print(json.dumps({"median": summary[-1]}), flush=True)
     database = "postgresql" if url.startswith("postgresql") else "sqlite"
     print(f"\n{database}, {args.connections} connections, {driver}, medians of {args.rounds} alternating rounds")
-    print("| workers | Bridgeline: req/s, p50, p99 | bare Flask: req/s, p50, p99 | ratio |")
-    print("| --- | --- | --- | --- |")
+    print("| workers | Bridgeline: req/s, p50, p99 | bare Flask: req/s, p50, p99 | ratio "
+          "| CPU per request: Bridgeline's workers, clock, PostgreSQL; the bare app's workers |")
+    print("| --- | --- | --- | --- | --- |")
     for row in summary:
         b, f = row["bridgeline"], row["bare"]
         print(f"| {row['workers']} | {b['rps']:.0f}, {b['p50_ms']:.1f} ms, {b['p99_ms']:.1f} ms "
-              f"| {f['rps']:.0f}, {f['p50_ms']:.1f} ms, {f['p99_ms']:.1f} ms | 1/{1 / row['ratio']:.0f} |")
+              f"| {f['rps']:.0f}, {f['p50_ms']:.1f} ms, {f['p99_ms']:.1f} ms | 1/{1 / row['ratio']:.0f} "
+              f"| {b['cpu_ms_workers']:.2f}, {b['cpu_ms_clock']:.2f}, {b['cpu_ms_database']:.2f} ms; "
+              f"{f['cpu_ms_workers']:.2f} ms |")
 
 
 if __name__ == "__main__":
