@@ -203,7 +203,7 @@ def _cpu_seconds(*, group: int | None = None, command: str | None = None) -> flo
         name, fields = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
         if (group is not None and int(fields[2]) == group) or (command is not None and name == command):
             total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.0
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _cpu(groups: dict[str, int]) -> dict[str, float]:

@@ -398,8 +398,9 @@ def verify_chain(batch_size: int = 1000, anchors: dict[int, str] | None = None) 
     misindexed = _patient_index_mismatch(head_seq)
     if misindexed:
         return result(checked, ChainProblem(
-            head_seq, None, f"the index by patient does not match the sealed events' patients: {misindexed} "
-                            "entries missing or extra (a patient's access history would be wrong)"))
+            head_seq, None, f"the index by patient does not match the sealed events' patients: "
+                            f"{misindexed} (patient, event) pairs missing from it or extra in it "
+                            "(a patient's access history would be wrong)"))
     beyond = [seq for seq in anchors if seq > head_seq]
     if beyond:
         return result(checked, ChainProblem(

@@ -240,7 +240,7 @@ def test_the_migration_carries_the_existing_chain_over_unchanged(fresh_database_
                                  .where(AuditEvent.action == "test.after_migration")).one()
         assert tuple(new) == (4, 4, prev)
         assert "4 events verified" in app.test_cli_runner().invoke(args=["audit", "verify"]).output
-        # the events sealed before 0020 are indexed by patient by the migration, the new one by the sequencer
+        # the events sealed before 0020 were indexed by patient by the migration
         events, _ = audit_service.list_events(patient_id=patient, cursor=None, limit=10)
         assert [event.chain_seq for event in events] == [3, 2, 1]
     with app.app_context():

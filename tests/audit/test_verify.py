@@ -276,4 +276,4 @@ def test_a_patient_missing_from_the_index_by_patient_fails_verify(app, ctx):
     db.session.commit()
     result = verify(app)
     assert result.exit_code == 1 and "the index by patient does not match" in result.output
-    assert "1 entries missing or extra" in result.output
+    assert "1 (patient, event) pairs missing from it or extra" in result.output
