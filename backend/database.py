@@ -13,6 +13,7 @@ import contextvars
 import datetime as dt
 import enum
 import fcntl
+import functools
 import os
 import sqlite3
 import time
@@ -66,6 +67,50 @@ class UTCDateTime(sa.TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.timezone.utc)
         return value.astimezone(dt.timezone.utc)
+
+    def result_processor(self, dialect, coltype):
+        """`process_result_value` after the dialect's own conversion, in one call per value
+        rather than TypeDecorator's three (a caseload reads some 400 timestamps). SQLite's text
+        is read with its offset appended: `datetime.replace(tzinfo=…)` costs five times the
+        parse (0.6 µs)."""
+        parse, utc = self.impl_instance.result_processor(dialect, coltype), dt.timezone.utc
+
+        def process(value):
+            if value is None:
+                return None
+            if parse is not None:
+                if type(value) is str and len(value) in _STORED_LENGTHS:
+                    return _from_iso(value + "+00:00")
+                value = parse(value)
+            return value.replace(tzinfo=utc) if value.tzinfo is None else value.astimezone(utc)
+        return process
+
+
+#: How long SQLite's text of a UTC timestamp is: `2026-01-02 03:04:05`, with `.678901` or not.
+_STORED_LENGTHS = frozenset({19, 26})
+_from_iso = dt.datetime.fromisoformat
+
+
+class RecurringUuid(sa.types.TypeDecorator):
+    """A UUID column read through a per-process cache on SQLite, where ids are stored as text and
+    parsing one costs 0.7 µs: for ids a process reads again and again (a coach's episodes and
+    patients, on every caseload request). PostgreSQL's driver hands UUIDs over already made.
+    Use it in a select: `sa.type_coerce(Episode.id, RecurringUuid())`."""
+
+    impl = sa.Uuid
+    cache_ok = True
+
+    def result_processor(self, dialect, coltype):
+        if self.impl_instance.result_processor(dialect, coltype) is None:
+            return None
+        return _recurring_uuid
+
+
+_uuid_from_text = functools.lru_cache(maxsize=1 << 16)(uuid.UUID)
+
+
+def _recurring_uuid(value):
+    return None if value is None else _uuid_from_text(value)
 
 
 class epoch_ms(sa.sql.functions.FunctionElement):  # noqa: N801 (an SQL function)

@@ -52,7 +52,7 @@ from backend.cases.models import (
 )
 from backend.continuity import rules as continuity
 from backend.continuity.models import MedicationSupply
-from backend.database import UTCDateTime, utcnow
+from backend.database import RecurringUuid, UTCDateTime, utcnow
 from backend.errors import Problem
 from backend.extensions import db
 from backend.handoffs import service as handoffs
@@ -133,16 +133,25 @@ def _figures(now: dt.datetime | None = None, *, at: dict | None = None):
     }
 
 
+#: The figures a coach's caseload shows or ranks by (the review's lists read the others), in the
+#: order `caseload` unpacks them.
+_CASELOAD_FIGURES = ("last_contact_at", "not_contacted_since_discharge", "no_contact_7_days", "next_task_due_at",
+                     "overdue_tasks", "next_appointment_at", "missed_not_followed_up", "handoff_overdue",
+                     "unread_messages", "back_in_ed", "moud_covered_until", "moud_supply_ending")
+
+
 @functools.cache
 def _coach_rows_statement() -> sa.Select:
-    """The open episodes of one coach with their figures, built once per process with the
-    instants and the coach as bound parameters: building the statement (some 240 expressions)
-    took a fifth of a caseload request's CPU; SQLAlchemy caches its compiled form as before."""
+    """The open episodes of one coach with the figures the caseload uses, built once per process
+    with the instants and the coach as bound parameters: building the statement (some 240
+    expressions) took a fifth of a caseload request's CPU; SQLAlchemy caches its compiled form
+    as before. Only what the caseload shows is selected: each figure is a lookup per episode."""
     at = {name: sa.bindparam(name, type_=UTCDateTime()) for name in _instants(utcnow())}
     figures = _figures(at=at)
-    return (_open_episodes(Episode.id, Episode.patient_id, Episode.coach_id, Episode.level, Episode.opened_at,
-                           Episode.discharged_at, Patient.display_name, Patient.phone_invalid_at,
-                           *(expr.label(name) for name, expr in figures.items()))
+    episode_id, patient_id = (sa.type_coerce(column, RecurringUuid()) for column in (Episode.id, Episode.patient_id))
+    return (_open_episodes(episode_id, patient_id, Episode.level, Episode.opened_at, Episode.discharged_at,
+                           Patient.display_name, Patient.phone_invalid_at,
+                           *(figures[name].label(name) for name in _CASELOAD_FIGURES))
             .join(Patient, Patient.id == Episode.patient_id)
             .where(Episode.coach_id == sa.bindparam("coach_id", type_=sa.Uuid())))
 
@@ -153,38 +162,19 @@ def _coach_rows(coach_id: uuid.UUID, now: dt.datetime):
     return db.session.connection().execute(_coach_rows_statement(), {"coach_id": coach_id, **_instants(now)}).all()
 
 
-def _reasons(row) -> list[str]:
-    reasons = []
-    if row.back_in_ed:
-        reasons.append("back_in_ed")
-    if row.handoff_overdue:
-        reasons.append("handoff_overdue")
-    if row.moud_supply_ending:
-        reasons.append("moud_supply_ending")
-    if row.overdue_tasks:
-        reasons.append("overdue_task")
-    if row.not_contacted_since_discharge:
-        reasons.append("not_contacted_since_discharge")
-    if row.missed_not_followed_up:
-        reasons.append("missed_appointment_not_followed_up")
-    if row.phone_invalid_at is not None:
-        reasons.append("phone_invalid")
-    if row.unread_messages:
-        reasons.append("unread_reply")
-    if row.no_contact_7_days:
-        reasons.append("no_contact_7_days")
-    return reasons
-
-
 def _sort_key(entry: dict):
+    # Ids compare as their text does (fixed-length hex), so the tie-break needs no string.
     reasons = entry["priority_reasons"]
     rank = RULES.index(reasons[0]) if reasons else len(RULES)
-    return (rank, -len(reasons), entry["last_contact_at"] or _NEVER, entry["opened_at"], str(entry["episode_id"]))
+    return (rank, -len(reasons), entry["last_contact_at"] or _NEVER, entry["opened_at"], entry["episode_id"])
 
 
 def caseload(*, coach_id: uuid.UUID, now: dt.datetime | None = None) -> list[dict]:
     """The coach's open episodes, most urgent first. An id that is no coach's is a 422, not an
-    empty caseload that would read as "nothing to do" (a deactivated coach still has one)."""
+    empty caseload that would read as "nothing to do" (a deactivated coach still has one).
+
+    Rows are unpacked by position, in the statement's order (`_coach_rows_statement`): reading
+    two dozen values a row by name took a tenth of the request."""
     coach = db.session.get(User, coach_id)
     if coach is None or coach.role != Role.COACH:
         raise Problem(422, "No coach has this id.", errors={"coach_id": ["Not a coach."]})
@@ -192,23 +182,28 @@ def caseload(*, coach_id: uuid.UUID, now: dt.datetime | None = None) -> list[dic
     entries = []
     rows = _coach_rows(coach_id, now)
     open_handoffs = _open_handoffs(coach_id, now)
-    for row in rows:
+    for (episode_id, patient_id, level, opened_at, discharged_at, display_name, phone_invalid_at,
+         last_contact_at, not_contacted_since_discharge, no_contact_7_days, next_task_due_at, overdue_tasks,
+         next_appointment_at, missed_not_followed_up, handoff_overdue, unread_messages, back_in_ed,
+         moud_covered_until, moud_supply_ending) in rows:
+        met = (back_in_ed, handoff_overdue, moud_supply_ending, overdue_tasks, not_contacted_since_discharge,
+               missed_not_followed_up, phone_invalid_at is not None, unread_messages, no_contact_7_days)
         entries.append({
-            "episode_id": row.id,
-            "patient_id": row.patient_id,
-            "patient_display_name": row.display_name,
-            "level": str(row.level),
-            "priority_reasons": sorted(_reasons(row), key=RULES.index),
-            "last_contact_at": row.last_contact_at,
-            "next_task_due_at": row.next_task_due_at,
-            "overdue_tasks": row.overdue_tasks,
-            "next_appointment_at": row.next_appointment_at,
-            "moud_covered_until": row.moud_covered_until,
-            "unread_messages": row.unread_messages,
-            "phone_invalid": row.phone_invalid_at is not None,
-            "open_handoff": open_handoffs.get(row.id),
-            "discharged_at": row.discharged_at,
-            "opened_at": row.opened_at,
+            "episode_id": episode_id,
+            "patient_id": patient_id,
+            "patient_display_name": display_name,
+            "level": str(level),
+            "priority_reasons": [rule for rule, is_met in zip(RULES, met) if is_met],  # in RULES' order
+            "last_contact_at": last_contact_at,
+            "next_task_due_at": next_task_due_at,
+            "overdue_tasks": overdue_tasks,
+            "next_appointment_at": next_appointment_at,
+            "moud_covered_until": moud_covered_until,
+            "unread_messages": unread_messages,
+            "phone_invalid": phone_invalid_at is not None,
+            "open_handoff": open_handoffs.get(episode_id),
+            "discharged_at": discharged_at,
+            "opened_at": opened_at,
         })
     entries.sort(key=_sort_key)
     audit.record("caseload.read", resource_type="user", resource_id=coach_id,

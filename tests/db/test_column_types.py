@@ -1,0 +1,57 @@
+"""The column types every model reads through: timestamps come back aware and in UTC, ids as
+UUIDs, on either database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
+
+from backend.database import RecurringUuid, UTCDateTime
+from backend.extensions import db
+
+UTC = dt.timezone.utc
+
+
+def _read_from_sqlite_text(text):
+    dialect = sqlite.dialect()
+    return UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)(text)
+
+
+@pytest.mark.parametrize(("text", "instant"), [
+    ("2026-12-04 03:49:31.082293", dt.datetime(2026, 12, 4, 3, 49, 31, 82293, tzinfo=UTC)),
+    ("2026-12-04 03:49:31", dt.datetime(2026, 12, 4, 3, 49, 31, tzinfo=UTC)),
+    ("2026-12-04 03:49:31.5", dt.datetime(2026, 12, 4, 3, 49, 31, 500000, tzinfo=UTC)),
+    ("2026-12-04 05:49:31.000000+02:00", dt.datetime(2026, 12, 4, 3, 49, 31, tzinfo=UTC)),
+])
+def test_a_timestamp_sqlite_kept_as_text_is_read_as_that_instant_in_utc(text, instant):
+    moment = _read_from_sqlite_text(text)
+    assert moment == instant
+    assert moment.utcoffset() == dt.timedelta(0)
+
+
+def test_a_missing_timestamp_is_read_as_none():
+    assert _read_from_sqlite_text(None) is None
+
+
+def test_a_timestamp_written_is_read_back_the_same_instant_in_utc(ctx):
+    east = dt.timezone(dt.timedelta(hours=5, minutes=30))
+    written = dt.datetime(2026, 3, 1, 9, 15, 30, 123456, tzinfo=east)
+    read = db.session.scalar(sa.select(sa.bindparam("at", written, type_=UTCDateTime())))
+    assert read == written
+    assert read.tzinfo is not None and read.utcoffset() == dt.timedelta(0)
+    on_the_second = written.replace(microsecond=0)
+    assert db.session.scalar(sa.select(sa.bindparam("at", on_the_second, type_=UTCDateTime()))) == on_the_second
+
+
+def test_an_id_read_through_the_recurring_cache_is_the_uuid_that_was_written(ctx):
+    ids = [uuid.uuid4(), uuid.uuid4()]
+    for _ in range(2):  # the second time from the cache, on SQLite
+        read = [db.session.scalar(sa.select(sa.type_coerce(sa.bindparam("id", i, type_=sa.Uuid()), RecurringUuid())))
+                for i in ids]
+        assert read == ids
+        assert all(type(r) is uuid.UUID for r in read)
+    assert db.session.scalar(sa.select(sa.type_coerce(sa.null(), RecurringUuid()))) is None
