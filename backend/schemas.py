@@ -10,7 +10,7 @@ import uuid
 import zoneinfo
 
 import marshmallow as ma
-from marshmallow import ValidationError, fields, missing, validate
+from marshmallow import ValidationError, fields, missing, utils, validate
 
 from backend import phones
 from backend.database import utcnow
@@ -71,7 +71,24 @@ def _same_as_marshmallow(field: fields.Field):
         return field.num_type
     if serialize is fields._TemporalField._serialize:
         return field.SERIALIZATION_FUNCS.get(field.format or field.DEFAULT_FORMAT)
+    if serialize is fields.String._serialize:
+        return _text
+    if serialize is fields.List._serialize:
+        inner = _same_as_marshmallow(field.inner)
+        return None if inner is None else lambda values: [None if v is None else inner(v) for v in values]
+    if serialize is fields.Nested._serialize:
+        # Straight to the nested schema's own plan, past `Schema.dump`, when it has no hooks.
+        schema = field.schema
+        if isinstance(schema, OutputSchema) and not schema._hooks[ma.decorators.PRE_DUMP] \
+                and not schema._hooks[ma.decorators.POST_DUMP]:
+            many = schema.many or field.many
+            return lambda value: schema._serialize(value, many=many)
     return None
+
+
+def _text(value) -> str:
+    """`fields.String`'s conversion (`ensure_text_type`), with text passed on as it is."""
+    return value if type(value) is str else utils.ensure_text_type(value)
 
 
 class _DumpPlan:

@@ -413,8 +413,9 @@ def verify_chain(batch_size: int = 1000, anchors: dict[int, str] | None = None) 
 
 def _patient_index_mismatch(head_seq: int) -> int:
     """How many (patient, event) pairs of the events sealed up to `head_seq` the index by patient
-    lacks, plus how many it has that no such event touched. Those events and their index entries
-    were committed together and never change, so the count does not depend on when each
+    lacks, plus how many it has that no such event touched, plus its entries whose event does not
+    exist at all (the index has no foreign key: migration 0021). Those events and their index
+    entries were committed together and never change, so the count does not depend on when each
     statement's snapshot was taken."""
     def pairs(table) -> sa.Select:
         return (sa.select(table.c.patient_id, table.c.event_seq)
@@ -422,8 +423,10 @@ def _patient_index_mismatch(head_seq: int) -> int:
                 .where(AuditEvent.chain_seq <= head_seq))
 
     touched, indexed = pairs(AuditEventPatient.__table__), pairs(AuditPatientIndex.__table__)
-    return sum(db.session.scalar(sa.select(sa.func.count()).select_from(sa.except_(a, b).subquery()))
-               for a, b in ((touched, indexed), (indexed, touched)))
+    orphans = db.session.scalar(sa.select(sa.func.count()).select_from(AuditPatientIndex).where(
+        ~sa.exists().where(AuditEvent.seq == AuditPatientIndex.event_seq)))
+    return orphans + sum(db.session.scalar(sa.select(sa.func.count()).select_from(sa.except_(a, b).subquery()))
+                         for a, b in ((touched, indexed), (indexed, touched)))
 
 
 def _events_in_order(batch_size: int, *, up_to: int) -> Iterator[AuditEvent]:

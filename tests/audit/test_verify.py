@@ -277,3 +277,22 @@ def test_a_patient_missing_from_the_index_by_patient_fails_verify(app, ctx):
     result = verify(app)
     assert result.exit_code == 1 and "the index by patient does not match" in result.output
     assert "1 (patient, event) pairs missing from it or extra" in result.output
+
+
+def test_an_index_entry_naming_an_event_that_does_not_exist_fails_verify(app, ctx):
+    """The index by patient has no foreign key (it is derived from the events' patients): an
+    entry pointing at no event would credit a patient with an access nobody made."""
+    import uuid
+
+    from backend.audit.models import AuditPatientIndex
+
+    audit_service.record("patient.read", patient_ids=[uuid.uuid4()])
+    unit_of_work.commit()
+    seal_batches_and_commit()
+    assert verify(app).exit_code == 0
+    no_event = db.session.scalar(sa.select(sa.func.max(AuditPatientIndex.event_seq))) + 1000
+    db.session.execute(sa.insert(AuditPatientIndex).values(patient_id=uuid.uuid4(), event_seq=no_event))
+    db.session.commit()
+    result = verify(app)
+    assert result.exit_code == 1 and "the index by patient does not match" in result.output
+    assert "1 (patient, event) pairs missing from it or extra" in result.output
