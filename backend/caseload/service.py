@@ -52,7 +52,7 @@ from backend.cases.models import (
 )
 from backend.continuity import rules as continuity
 from backend.continuity.models import MedicationSupply
-from backend.database import RecurringUuid, UTCDateTime, utcnow
+from backend.database import RecurringUuid, UTCDateTime, constants_inline, generic_plan, utcnow
 from backend.errors import Problem
 from backend.extensions import db
 from backend.handoffs import service as handoffs
@@ -149,17 +149,22 @@ def _coach_rows_statement() -> sa.Select:
     at = {name: sa.bindparam(name, type_=UTCDateTime()) for name in _instants(utcnow())}
     figures = _figures(at=at)
     episode_id, patient_id = (sa.type_coerce(column, RecurringUuid()) for column in (Episode.id, Episode.patient_id))
-    return (_open_episodes(episode_id, patient_id, Episode.level, Episode.opened_at, Episode.discharged_at,
-                           Patient.display_name, Patient.phone_invalid_at,
-                           *(figures[name].label(name) for name in _CASELOAD_FIGURES))
-            .join(Patient, Patient.id == Episode.patient_id)
-            .where(Episode.coach_id == sa.bindparam("coach_id", type_=sa.Uuid())))
+    statement = (_open_episodes(episode_id, patient_id, Episode.level, Episode.opened_at, Episode.discharged_at,
+                                Patient.display_name, Patient.phone_invalid_at,
+                                *(figures[name].label(name) for name in _CASELOAD_FIGURES))
+                 .join(Patient, Patient.id == Episode.patient_id)
+                 .where(Episode.coach_id == sa.bindparam("coach_id", type_=sa.Uuid())))
+    return constants_inline(statement, keep={"coach_id", *at})
 
 
 def _coach_rows(coach_id: uuid.UUID, now: dt.datetime):
     """Rows from the connection (the statement selects columns, not entities: the ORM has
-    nothing to add to them)."""
-    return db.session.connection().execute(_coach_rows_statement(), {"coach_id": coach_id, **_instants(now)}).all()
+    nothing to add to them). On PostgreSQL, on its generic plan: the same for every coach (their
+    open episodes, then a lookup per episode and figure), and planning it for each request cost
+    as much as running it."""
+    connection = db.session.connection()
+    with generic_plan(connection):
+        return connection.execute(_coach_rows_statement(), {"coach_id": coach_id, **_instants(now)}).all()
 
 
 def _sort_key(entry: dict):

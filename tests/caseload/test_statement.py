@@ -1,0 +1,59 @@
+"""How the caseload's statement reaches the database: one text whatever the coach, its constants
+written into it, and on PostgreSQL one plan made once for every coach."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from backend.caseload import service
+from backend.database import utcnow
+from backend.extensions import db
+
+
+def _sent(run):
+    """The SQL text and parameters of the caseload statement as the driver received them."""
+    sent = []
+
+    def capture(_conn, _cursor, statement, parameters, *_args):
+        if "episode_contacts" in statement:
+            sent.append((statement, parameters))
+
+    sa.event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        run()
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", capture)
+    return sent
+
+
+def test_the_caseload_statement_leaves_only_the_coach_and_the_instants_as_parameters(app, ctx):
+    """Its statuses, kinds and directions are written into the SQL: a plan made once for any
+    coach still sees which status each condition asks for and which partial index answers it."""
+    first, second = uuid.uuid4(), uuid.uuid4()
+    now = utcnow()
+    sent = _sent(lambda: [service._coach_rows(coach, now) for coach in (first, second)])
+    (text, parameters), (other_text, _) = sent
+    assert text == other_text
+    instants = service._instants(now)
+    if db.engine.dialect.name == "postgresql":
+        assert set(parameters) <= {"coach_id", *instants}
+    else:
+        stored = {first.hex, *(moment.replace(tzinfo=None).isoformat(" ") for moment in instants.values())}
+        assert set(parameters) <= stored | {0}  # SQLite's dialect sends a subquery's OFFSET 0 as a parameter
+    for constant in ("'open'", "'scheduled'", "'missed'", "'inbound'"):
+        assert constant in text
+
+
+def test_on_postgresql_every_caseload_is_served_by_the_one_generic_plan(app, ctx):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's plan cache (SQLite plans each prepared statement once anyway)")
+    for _ in range(8):  # the driver prepares a statement on its sixth execution
+        service._coach_rows(uuid.uuid4(), utcnow())
+    generic, custom = db.session.execute(sa.text(
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+        "WHERE statement LIKE '%episode_contacts%'")).one()
+    assert generic >= 1 and custom == 0
+    assert db.session.scalar(sa.text("SHOW plan_cache_mode")) == "auto"  # set back after the statement
