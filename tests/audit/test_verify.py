@@ -296,3 +296,21 @@ def test_an_index_entry_naming_an_event_that_does_not_exist_fails_verify(app, ct
     result = verify(app)
     assert result.exit_code == 1 and "the index by patient does not match" in result.output
     assert "1 (patient, event) pairs missing from it or extra" in result.output
+
+
+def test_a_patient_row_naming_an_event_that_does_not_exist_fails_verify(app, ctx):
+    """An event's patients have no foreign key to it: a row pointing at no event is reported."""
+    import uuid
+
+    from backend.audit.models import AuditEventPatient
+
+    audit_service.record("patient.read", patient_ids=[uuid.uuid4()])
+    unit_of_work.commit()
+    seal_batches_and_commit()
+    assert verify(app).exit_code == 0
+    no_event = db.session.scalar(sa.select(sa.func.max(AuditEventPatient.event_seq))) + 1000
+    db.session.execute(sa.insert(AuditEventPatient).values(event_seq=no_event, patient_id=uuid.uuid4()))
+    db.session.commit()
+    result = verify(app)
+    assert result.exit_code == 1
+    assert "1 rows of the events' patients name an event that does not exist" in result.output
