@@ -24,6 +24,7 @@ from backend import errors, idempotency, metrics, unit_of_work, watchdog
 from backend.auth import access
 from backend.database import WRITES_MARK, sqlite_reads_deferred
 from backend.errors import WHOLE_BODY, Problem
+from backend.json_output import OrjsonProvider
 
 log = logging.getLogger("backend.request")
 
@@ -46,6 +47,8 @@ _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class BridgelineFlask(Flask):
+    json_provider_class = OrjsonProvider
+
     def dispatch_request(self):
         if request.routing_exception is not None:
             self.raise_routing_exception(request)
