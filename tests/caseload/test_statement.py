@@ -56,4 +56,5 @@ def test_on_postgresql_every_caseload_is_served_by_the_one_generic_plan(app, ctx
         "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
         "WHERE statement LIKE '%episode_contacts%'")).one()
     assert generic >= 1 and custom == 0
-    assert db.session.scalar(sa.text("SHOW plan_cache_mode")) == "auto"  # set back after the statement
+    db.session.rollback()
+    assert db.session.scalar(sa.text("SHOW plan_cache_mode")) == "auto"  # for the transaction only
