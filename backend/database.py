@@ -106,7 +106,7 @@ class RecurringUuid(sa.types.TypeDecorator):
         return _recurring_uuid
 
 
-_uuid_from_text = functools.lru_cache(maxsize=1 << 16)(uuid.UUID)
+_uuid_from_text = functools.lru_cache(maxsize=1 << 14)(uuid.UUID)  # some 4 MB: a hundred caseloads
 
 
 def _recurring_uuid(value):
