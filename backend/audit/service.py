@@ -165,6 +165,10 @@ def _append(events: list[_Pending], *, status_code: int | None) -> None:
     rows = [{"id": uuid.uuid4(), "status_code": status_code, **{name: getattr(e, name) for name in _CONTENT}}
             for e in events]
     connection = db.session.connection()
+    if len(rows) == 1 and events[0].patient_ids and connection.dialect.name == "postgresql":
+        # The event and its patients in one statement: a round trip fewer for every read.
+        connection.execute(_INSERT_EVENT_WITH_PATIENTS, {**rows[0], "patient_ids": events[0].patient_ids})
+        return
     if len(rows) == 1:  # the statements are built once: the values are parameters, not part of them
         seqs = [connection.execute(_INSERT_EVENT, rows[0]).scalar_one()]
     else:
@@ -195,6 +199,22 @@ _INSERT_EVENT_PATIENTS_UNNESTED = AuditEventPatient.__table__.insert().from_sele
     ["event_seq", "patient_id"],
     sa.select(sa.func.unnest(sa.bindparam("seqs", type_=postgresql.ARRAY(sa.BigInteger))),
               sa.func.unnest(sa.bindparam("patient_ids", type_=postgresql.ARRAY(sa.Uuid)))))
+
+
+def _event_with_patients() -> sa.Insert:
+    """PostgreSQL: `WITH event AS (INSERT INTO audit_events … RETURNING seq) INSERT INTO
+    audit_event_patients SELECT event.seq, unnest(:patient_ids) FROM event`."""
+    table = AuditEvent.__table__
+    event = (table.insert().values({name: sa.bindparam(name, type_=table.c[name].type)
+                                    for name in ("id", "status_code", *_CONTENT)})
+             .returning(table.c.seq).cte("event"))
+    return AuditEventPatient.__table__.insert().from_select(
+        ["event_seq", "patient_id"],
+        sa.select(event.c.seq, sa.func.unnest(sa.bindparam("patient_ids", type_=postgresql.ARRAY(sa.Uuid))))
+        .select_from(event))
+
+
+_INSERT_EVENT_WITH_PATIENTS = _event_with_patients()
 
 
 #: The unsealed events, written as the tail they are. With statistics gathered while many events
