@@ -338,7 +338,7 @@ def constants_inline(statement: sa.Select, *, keep: set[str]) -> sa.Select:
     """`statement` with every value it was built with (an enum member, a list for IN, a number)
     written into its SQL, and only the parameters named in `keep` left as parameters. The text is
     the same at every execution, so the driver's prepared statement still serves it; and a plan
-    made for any values of the parameters (`plan_generically`) still sees which status, kind or
+    made for any values of the parameters (`plan_once_as_lookups`) still sees which status, kind or
     direction each condition asks for, and which partial index answers it."""
     def inline(element):
         if isinstance(element, sa.BindParameter) and element.key not in keep and element.value is not None:
@@ -347,19 +347,27 @@ def constants_inline(statement: sa.Select, *, keep: set[str]) -> sa.Select:
     return sa.sql.visitors.replacement_traverse(statement, {}, inline)
 
 
-def plan_generically(connection: sa.Connection) -> None:
-    """On PostgreSQL, from here to the end of the transaction, run prepared statements on the
+def plan_once_as_lookups(connection: sa.Connection) -> None:
+    """On PostgreSQL, from here to the end of the transaction: run prepared statements on the
     plan PostgreSQL made once for any values of their parameters, instead of planning them again
-    for each execution's values.
+    for each execution's values; and join by index lookups, not by hashing or merging tables.
 
-    For a statement that is planned at length (a dozen subqueries) and whose best plan does not
-    depend on its values: the caseload's was planned on every request (0.8-1.1 ms of the
-    server's CPU, as long as running it). Call it only where what follows in the unit of work
-    is as simple (the caseload's: its open handoffs, its audit event). It is not set back after
-    the statement: that was another round trip to the server on every request (3 % of the
-    caseload's throughput); the setting ends with the transaction, committed or not."""
+    For a statement that is planned at length (a dozen subqueries), whose best plan does not
+    depend on its values, and that reads a few dozen rows and looks up what goes with each: the
+    caseload's was planned on every request (0.8-1.1 ms of the server's CPU, as long as running
+    it), and its plan made for any coach hashed every open episode's last contact (half of its
+    0.95 ms at 6,000 open episodes, and growing with them) where 60 lookups do.
+
+    Call it only where what follows in the unit of work is as simple (the caseload's: its open
+    handoffs, its audit event). One statement (`set_config(…, is_local)`), not set back after:
+    each setting back was another round trip to the server on every request (3 % of the
+    caseload's throughput); the settings end with the transaction, committed or not."""
     if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+        connection.exec_driver_sql(_LOOKUPS_PLANNED_ONCE)
+
+
+_LOOKUPS_PLANNED_ONCE = ("SELECT set_config('plan_cache_mode', 'force_generic_plan', true), "
+                         "set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)")
 
 
 def upsert(model, values: dict | None, *, index_elements: list[str], update: dict | None, dialect: str,

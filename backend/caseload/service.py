@@ -52,7 +52,7 @@ from backend.cases.models import (
 )
 from backend.continuity import rules as continuity
 from backend.continuity.models import MedicationSupply
-from backend.database import RecurringUuid, UTCDateTime, constants_inline, plan_generically, utcnow
+from backend.database import RecurringUuid, UTCDateTime, constants_inline, plan_once_as_lookups, utcnow
 from backend.errors import Problem
 from backend.extensions import db
 from backend.handoffs import service as handoffs
@@ -159,12 +159,12 @@ def _coach_rows_statement() -> sa.Select:
 
 def _coach_rows(coach_id: uuid.UUID, now: dt.datetime):
     """Rows from the connection (the statement selects columns, not entities: the ORM has
-    nothing to add to them). On PostgreSQL, on its generic plan: the same for every coach (their
-    open episodes, then a lookup per episode and figure), and planning it for each request cost
-    as much as running it. What follows it in the request (the open handoffs, the audit event)
-    is as simple."""
+    nothing to add to them). On PostgreSQL, on one plan made for every coach, by lookups: their
+    open episodes, then a lookup per episode and figure (planning it for each request cost as
+    much as running it). What follows it in the request (the open handoffs, the audit event) is
+    as simple."""
     connection = db.session.connection()
-    plan_generically(connection)
+    plan_once_as_lookups(connection)
     return connection.execute(_coach_rows_statement(), {"coach_id": coach_id, **_instants(now)}).all()
 
 

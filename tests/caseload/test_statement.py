@@ -47,7 +47,7 @@ def test_the_caseload_statement_leaves_only_the_coach_and_the_instants_as_parame
         assert constant in text
 
 
-def test_on_postgresql_every_caseload_is_served_by_the_one_generic_plan(app, ctx):
+def test_on_postgresql_every_caseload_is_served_by_the_one_generic_plan_of_lookups(app, ctx):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's plan cache (SQLite plans each prepared statement once anyway)")
     for _ in range(8):  # the driver prepares a statement on its sixth execution
@@ -56,8 +56,10 @@ def test_on_postgresql_every_caseload_is_served_by_the_one_generic_plan(app, ctx
         "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
         "WHERE statement LIKE '%episode_contacts%'")).one()
     assert generic >= 1 and custom == 0
-    db.session.rollback()
-    assert db.session.scalar(sa.text("SHOW plan_cache_mode")) == "auto"  # for the transaction only
+    settings = ("plan_cache_mode", "enable_hashjoin", "enable_mergejoin")
+    assert [db.session.scalar(sa.text(f"SHOW {name}")) for name in settings] == ["force_generic_plan", "off", "off"]
+    db.session.rollback()  # for the transaction only
+    assert [db.session.scalar(sa.text(f"SHOW {name}")) for name in settings] == ["auto", "on", "on"]
 
 
 def test_on_postgresql_a_reads_audit_event_and_its_patients_are_one_statement(app, ctx):
