@@ -79,16 +79,20 @@ class UTCDateTime(sa.TypeDecorator):
             if value is None:
                 return None
             if parse is not None:
-                if type(value) is str and len(value) in _STORED_LENGTHS:
+                if type(value) is str and _stored_without_offset(value):
                     return _from_iso(value + "+00:00")
                 value = parse(value)
             return value.replace(tzinfo=utc) if value.tzinfo is None else value.astimezone(utc)
         return process
 
 
-#: How long SQLite's text of a UTC timestamp is: `2026-01-02 03:04:05`, with `.678901` or not.
-_STORED_LENGTHS = frozenset({19, 26})
 _from_iso = dt.datetime.fromisoformat
+
+
+def _stored_without_offset(text: str) -> bool:
+    """SQLite's text of a UTC timestamp as SQLAlchemy and SQLite write it: `2026-01-02 03:04:05`,
+    with `.678901` or not. Anything else (an offset, `Z`, fewer digits) is parsed the long way."""
+    return text[16:17] == ":" and (len(text) == 19 or (len(text) == 26 and text[19] == "." and text[20:].isdigit()))
 
 
 class RecurringUuid(sa.types.TypeDecorator):
@@ -332,42 +336,6 @@ class WriterQueueConnection(sqlite3.Connection):
             if self._lock_fd is not None and self._lock_fd >= 0:
                 os.close(self._lock_fd)
                 self._lock_fd = None
-
-
-def constants_inline(statement: sa.Select, *, keep: set[str]) -> sa.Select:
-    """`statement` with every value it was built with (an enum member, a list for IN, a number)
-    written into its SQL, and only the parameters named in `keep` left as parameters. The text is
-    the same at every execution, so the driver's prepared statement still serves it; and a plan
-    made for any values of the parameters (`plan_once_as_lookups`) still sees which status, kind or
-    direction each condition asks for, and which partial index answers it."""
-    def inline(element):
-        if isinstance(element, sa.BindParameter) and element.key not in keep and element.value is not None:
-            return element.render_literal_execute()
-        return None
-    return sa.sql.visitors.replacement_traverse(statement, {}, inline)
-
-
-def plan_once_as_lookups(connection: sa.Connection) -> None:
-    """On PostgreSQL, from here to the end of the transaction: run prepared statements on the
-    plan PostgreSQL made once for any values of their parameters, instead of planning them again
-    for each execution's values; and join by index lookups, not by hashing or merging tables.
-
-    For a statement that is planned at length (a dozen subqueries), whose best plan does not
-    depend on its values, and that reads a few dozen rows and looks up what goes with each: the
-    caseload's was planned on every request (0.8-1.1 ms of the server's CPU, as long as running
-    it), and its plan made for any coach hashed every open episode's last contact (half of its
-    0.95 ms at 6,000 open episodes, and growing with them) where 60 lookups do.
-
-    Call it only where what follows in the unit of work is as simple (the caseload's: its open
-    handoffs, its audit event). One statement (`set_config(…, is_local)`), not set back after:
-    each setting back was another round trip to the server on every request (3 % of the
-    caseload's throughput); the settings end with the transaction, committed or not."""
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(_LOOKUPS_PLANNED_ONCE)
-
-
-_LOOKUPS_PLANNED_ONCE = ("SELECT set_config('plan_cache_mode', 'force_generic_plan', true), "
-                         "set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)")
 
 
 def upsert(model, values: dict | None, *, index_elements: list[str], update: dict | None, dialect: str,

@@ -52,7 +52,7 @@ from backend.cases.models import (
 )
 from backend.continuity import rules as continuity
 from backend.continuity.models import MedicationSupply
-from backend.database import RecurringUuid, UTCDateTime, constants_inline, plan_once_as_lookups, utcnow
+from backend.database import RecurringUuid, UTCDateTime, utcnow
 from backend.errors import Problem
 from backend.extensions import db
 from backend.handoffs import service as handoffs
@@ -60,6 +60,7 @@ from backend.handoffs.models import Handoff
 from backend.interop.models import HospitalVisit
 from backend.outreach.models import Message
 from backend.pagination import keyset_page
+from backend.query_plans import constants_inline, plan_once_as_lookups
 from backend.schemas import json_ready
 
 RULES = ("back_in_ed", "handoff_overdue", "moud_supply_ending",
@@ -161,8 +162,8 @@ def _coach_rows(coach_id: uuid.UUID, now: dt.datetime):
     """Rows from the connection (the statement selects columns, not entities: the ORM has
     nothing to add to them). On PostgreSQL, on one plan made for every coach, by lookups: their
     open episodes, then a lookup per episode and figure (planning it for each request cost as
-    much as running it). What follows it in the request (the open handoffs, the audit event) is
-    as simple."""
+    much as running it). Only the request's audit event (inserts: no plan to choose) follows
+    it."""
     connection = db.session.connection()
     plan_once_as_lookups(connection)
     return connection.execute(_coach_rows_statement(), {"coach_id": coach_id, **_instants(now)}).all()
@@ -186,8 +187,8 @@ def caseload(*, coach_id: uuid.UUID, now: dt.datetime | None = None) -> list[dic
         raise Problem(422, "No coach has this id.", errors={"coach_id": ["Not a coach."]})
     now = now or utcnow()
     entries = []
-    rows = _coach_rows(coach_id, now)
     open_handoffs = _open_handoffs(coach_id, now)
+    rows = _coach_rows(coach_id, now)  # last: it changes how the transaction's statements are planned
     for (episode_id, patient_id, level, opened_at, discharged_at, display_name, phone_invalid_at,
          last_contact_at, not_contacted_since_discharge, no_contact_7_days, next_task_due_at, overdue_tasks,
          next_appointment_at, missed_not_followed_up, handoff_overdue, unread_messages, back_in_ed,

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from backend.caseload import service
 from backend.database import utcnow
 from backend.extensions import db
+from backend.query_plans import plan_once_as_lookups
 
 
 def _sent(run):
@@ -56,10 +57,22 @@ def test_on_postgresql_every_caseload_is_served_by_the_one_generic_plan_of_looku
         "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
         "WHERE statement LIKE '%episode_contacts%'")).one()
     assert generic >= 1 and custom == 0
-    settings = ("plan_cache_mode", "enable_hashjoin", "enable_mergejoin")
-    assert [db.session.scalar(sa.text(f"SHOW {name}")) for name in settings] == ["force_generic_plan", "off", "off"]
-    db.session.rollback()  # for the transaction only
-    assert [db.session.scalar(sa.text(f"SHOW {name}")) for name in settings] == ["auto", "on", "on"]
+
+
+def test_on_postgresql_the_caseloads_plan_settings_end_with_its_transaction(app, ctx):
+    """A committed transaction, then the next one on the same connection: planned as usual."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's planner settings")
+
+    def settings(connection):
+        return [connection.exec_driver_sql(f"SHOW {name}").scalar()
+                for name in ("plan_cache_mode", "enable_hashjoin", "enable_mergejoin")]
+
+    with db.engine.connect() as connection:
+        with connection.begin():
+            plan_once_as_lookups(connection)
+            assert settings(connection) == ["force_generic_plan", "off", "off"]
+        assert settings(connection) == ["auto", "on", "on"]
 
 
 def test_on_postgresql_a_reads_audit_event_and_its_patients_are_one_statement(app, ctx):

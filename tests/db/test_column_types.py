@@ -26,6 +26,10 @@ def _read_from_sqlite_text(text):
     ("2026-12-04 03:49:31", dt.datetime(2026, 12, 4, 3, 49, 31, tzinfo=UTC)),
     ("2026-12-04 03:49:31.5", dt.datetime(2026, 12, 4, 3, 49, 31, 500000, tzinfo=UTC)),
     ("2026-12-04 05:49:31.000000+02:00", dt.datetime(2026, 12, 4, 3, 49, 31, tzinfo=UTC)),
+    # as long as the usual forms (19 and 26 characters), but with an offset
+    ("2026-12-04 08:49:31.123+05", dt.datetime(2026, 12, 4, 3, 49, 31, 123000, tzinfo=UTC)),
+    ("2026-12-04T03:49:31.08234Z", dt.datetime(2026, 12, 4, 3, 49, 31, 82340, tzinfo=UTC)),
+    ("2026-12-04 03:49-05", dt.datetime(2026, 12, 4, 8, 49, tzinfo=UTC)),
 ])
 def test_a_timestamp_sqlite_kept_as_text_is_read_as_that_instant_in_utc(text, instant):
     moment = _read_from_sqlite_text(text)
