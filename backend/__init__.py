@@ -16,7 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from backend import error_reports, errors, logs, watchdog, web
 from backend.config import Config
-from backend.database import WriterQueueConnection
+from backend.database import WriterQueueConnection, ping_when_idle
 from backend.extensions import api, db, migrate
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -62,6 +62,7 @@ def create_app(config: Config | None = None) -> web.BridgelineFlask:
     db.init_app(app)
     with app.app_context():
         app.extensions["bridgeline.watchdog"] = watchdog.attach(db.engine)
+        ping_when_idle(db.engine)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
     api.init_app(app)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})

@@ -190,7 +190,8 @@ class Config:
 
         # Fixed settings.
         self.MAX_CONTENT_LENGTH = 64 * 1024
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # A pooled connection is checked before use only after a second idle (`ping_when_idle`).
+        self.SQLALCHEMY_ENGINE_OPTIONS = {}
         self.API_TITLE = "Bridgeline API"
         self.API_VERSION = "1.15.0"
         self.OPENAPI_VERSION = "3.1.0"

@@ -183,6 +183,34 @@ def _configure_sqlite_connection(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+#: Seconds a pooled connection may sit unused before it is checked with a round trip when lent.
+IDLE_BEFORE_PING = 1.0
+
+
+def ping_when_idle(engine: sa.Engine, *, after: float = IDLE_BEFORE_PING) -> None:
+    """Before the pool lends a connection that sat unused for over `after` seconds, check it with
+    a round trip (`SELECT 1`); if it died meanwhile (the server restarted, a failover, the
+    watchdog shut its socket), the pool replaces it and the request never sees it.
+
+    SQLAlchemy's `pool_pre_ping` checks every connection it lends: a round trip on every request,
+    though a connection back in the pool within the second answered a moment ago (7 % of a
+    caseload read's time on PostgreSQL). One that dies while in use fails its statement, which
+    answers 503 and invalidates the pool's connections, as it would with `pool_pre_ping`."""
+    @sa.event.listens_for(engine, "checkin")
+    def returned(_dbapi_connection, record) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def lent(dbapi_connection, record, _proxy) -> None:
+        returned_at = record.info.get("returned_at")
+        if returned_at is None or time.monotonic() - returned_at <= after:
+            return  # new, or back from use within the second
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:  # the pool connects anew, then lends that
+            raise sa.exc.DisconnectionError("a pooled connection died while idle") from error
+
+
 #: Set while a unit of work only reads (an HTTP GET): its SQLite transactions begin DEFERRED.
 _READING = contextvars.ContextVar("bridgeline.sqlite_reading", default=False)
 

@@ -141,10 +141,10 @@ _CASELOAD_FIGURES = ("last_contact_at", "not_contacted_since_discharge", "no_con
                      "unread_messages", "back_in_ed", "moud_covered_until", "moud_supply_ending")
 
 
-@functools.cache
-def _coach_rows_statement() -> sa.Select:
+@functools.lru_cache(maxsize=4)
+def _coach_rows_statement(dialect: sa.Dialect) -> sa.Select:
     """The open episodes of one coach with the figures the caseload uses, built once per process
-    with the instants and the coach as bound parameters: building the statement (some 240
+    (and database) with the instants and the coach as bound parameters: building the statement (some 240
     expressions) took a fifth of a caseload request's CPU; SQLAlchemy caches its compiled form
     as before. Only what the caseload shows is selected: each figure is a lookup per episode."""
     at = {name: sa.bindparam(name, type_=UTCDateTime()) for name in _instants(utcnow())}
@@ -155,7 +155,7 @@ def _coach_rows_statement() -> sa.Select:
                                 *(figures[name].label(name) for name in _CASELOAD_FIGURES))
                  .join(Patient, Patient.id == Episode.patient_id)
                  .where(Episode.coach_id == sa.bindparam("coach_id", type_=sa.Uuid())))
-    return constants_inline(statement, keep={"coach_id", *at})
+    return constants_inline(statement, keep={"coach_id", *at}, dialect=dialect)
 
 
 def _coach_rows(coach_id: uuid.UUID, now: dt.datetime):
@@ -166,7 +166,8 @@ def _coach_rows(coach_id: uuid.UUID, now: dt.datetime):
     it."""
     connection = db.session.connection()
     plan_once_as_lookups(connection)
-    return connection.execute(_coach_rows_statement(), {"coach_id": coach_id, **_instants(now)}).all()
+    return connection.execute(_coach_rows_statement(connection.dialect),
+                              {"coach_id": coach_id, **_instants(now)}).all()
 
 
 def _sort_key(entry: dict):
