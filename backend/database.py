@@ -14,12 +14,14 @@ import datetime as dt
 import enum
 import fcntl
 import functools
+import json
 import os
 import sqlite3
 import time
 import uuid
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
 
@@ -108,6 +110,43 @@ _uuid_from_text = functools.lru_cache(maxsize=1 << 14)(uuid.UUID)  # some 4 MB: 
 
 def _recurring_uuid(value):
     return None if value is None else _uuid_from_text(value)
+
+
+class UuidList(sa.types.TypeDecorator):
+    """Ids in one column, in one row: PostgreSQL's `uuid[]`; on SQLite a JSON array of the ids as
+    its Uuid columns hold them (32 hex digits). An empty list is stored as NULL and NULL read as
+    an empty list. `elements_of` reads them as rows."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.ARRAY(sa.Uuid()))
+        return dialect.type_descriptor(sa.Text())
+
+    def process_bind_param(self, value, dialect):
+        if not value:
+            return None
+        if dialect.name == "postgresql":
+            return list(value)
+        return json.dumps([v.hex for v in value], separators=(",", ":"))
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return []
+        if dialect.name == "postgresql":
+            return list(value)
+        return [uuid.UUID(v) for v in json.loads(value)]
+
+
+def elements_of(column, dialect: sa.Dialect) -> sa.TableValuedAlias:
+    """A `UuidList` column's ids as rows of one column, `value` (PostgreSQL's `unnest`, SQLite's
+    `json_each`), to select from beside the column's table."""
+    value = sa.column("value", sa.Uuid())
+    if dialect.name == "postgresql":
+        return sa.func.unnest(column).table_valued(value).render_derived()  # AS anon_1(value)
+    return sa.func.json_each(column).table_valued(value)  # its columns have their names
 
 
 class epoch_ms(sa.sql.functions.FunctionElement):  # noqa: N801 (an SQL function)

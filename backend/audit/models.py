@@ -16,8 +16,9 @@ import datetime as dt
 import uuid
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
+from backend.database import UuidList
 from backend.extensions import db
 
 GENESIS_HASH = "0" * 64
@@ -61,35 +62,18 @@ class AuditEvent(db.Model):
     prev_hash: Mapped[str | None] = mapped_column(sa.String(64))
     hash: Mapped[str | None] = mapped_column(sa.String(64))
 
-    patients: Mapped[list[AuditEventPatient]] = relationship(
-        lazy="selectin", order_by="AuditEventPatient.patient_id"
-    )
-
-    @property
-    def patient_ids(self) -> list[uuid.UUID]:
-        return [p.patient_id for p in self.patients]
-
-
-class AuditEventPatient(db.Model):
-    """The patients an event touched (a list endpoint touches every patient it returns), in the
-    event's order: written with the event, covered by its hash. Not indexed by patient: a
-    caseload read touches 60 patients, and an index by patient took 60 scattered pages of
-    writing per read; the sequencer indexes them by patient when it seals (`AuditPatientIndex`).
-
-    The foreign key to the event stays, though checking it is 0.3 of the 0.7 ms a caseload
-    read's 60 patients take to write on PostgreSQL: without it, a row planted for the next
-    event's place would be sealed into that event, its hash vouching for an access nobody made."""
-
-    __tablename__ = "audit_event_patients"
-
-    event_seq: Mapped[int] = mapped_column(sa.BigInteger, sa.ForeignKey("audit_events.seq"), primary_key=True)
-    patient_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    #: The patients the event touched (a list endpoint touches every patient it returns), in id
+    #: order, written with the event and covered by its hash. In its own row (migration 0022):
+    #: a caseload read's 60 were 60 rows of another table, each with its key and a check of its
+    #: event. Not indexed by patient here: the sequencer does that when it seals the event
+    #: (`AuditPatientIndex`).
+    patient_ids: Mapped[list[uuid.UUID]] = mapped_column(UuidList(), nullable=True)
 
 
 class AuditPatientIndex(db.Model):
     """The sealed events' patients by patient, written by the sequencer in the transaction that
     seals the events (a second's reads of one patient land on one page, not a page each). A
-    patient's events are these, and the unsealed events' `AuditEventPatient` rows
+    patient's events are these, and the unsealed events that list the patient
     (`backend.audit.service.events_of_patient`). Append-only like the events.
 
     No foreign key (checking each entry's event tripled the sequencer's index write on

@@ -23,6 +23,8 @@ from backend.extensions import db
 from tests.support import ApiClient, make_user
 from tests.support.databases import committing_app
 
+#: An event's patients as rows of their own, as they were kept until migration 0022.
+EVENT_PATIENTS_BEFORE_0022 = sa.table("audit_event_patients", sa.column("event_seq"), sa.column("patient_id", sa.Uuid))
 WRITERS = 4
 PATIENTS_EACH = 6
 
@@ -199,8 +201,9 @@ def test_a_sealed_event_cannot_be_sealed_again_nor_an_unsealed_one_changed(app, 
 
 
 def test_the_migration_carries_the_existing_chain_over_unchanged(fresh_database_url):
-    """A chain written the old way (each event's place given under the head's lock) verifies
-    after 0019 as it was, and new events are sealed after it."""
+    """A chain written the old way (each event's place given under the head's lock, its patients
+    in rows of their own) verifies after 0019 and 0022 as it was, and new events are sealed
+    after it."""
     import datetime as dt
     import types
     import uuid
@@ -208,7 +211,7 @@ def test_the_migration_carries_the_existing_chain_over_unchanged(fresh_database_
     from flask_migrate import upgrade
 
     from backend import create_app
-    from backend.audit.models import GENESIS_HASH, AuditChainHead, AuditEventPatient
+    from backend.audit.models import GENESIS_HASH, AuditChainHead
     from backend.config import TestConfig
 
     app = create_app(TestConfig(fresh_database_url))
@@ -224,7 +227,7 @@ def test_the_migration_carries_the_existing_chain_over_unchanged(fresh_database_
             digest = audit_service.compute_hash(event, [patient], chain_seq=seq, prev_hash=prev)
             columns = {name: getattr(event, name) for name in vars(event)}
             db.session.execute(AuditEvent.__table__.insert().values(seq=seq, prev_hash=prev, hash=digest, **columns))
-            db.session.execute(AuditEventPatient.__table__.insert().values(event_seq=seq, patient_id=patient))
+            db.session.execute(EVENT_PATIENTS_BEFORE_0022.insert().values(event_seq=seq, patient_id=patient))
             prev = digest
         db.session.execute(sa.update(AuditChainHead).values(last_seq=3, last_hash=prev))
         db.session.commit()
@@ -243,6 +246,7 @@ def test_the_migration_carries_the_existing_chain_over_unchanged(fresh_database_
         # the events sealed before 0020 were indexed by patient by the migration
         events, _ = audit_service.list_events(patient_id=patient, cursor=None, limit=10)
         assert [event.chain_seq for event in events] == [3, 2, 1]
+        assert [event.patient_ids for event in events] == [[patient]] * 3  # moved into their rows by 0022
     with app.app_context():
         db.engine.dispose()
 

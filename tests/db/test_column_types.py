@@ -59,3 +59,15 @@ def test_an_id_read_through_the_recurring_cache_is_the_uuid_that_was_written(ctx
         assert read == ids
         assert all(type(r) is uuid.UUID for r in read)
     assert db.session.scalar(sa.select(sa.type_coerce(sa.null(), RecurringUuid()))) is None
+
+
+def test_a_list_of_ids_is_read_back_as_written_and_as_rows(ctx):
+    from backend.database import UuidList, elements_of
+
+    ids = [uuid.uuid4() for _ in range(3)]
+    listed = sa.bindparam("ids", ids, type_=UuidList())
+    assert db.session.scalar(sa.select(listed)) == ids
+    assert db.session.scalar(sa.select(sa.bindparam("none", [], type_=UuidList()))) == []
+    assert db.session.scalar(sa.select(sa.bindparam("none", [], type_=UuidList()).is_(None)))  # stored as NULL
+    rows = elements_of(sa.cast(listed, UuidList()), db.engine.dialect)
+    assert sorted(db.session.scalars(sa.select(rows.c.value))) == sorted(ids)

@@ -272,4 +272,4 @@ def test_reading_the_report_is_audited_without_patient_data(app, clinic, january
                                    .order_by(AuditEvent.seq.desc())).first()
         assert event is not None and event.actor_id == clinic.user.id
         assert event.details["episodes"] == 15 and event.details["from"] == "2025-01-01"
-        assert event.patients == []  # figures only: no patient's record was shown
+        assert event.patient_ids == []  # figures only: no patient's record was shown
