@@ -126,3 +126,11 @@ def test_the_suite_catches_a_plan_that_differs_from_marshmallow(monkeypatch):
     monkeypatch.setattr(schemas._DumpPlan, "dump", lambda self, obj: {"id": "wrong"})
     with pytest.raises(AssertionError, match="the dump plan gave"):
         Handoff().dump({"id": ID, "overdue": True})
+
+
+@pytest.mark.parametrize("obj", [{"id": ID, "overdue": True}, {"id": ID, "overdue": None}, {"id": ID}, {}],
+                         ids=["whole", "a null", "a field absent", "empty"])
+def test_a_schema_of_plain_fields_dumps_a_dict_in_one_pass_as_marshmallow_does(obj):
+    schema = Handoff()
+    assert schema._serialize(obj) == marshmallow_dump(schema, obj)
+    assert schema._dump_plan.direct is not None  # every field plain: the one-pass form

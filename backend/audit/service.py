@@ -99,7 +99,8 @@ def record(
         device_session_id=session.id if session is not None else None,
         resource_type=resource_type,
         resource_id=str(resource_id) if resource_id is not None else None,
-        patient_ids=sorted(set(patient_ids), key=str),
+        # ids in order: a UUID orders as its text does (fixed-width hex), without making the text
+        patient_ids=sorted({p if type(p) is uuid.UUID else uuid.UUID(str(p)) for p in patient_ids}),
         request_id=g.get("request_id") if in_request else None,
         client_ip=_client_ip() if in_request else None,
         details=_checked_details(details),

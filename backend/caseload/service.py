@@ -144,16 +144,24 @@ _CASELOAD_FIGURES = ("last_contact_at", "not_contacted_since_discharge", "no_con
 @functools.lru_cache(maxsize=4)
 def _coach_rows_statement(dialect: sa.Dialect) -> sa.Select:
     """The open episodes of one coach with the figures the caseload uses, built once per process
-    (and database) with the instants and the coach as bound parameters: building the statement (some 240
-    expressions) took a fifth of a caseload request's CPU; SQLAlchemy caches its compiled form
-    as before. Only what the caseload shows is selected: each figure is a lookup per episode."""
+    (and database) with the instants and the coach as bound parameters: building the statement
+    (some 240 expressions) took a fifth of a caseload request's CPU; SQLAlchemy caches its
+    compiled form as before. Only what the caseload shows is selected: each figure is a lookup
+    per episode, and so is the episode's newest open handoff (outer-joined: it was a statement
+    of its own, a round trip on every request)."""
     at = {name: sa.bindparam(name, type_=UTCDateTime()) for name in _instants(utcnow())}
     figures = _figures(at=at)
     episode_id, patient_id = (sa.type_coerce(column, RecurringUuid()) for column in (Episode.id, Episode.patient_id))
-    statement = (_open_episodes(episode_id, patient_id, Episode.level, Episode.opened_at, Episode.discharged_at,
+    shown = sa.orm.aliased(Handoff, name="open_handoff")  # not `Handoff`: the figures' subqueries read that
+    level, to_level, status = (sa.type_coerce(column, sa.String()) for column in  # as the text they are shown as
+                               (Episode.level, shown.to_level, shown.status))
+    statement = (_open_episodes(episode_id, patient_id, level, Episode.opened_at, Episode.discharged_at,
                                 Patient.display_name, Patient.phone_invalid_at,
-                                *(figures[name].label(name) for name in _CASELOAD_FIGURES))
+                                *(figures[name].label(name) for name in _CASELOAD_FIGURES),
+                                shown.id, to_level, status, shown.accept_by, shown.arrive_by,
+                                shown.overdue(at["now"]))
                  .join(Patient, Patient.id == Episode.patient_id)
+                 .outerjoin(shown, shown.id == handoffs.newest_open_handoff(Episode.id))
                  .where(Episode.coach_id == sa.bindparam("coach_id", type_=sa.Uuid())))
     return constants_inline(statement, keep={"coach_id", *at}, dialect=dialect)
 
@@ -188,19 +196,18 @@ def caseload(*, coach_id: uuid.UUID, now: dt.datetime | None = None) -> list[dic
         raise Problem(422, "No coach has this id.", errors={"coach_id": ["Not a coach."]})
     now = now or utcnow()
     entries = []
-    open_handoffs = _open_handoffs(coach_id, now)
     rows = _coach_rows(coach_id, now)  # last: it changes how the transaction's statements are planned
     for (episode_id, patient_id, level, opened_at, discharged_at, display_name, phone_invalid_at,
          last_contact_at, not_contacted_since_discharge, no_contact_7_days, next_task_due_at, overdue_tasks,
          next_appointment_at, missed_not_followed_up, handoff_overdue, unread_messages, back_in_ed,
-         moud_covered_until, moud_supply_ending) in rows:
+         moud_covered_until, moud_supply_ending, *handoff) in rows:
         met = (back_in_ed, handoff_overdue, moud_supply_ending, overdue_tasks, not_contacted_since_discharge,
                missed_not_followed_up, phone_invalid_at is not None, unread_messages, no_contact_7_days)
         entries.append({
             "episode_id": episode_id,
             "patient_id": patient_id,
             "patient_display_name": display_name,
-            "level": str(level),
+            "level": level,
             "priority_reasons": [rule for rule, is_met in zip(RULES, met) if is_met],  # in RULES' order
             "last_contact_at": last_contact_at,
             "next_task_due_at": next_task_due_at,
@@ -209,7 +216,7 @@ def caseload(*, coach_id: uuid.UUID, now: dt.datetime | None = None) -> list[dic
             "moud_covered_until": moud_covered_until,
             "unread_messages": unread_messages,
             "phone_invalid": phone_invalid_at is not None,
-            "open_handoff": open_handoffs.get(episode_id),
+            "open_handoff": _open_handoff(*handoff),
             "discharged_at": discharged_at,
             "opened_at": opened_at,
         })
@@ -219,13 +226,12 @@ def caseload(*, coach_id: uuid.UUID, now: dt.datetime | None = None) -> list[dic
     return entries
 
 
-def _open_handoffs(coach_id: uuid.UUID, now: dt.datetime) -> dict:
-    """The open handoff of each of the coach's episodes (the newest if several), as the caseload
-    shows it."""
-    return {handoff.episode_id: json_ready({
-        "id": handoff.id, "to_level": str(handoff.to_level), "status": str(handoff.status),
-        "accept_by": handoff.accept_by, "arrive_by": handoff.arrive_by, "overdue": bool(handoff.overdue)})
-        for handoff in handoffs.open_handoffs_of_coach(coach_id=coach_id, now=now)}
+def _open_handoff(handoff_id, to_level, status, accept_by, arrive_by, overdue) -> dict | None:
+    """An episode's newest open handoff as the caseload shows it (None without one)."""
+    if handoff_id is None:
+        return None
+    return json_ready({"id": handoff_id, "to_level": to_level, "status": status,
+                       "accept_by": accept_by, "arrive_by": arrive_by, "overdue": bool(overdue)})
 
 
 def review(*, now: dt.datetime | None = None, list_limit: int = AT_RISK_LIST_LIMIT) -> dict:

@@ -27,7 +27,7 @@ from backend.auth.models import CASE_WORKERS, Role, User
 from backend.cases import service as cases
 from backend.cases.models import AppointmentKind, AppointmentStatus, Episode, Level
 from backend.consents import service as consents
-from backend.database import UTCDateTime, utcnow
+from backend.database import utcnow
 from backend.errors import Problem
 from backend.extensions import db
 from backend.handoffs.models import (
@@ -286,20 +286,13 @@ def connect_signals() -> None:
 
 # --- for the read models (backend.caseload) -------------------------------------------------
 
-def open_handoffs_of_coach(*, coach_id, now: dt.datetime) -> list[sa.Row]:
-    """The open handoffs of a coach's open episodes, oldest first, as rows (what a caseload
-    shows of each, and whether it is overdue at `now`): joined to the episodes rather than
-    listing their ids, one statement without a parameter per episode."""
-    return db.session.connection().execute(_OPEN_HANDOFFS_OF_COACH, {"coach_id": coach_id, "now": now}).all()
-
-
-_OPEN_HANDOFFS_OF_COACH = (
-    sa.select(Handoff.episode_id, Handoff.id, Handoff.to_level, Handoff.status, Handoff.accept_by, Handoff.arrive_by,
-              Handoff.overdue(sa.bindparam("now", type_=UTCDateTime())).label("overdue"))
-    .join(Episode, Episode.id == Handoff.episode_id)
-    .where(Episode.coach_id == sa.bindparam("coach_id", type_=sa.Uuid()), Episode.is_open,
-           Handoff.status.in_(OPEN_STATUSES))
-    .order_by(Handoff.created_at, Handoff.id))
+def newest_open_handoff(episode_id) -> sa.ScalarSelect:
+    """The id of an episode's newest open handoff (NULL without one; several are possible), as a
+    subquery correlated to `episode_id`, a column of the caller's statement: what a caseload
+    shows of each episode's handoffs, joined in its one statement."""
+    newest = sa.orm.aliased(Handoff, name="newest_open_handoff")
+    return (sa.select(newest.id).where(newest.episode_id == episode_id, newest.status.in_(OPEN_STATUSES))
+            .order_by(newest.created_at.desc(), newest.id.desc()).limit(1).scalar_subquery())
 
 
 def events_of_episode(*, episode_id) -> list[tuple[HandoffEvent, str]]:

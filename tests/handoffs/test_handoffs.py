@@ -107,6 +107,25 @@ def test_an_overdue_handoff_tops_the_caseload_and_shows_in_the_review(clinic, co
     assert row["handoffs_overdue"] == 1
 
 
+def test_the_caseload_shows_each_episodes_newest_open_handoff_and_none_once_it_is_done(
+        program, clinic, coach, open_episode, send):
+    two, one, none = (open_episode(coach=coach) for _ in range(3))
+    older = send(two).get_json()
+    iop = program(name="Hospital IOP", service="iop", external=False)
+    newer = send(two, client=clinic, to_level="community_program", to_program_id=iop["id"]).get_json()
+    done = send(one).get_json()
+    shown = {e["episode_id"]: e["open_handoff"] for e in coach.get("/api/v1/caseload").get_json()["items"]}
+    assert shown[two["id"]] == {"id": newer["id"], "to_level": "community_program", "status": "sent",
+                                "accept_by": newer["accept_by"], "arrive_by": newer["arrive_by"], "overdue": False}
+    assert older["id"] != newer["id"] and shown[one["id"]]["id"] == done["id"] and shown[none["id"]] is None
+    clinic.post(f"/api/v1/handoffs/{done['id']}/accept", json={})
+    assert {e["episode_id"]: e["open_handoff"] for e in coach.get("/api/v1/caseload").get_json()["items"]}[
+        one["id"]]["status"] == "accepted"  # still open
+    clinic.post(f"/api/v1/handoffs/{done['id']}/complete", json={"arrived_at": ago(hours=1)})
+    shown = {e["episode_id"]: e["open_handoff"] for e in coach.get("/api/v1/caseload").get_json()["items"]}
+    assert shown[one["id"]] is None and shown[two["id"]]["id"] == newer["id"]
+
+
 def test_handoff_events_are_on_the_timeline(clinic, open_episode, send):
     episode = open_episode()
     handoff = send(episode).get_json()
