@@ -77,7 +77,10 @@ class UTCDateTime(sa.TypeDecorator):
                 if type(value) is str and _stored_without_offset(value):
                     return _from_iso(value + "+00:00")
                 value = parse(value)
-            return value.replace(tzinfo=utc) if value.tzinfo is None else value.astimezone(utc)
+            zone = value.tzinfo
+            if zone is utc:  # PostgreSQL's, in a UTC session (`create_app`)
+                return value
+            return value.replace(tzinfo=utc) if zone is None else value.astimezone(utc)
         return process
 
 
