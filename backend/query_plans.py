@@ -17,7 +17,8 @@ def constants_inline(statement: sa.Select, *, keep: set[str], dialect: sa.Dialec
 
     Written once, here, not at each execution (SQLAlchemy's `render_literal_execute` renders them
     into the cached SQL every time: a twentieth of a caseload read's CPU). A value whose literal
-    holds a `%` stays a parameter (drivers with `%s` placeholders escape it differently)."""
+    holds a `%` stays a parameter (drivers with `%s` placeholders escape it differently), and so
+    does an empty IN list (SQLAlchemy writes it as a condition that is never true, not as `()`)."""
     compiler = dialect.statement_compiler(dialect, None)
 
     def literal(value, type_) -> str:
@@ -26,6 +27,8 @@ def constants_inline(statement: sa.Select, *, keep: set[str], dialect: sa.Dialec
     def inline(element):
         if not isinstance(element, sa.BindParameter) or element.key in keep or element.value is None:
             return None
+        if element.expanding and not element.value:
+            return None  # an empty IN list: SQLAlchemy writes it as a condition, not as `()`
         text = (f"({', '.join(literal(v, element.type) for v in element.value)})" if element.expanding
                 else literal(element.value, element.type))
         return None if "%" in text else sa.literal_column(text, element.type)

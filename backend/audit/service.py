@@ -376,6 +376,11 @@ def verify_chain(batch_size: int = 1000, anchors: dict[int, str] | None = None) 
         expected_prev, expected_seq, checked = event.hash, event.chain_seq + 1, checked + 1
     if checked != head_seq or expected_prev != head_hash:
         return result(checked, ChainProblem(expected_seq, None, "the newest events are missing (chain head is ahead)"))
+    misstored = _patient_lists_not_as_written(head_seq)
+    if misstored:
+        return result(checked, ChainProblem(
+            head_seq, None, f"{misstored} sealed events hold their patients in a form Bridgeline never writes "
+                            "(edited by hand: a patient's access history could differ from what the hash covers)"))
     misindexed = _patient_index_mismatch(head_seq)
     if misindexed:
         return result(checked, ChainProblem(
@@ -390,6 +395,23 @@ def verify_chain(batch_size: int = 1000, anchors: dict[int, str] | None = None) 
             f"but an anchor was recorded at event {max(beyond)} (the database predates that anchor, "
             "or its newest events were removed)"))
     return result(checked)
+
+
+def _patient_lists_not_as_written(head_seq: int) -> int:
+    """On SQLite an event's patients are JSON text, which the hash reads with Python and the
+    index and a patient's history read with SQLite's `json_each`: how many sealed events hold
+    text other than what Bridgeline writes (a compact JSON array of 32-digit lowercase hex ids),
+    on which the two readings could differ (an object with a repeated key, an id in another
+    form). Only a hand-edit makes such text. PostgreSQL's `uuid[]` has one form."""
+    if db.session.connection().dialect.name != "sqlite":
+        return 0
+    return db.session.execute(sa.text(
+        "SELECT count(*) FROM audit_events WHERE chain_seq <= :head AND patient_ids IS NOT NULL AND "
+        "CASE WHEN json_valid(patient_ids) AND json_type(patient_ids) = 'array' THEN "
+        "  patient_ids <> (SELECT json_group_array(value) FROM json_each(audit_events.patient_ids)) "
+        "  OR EXISTS (SELECT 1 FROM json_each(audit_events.patient_ids) "
+        "             WHERE type <> 'text' OR length(value) <> 32 OR value GLOB '*[^0-9a-f]*') "
+        "ELSE 1 END"), {"head": head_seq}).scalar_one()
 
 
 def _patient_index_mismatch(head_seq: int) -> int:

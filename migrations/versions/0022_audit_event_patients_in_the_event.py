@@ -17,7 +17,12 @@ where they are stored); `audit verify` checks the chain as before. Sealed events
 unchangeable, so the append-only guard is lifted for this one statement and put back, on SQLite
 with the new column among those sealing must leave as they are. With the patients in the row,
 nobody can add one to an event after it was written: the guard refuses any change to it but
-its seal.
+its seal. (On SQLite the column is JSON text, read by Python for the hash and by SQLite for the
+index: `audit verify` also reports any sealed event whose text is not in the form written here.)
+
+Plan a maintenance window: the migration rewrites every event that touched a patient, holding
+the events table's lock until it commits, so requests (each writes an audit event) wait for it.
+Here 168,000 events (10 million patient rows) took 5 s on PostgreSQL.
 """
 import sqlalchemy as sa
 from alembic import op

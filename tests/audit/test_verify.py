@@ -308,3 +308,30 @@ def test_an_index_entry_naming_an_event_that_does_not_exist_fails_verify(app, ct
     result = verify(app)
     assert result.exit_code == 1 and "the index by patient does not match" in result.output
     assert "1 (patient, event) pairs missing from it or extra" in result.output
+
+
+def test_on_sqlite_patients_rewritten_in_a_form_bridgeline_never_writes_fail_verify(app, ctx):
+    """SQLite keeps an event's patients as JSON text, read by Python for the hash and by SQLite
+    for the index and a patient's history. Rewritten by hand as an object with a repeated key,
+    Python reads the one patient the hash covers and SQLite two: with an index entry added for
+    the second, the pairs would match and only the text's form gives it away."""
+    import uuid
+
+    from backend.audit.models import AuditEvent, AuditPatientIndex
+
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL keeps them as uuid[], which has one form")
+    read, added = uuid.uuid4(), uuid.uuid4()
+    audit_service.record("patient.read", patient_ids=[read])
+    unit_of_work.commit()
+    seal_batches_and_commit()
+    assert verify(app).exit_code == 0
+    seq = db.session.scalar(sa.select(sa.func.max(AuditEvent.seq)))
+    db.session.execute(sa.text("DROP TRIGGER audit_events_no_update"))
+    db.session.execute(sa.text("UPDATE audit_events SET patient_ids = :text WHERE seq = :seq"),
+                       {"text": f'{{"{read.hex}":"{read.hex}","{read.hex}":"{added.hex}"}}', "seq": seq})
+    db.session.execute(sa.insert(AuditPatientIndex).values(patient_id=added, event_seq=seq))
+    db.session.commit()
+    assert db.session.scalar(sa.select(AuditEvent.patient_ids).where(AuditEvent.seq == seq)) == [read]
+    result = verify(app)
+    assert result.exit_code == 1 and "1 sealed events hold their patients in a form" in result.output

@@ -53,3 +53,11 @@ def test_a_constant_holding_a_percent_sign_stays_a_parameter(dialect):
     inlined = constants_inline(statement, keep=set(), dialect=dialect).compile(dialect=dialect)
     assert "'open'" in inlined.string and "50%" not in inlined.string
     assert list(inlined.params.values()) == ["50%"]
+
+
+@pytest.mark.parametrize("dialect", [psycopg.dialect(), sqlite.dialect()], ids=["postgresql", "sqlite"])
+def test_an_empty_in_list_stays_a_parameter_that_sqlalchemy_writes_as_never_true(dialect):
+    statement = sa.select(TABLE.c.status).where(TABLE.c.status.in_([]), TABLE.c.size == 3)
+    rendered = constants_inline(statement, keep=set(), dialect=dialect).compile(
+        dialect=dialect, compile_kwargs={"render_postcompile": True}).string
+    assert "IN ()" not in rendered and rendered == _rendered_at_execution(statement, dialect, set())
