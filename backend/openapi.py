@@ -7,6 +7,7 @@ The spec is generated from the marshmallow schemas and views, served at
 
 from __future__ import annotations
 
+import functools
 import http
 
 import flask_smorest
@@ -63,11 +64,27 @@ def named_choice(self, field, ret, **kwargs) -> dict:
     return {**kept, "anyOf": [ref, {"type": "null"}]} if field.allow_none else {**kept, **ref}
 
 
+class ArgumentsParser(FlaskParser):
+    """webargs' parser, with one instance of each arguments schema for the process: given a
+    class (as `blp.arguments` is), webargs made a new instance for every request, 0.05 ms of a
+    caseload request's CPU. A schema loads without keeping anything between calls."""
+
+    def _get_schema(self, argmap, req):
+        if isinstance(argmap, type) and issubclass(argmap, ma.Schema):
+            return _schema_instance(argmap)
+        return super()._get_schema(argmap, req)
+
+
+@functools.cache
+def _schema_instance(schema_class: type[ma.Schema]) -> ma.Schema:
+    return schema_class()
+
+
 class Blueprint(flask_smorest.Blueprint):
     """flask-smorest's Blueprint, strict about query parameters too: an unknown one is a 422
     (a misspelt filter must not silently return everything)."""
 
-    ARGUMENTS_PARSER = FlaskParser(unknown=None)  # None: each schema's Meta.unknown (RAISE)
+    ARGUMENTS_PARSER = ArgumentsParser(unknown=None)  # None: each schema's Meta.unknown (RAISE)
 
 
 IDEMPOTENCY_KEY_PARAMETER = {

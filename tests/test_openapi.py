@@ -183,3 +183,13 @@ def test_the_headers_clients_rely_on_are_documented(anonymous):
         method, path = name.split(" ", 1)
         for status in operation["responses"]:
             assert "X-Request-Id" in headers(path, method.lower(), status), f"{name} {status}"
+
+
+def test_each_arguments_schema_is_made_once_for_the_process_not_for_every_request():
+    """webargs would make a new instance of a schema given as a class for every request."""
+    from backend.caseload.schemas import CaseloadQuerySchema
+    from backend.openapi import Blueprint
+
+    first = Blueprint.ARGUMENTS_PARSER._get_schema(CaseloadQuerySchema, None)
+    assert isinstance(first, CaseloadQuerySchema)
+    assert Blueprint.ARGUMENTS_PARSER._get_schema(CaseloadQuerySchema, None) is first
