@@ -48,6 +48,7 @@ from collections.abc import Iterable, Iterator
 
 import sqlalchemy as sa
 from flask import current_app, g, has_request_context, request
+from sqlalchemy.dialects import postgresql
 
 from backend.audit.models import GENESIS_HASH, AuditChainHead, AuditEvent, AuditPatientIndex
 from backend.database import elements_of, utcnow
@@ -205,13 +206,19 @@ def next_batch(limit: int = SEAL_BATCH) -> SealBatch | None:
         sa.select(AuditChainHead.last_seq, AuditChainHead.last_hash).where(AuditChainHead.id == _CHAIN_HEAD_ID)
     ).one()
     table = AuditEvent.__table__
-    events = connection.execute(sa.select(table).where(UNSEALED).order_by(table.c.seq).limit(limit)).all()
+    # PostgreSQL sends the patients' ids as the text the hash covers: made into UUIDs and back,
+    # a batch's 12,000 were two thirds of the sequencer's CPU.
+    patients = (sa.cast(table.c.patient_ids, postgresql.ARRAY(sa.Text)) if connection.dialect.name == "postgresql"
+                else table.c.patient_ids)
+    events = connection.execute(
+        sa.select(*(column for column in table.c if column.name != "patient_ids"), patients.label("patients"))
+        .where(UNSEALED).order_by(table.c.seq).limit(limit)).all()
     if not events:
         return None
     seals, chain_seq, prev = [], last_seq, last_hash
     for event in events:
         chain_seq += 1
-        digest = compute_hash(event, event.patient_ids, chain_seq=chain_seq, prev_hash=prev)
+        digest = compute_hash(event, event.patients or (), chain_seq=chain_seq, prev_hash=prev)
         seals.append({"b_seq": event.seq, "b_chain_seq": chain_seq, "b_prev_hash": prev, "b_hash": digest})
         prev = digest
     return SealBatch(from_seq=last_seq, from_hash=last_hash, seals=seals)
