@@ -66,7 +66,7 @@ def named_choice(self, field, ret, **kwargs) -> dict:
 
 class ArgumentsParser(FlaskParser):
     """webargs' parser, with one instance of each arguments schema for the process: given a
-    class (as `blp.arguments` is), webargs made a new instance for every request, 0.05 ms of a
+    class (as `blp.arguments` is), webargs made a new instance for every request, 0.07 ms of a
     caseload request's CPU. A schema loads without keeping anything between calls."""
 
     def _get_schema(self, argmap, req):

@@ -65,7 +65,7 @@ def _same_as_marshmallow(field: fields.Field):
     """A function of a present value giving what `field._serialize` gives, for the field classes
     whose conversion is a plain function of the value; None for any other field."""
     serialize = type(field)._serialize
-    if serialize is fields.Field._serialize:  # the value as it is (Boolean, Raw, Dict…)
+    if serialize is fields.Field._serialize:  # the value as it is (Boolean, Raw)
         return _as_it_is
     if serialize is fields.UUID._serialize:
         return _id_text
