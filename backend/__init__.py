@@ -15,6 +15,7 @@ from flask.cli import AppGroup
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from backend import error_reports, errors, logs, watchdog, web
+from backend.audit import outbox as audit_outbox
 from backend.config import Config
 from backend.database import WriterQueueConnection, ping_when_idle
 from backend.extensions import api, db, migrate
@@ -64,6 +65,7 @@ def create_app(config: Config | None = None) -> web.BridgelineFlask:
     app.json.sort_keys = False
 
     db.init_app(app)
+    audit_outbox.init_app(app)
     with app.app_context():
         app.extensions["bridgeline.watchdog"] = watchdog.attach(db.engine)
         ping_when_idle(db.engine)

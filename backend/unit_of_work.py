@@ -8,7 +8,9 @@ commit. A test holds the code to this.
 
 Audit events gathered during the unit are written with it: in the same transaction when it
 succeeds, so a change and its audit record commit together; in a fresh transaction after the
-rollback when it fails, so refused and failed attempts stay on the record (privacy.md).
+rollback when it fails, so refused and failed attempts stay on the record (privacy.md). Events
+written without a change (a read's, a failed unit's) go on SQLite to the audit outbox, a file
+beside the database, which the sequencer moves into the trail (`backend.audit.outbox`).
 
 Bookkeeping that must not hold row locks for the length of the unit (a device session's
 last-seen time) is deferred with `after()` and runs in its own short transaction once the
@@ -40,12 +42,15 @@ def commit(status_code: int | None = None) -> None:
 
     A unit of work that only read (an HTTP GET on SQLite: `database.sqlite_reads_deferred`)
     ends its read transaction first, and writes its events in a short write transaction of
-    their own: readers never hold, nor wait for, SQLite's write lock while they work."""
+    their own (on SQLite, in the audit outbox's file): readers never hold, nor wait for,
+    SQLite's write lock while they work."""
     if database.reading():
         db.session.commit()
         database.stop_reading()
-    audit_service.write_pending(status_code)
-    db.session.commit()
+        audit_service.write_pending_alone_and_commit(status_code)
+    else:
+        audit_service.write_pending(status_code)
+        db.session.commit()
     audit_service.clear_pending()
     _run_deferred()
 
@@ -64,9 +69,7 @@ def roll_back(status_code: int | None, cause: BaseException | None = None) -> No
         db.session.info.pop(_AFTER, None)
         return
     try:
-        if audit_service.has_pending():
-            audit_service.write_pending(status_code)
-            db.session.commit()
+        audit_service.write_pending_alone_and_commit(status_code)
     except Exception:
         db.session.rollback()
         log.exception("could not record the audit events of a failed unit of work")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from backend.audit import service
+from backend.audit import outbox, service
 from backend.database import sqlite_reads_deferred
 from backend.extensions import db
 
@@ -36,8 +36,12 @@ def seal_audit_trail() -> None:
 def seal_batches_and_commit(batch: int = service.SEAL_BATCH, batches: int = SEAL_BATCHES_PER_RUN) -> int:
     """Seal batch after batch until the tail is sealed or `batches` ran; returns how many events
     were sealed. Each batch is read and hashed in a read transaction (on SQLite a snapshot that
-    takes no lock), then written in a short transaction of its own."""
+    takes no lock), then written in a short transaction of its own. On SQLite the audit outbox's
+    events are moved into the trail first (`backend.audit.outbox`), a batch at a time."""
     total = 0
+    for _ in range(batches):
+        if outbox.move_and_commit() < outbox.MOVE_BATCH:
+            break
     for _ in range(batches):
         with sqlite_reads_deferred():
             hashed = service.next_batch(batch)

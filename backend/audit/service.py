@@ -6,7 +6,9 @@ for security events. Events are gathered on the session and written by the unit 
 in the same transaction as the change they record (or in one of their own after a rollback).
 
 Writing an event touches no shared row: it is inserted *unsealed*, with an insertion number
-(`seq`) the database gives without a lock. The **sequencer**, `next_batch` then `write_batch`
+(`seq`) the database gives without a lock. (On SQLite an event written with no change to commit
+with it, a read's, waits in the audit outbox beside the database until the sequencer moves it
+in: `backend.audit.outbox`.) The **sequencer**, `next_batch` then `write_batch`
 (the clock runs them every second: `backend.audit.jobs.seal_audit_trail`), then chains the new
 events into the hash chain in batches, the way transparency logs (Certificate Transparency,
 Trillian's sequencer) keep tamper evidence at scale:
@@ -43,7 +45,9 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import logging
 import operator
+import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator
 
@@ -51,10 +55,13 @@ import sqlalchemy as sa
 from flask import current_app, g, has_request_context, request
 from sqlalchemy.dialects import postgresql
 
+from backend.audit import outbox
 from backend.audit.models import GENESIS_HASH, AuditChainHead, AuditEvent, AuditPatientIndex
 from backend.database import elements_of, utcnow
 from backend.extensions import db
 from backend.pagination import keyset_page
+
+log = logging.getLogger(__name__)
 
 _CHAIN_HEAD_ID = 1
 _PENDING = "bridgeline.audit_pending"
@@ -153,6 +160,28 @@ def write_pending(status_code: int | None) -> None:
         _append(db.session.info[_PENDING], status_code=status_code)
 
 
+def write_pending_alone_and_commit(status_code: int | None) -> None:
+    """Write the gathered events in a transaction of their own, with no change to commit with
+    them (a unit of work that only read, or one rolled back), and commit: on SQLite into the
+    outbox (`backend.audit.outbox`: a read then costs no other worker its page cache), elsewhere
+    into the trail. Kept until cleared."""
+    if not has_pending():
+        return
+    rows = _rows(db.session.info[_PENDING], status_code=status_code)
+    if outbox.engine() is not None:
+        try:
+            outbox.append_and_commit(rows)
+            return
+        except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:
+            # Into the trail, then, as without an outbox (the same ids: if the outbox did commit
+            # them, the sequencer moves none twice). A full disk still leaves room in the
+            # database's reused write-ahead log, where a new outbox has none.
+            log.warning("audit outbox not writable; events written to the trail",
+                        extra={"exc_type": type(exc).__name__})
+    db.session.connection().execute(_INSERT_EVENT, rows)
+    db.session.commit()
+
+
 def clear_pending() -> None:
     db.session.info.pop(_PENDING, None)
 
@@ -165,9 +194,13 @@ def _append(events: list[_Pending], *, status_code: int | None) -> None:
     """Insert the events unsealed: no lock, no shared row (the sequencer seals them). One
     statement, each event one row with its patients in it (a caseload read's 60: 0.38 -> 0.14 ms
     on PostgreSQL when they were rows of their own, migration 0022)."""
-    rows = [{"id": uuid.uuid4(), "status_code": status_code, **{name: getattr(e, name) for name in _CONTENT}}
-            for e in events]
+    rows = _rows(events, status_code=status_code)
     db.session.connection().execute(_INSERT_EVENT, rows[0] if len(rows) == 1 else rows)
+
+
+def _rows(events: list[_Pending], *, status_code: int | None) -> list[dict]:
+    return [{"id": uuid.uuid4(), "status_code": status_code, **{name: getattr(e, name) for name in _CONTENT}}
+            for e in events]
 
 
 _INSERT_EVENT = AuditEvent.__table__.insert()
@@ -296,9 +329,11 @@ class Unsealed:
 
 
 def unsealed() -> Unsealed:
-    """How many events wait for the sequencer, and when the oldest happened (the tail only)."""
+    """How many events wait for the sequencer, and when the oldest happened (the tail only, and
+    SQLite's outbox: read first, so an event moved meanwhile is counted twice, never missed)."""
+    waiting = outbox.waiting(outbox.engine())
     row = db.session.execute(sa.select(sa.func.count(), sa.func.min(AuditEvent.occurred_at)).where(UNSEALED)).one()
-    return Unsealed(row[0], row[1])
+    return Unsealed(*dataclasses.astuple(waiting.plus(row[0], row[1])))
 
 
 def compute_hash(event, patient_ids: Iterable[uuid.UUID], *, chain_seq: int | None = None,
@@ -481,7 +516,11 @@ def events_of_patient(patient_id: uuid.UUID) -> sa.CompoundSelect:
 
 def list_events(*, patient_id=None, actor_id=None, action=None, since=None, until=None,
                 cursor: str | None, limit: int):
-    """One page of events, newest first, and the next page's cursor."""
+    """One page of events, newest first (by when they happened: SQLite's outbox moves a read's
+    event into the trail after the writes of the same second), and the next page's cursor. On
+    SQLite the outbox's events are copied into the trail first (the caller's view takes the
+    write lock)."""
+    outbox.copy_into_trail()
     stmt = sa.select(AuditEvent)
     if patient_id is not None:
         stmt = stmt.where(AuditEvent.seq.in_(events_of_patient(patient_id)))
@@ -493,7 +532,7 @@ def list_events(*, patient_id=None, actor_id=None, action=None, since=None, unti
         stmt = stmt.where(AuditEvent.occurred_at >= since)
     if until is not None:
         stmt = stmt.where(AuditEvent.occurred_at < until)
-    events, next_cursor = keyset_page(stmt, keys=[AuditEvent.seq], cursor=cursor, limit=limit,
+    events, next_cursor = keyset_page(stmt, keys=[AuditEvent.occurred_at, AuditEvent.seq], cursor=cursor, limit=limit,
                                       descending=True, session=db.session)
     # Reading the trail is itself on the trail (who looked at whose history).
     record("audit.read", patient_ids=[patient_id] if patient_id else (),

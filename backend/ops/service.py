@@ -8,10 +8,10 @@ from alembic.script import ScriptDirectory
 from flask import current_app
 
 from backend import errors, unit_of_work, watchdog
+from backend.audit import service as audit_service
 from backend.database import upsert, utcnow
 from backend.extensions import db, migrate
 from backend.ops.models import JobHeartbeat
-from backend.ops.scrape import UNSEALED
 
 HEARTBEAT_JOB = "heartbeat"
 
@@ -69,9 +69,9 @@ def readiness_and_commit() -> dict:
         return report
     beat = db.session.get(JobHeartbeat, HEARTBEAT_JOB)
     report["clock"]["last_heartbeat_at"] = beat.last_run_at.isoformat() if beat else None
-    events, oldest = db.session.execute(UNSEALED).one()
-    lag = max(0.0, (utcnow() - oldest).total_seconds()) if oldest is not None else 0.0
-    report["audit"].update(unsealed_events=events, seal_lag_seconds=int(lag))  # whole seconds (metrics: exact)
+    tail = audit_service.unsealed()  # with SQLite's audit outbox
+    report["audit"].update(unsealed_events=tail.count,
+                           seal_lag_seconds=int(tail.lag_seconds(utcnow())))  # whole seconds (metrics: exact)
     try:
         record_heartbeat(job_name=READINESS_JOB)
         unit_of_work.commit()

@@ -17,6 +17,7 @@ from backend.auth.access import allow
 from backend.auth.models import Role, User
 from backend.console import bp, forms
 from backend.console.views import page
+from backend.database import takes_write_lock
 from backend.errors import Problem
 from backend.extensions import db
 
@@ -33,6 +34,7 @@ def _people() -> list[tuple[str, str]]:
 
 @bp.route("/audit")
 @allow(Role.ADMIN)
+@takes_write_lock  # on SQLite it copies the audit outbox's events into the trail first
 def audit_trail():
     return _trail_page()
 
