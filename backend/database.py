@@ -294,9 +294,12 @@ _WRITING_STATEMENTS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 @sa.event.listens_for(sa.engine.Engine, "before_cursor_execute")
 def _no_writes_while_reading(connection, _cursor, statement, *_args) -> None:
     """A GET that writes without `takes_write_lock` would upgrade its read transaction, and
-    fail whenever another process wrote since it began: the tests (`TESTING`) refuse it."""
+    fail whenever another process wrote since it began: the tests (`TESTING`) refuse it. A
+    transaction that asked for the write lock at BEGIN (`sqlite_begin="IMMEDIATE"`) upgrades
+    nothing."""
     if _READING.get() and connection.dialect.name == "sqlite" \
-            and statement.lstrip()[:7].upper().startswith(_WRITING_STATEMENTS) and _strict():
+            and statement.lstrip()[:7].upper().startswith(_WRITING_STATEMENTS) and _strict() \
+            and connection.get_execution_options().get("sqlite_begin") != "IMMEDIATE":
         raise RuntimeError(f"a read-only request wrote ({statement.split(None, 3)[:3]}): mark its view "
                            "with backend.database.takes_write_lock")
 

@@ -21,9 +21,11 @@ from flask import Flask, current_app, g, request
 from gunicorn.http.errors import NoMoreData, ParseException
 
 from backend import errors, idempotency, metrics, unit_of_work, watchdog
+from backend.audit import outbox as audit_outbox
 from backend.auth import access
 from backend.database import WRITES_MARK, sqlite_reads_deferred
 from backend.errors import WHOLE_BODY, Problem
+from backend.extensions import db
 from backend.json_output import OrjsonProvider
 
 log = logging.getLogger("backend.request")
@@ -61,14 +63,13 @@ class BridgelineFlask(Flask):
         """A GET on SQLite, unless its view says it writes (`database.takes_write_lock`)."""
         if request.method not in _READ_METHODS or not self.extensions.get(_SQLITE) or request.url_rule is None:
             return False
-        view = self.view_functions.get(request.url_rule.endpoint)
-        view_class = getattr(view, "view_class", None)
-        handler = getattr(view_class, request.method.lower(), None) if view_class is not None else view
-        return not getattr(handler, WRITES_MARK, False)
+        return not _marked(WRITES_MARK)
 
     def _unit_of_work(self):
         try:
             access.enforce()
+            if audit_outbox.engine() is not None and _marked(audit_outbox.READS_TRAIL_MARK):
+                _copy_audit_outbox_and_commit()
             response = idempotency.replay_or_reserve()
             if response is None:
                 response = self.make_response(super().dispatch_request())
@@ -81,6 +82,24 @@ class BridgelineFlask(Flask):
             unit_of_work.roll_back(errors.status_for(exc), cause=exc)
             raise
         return response
+
+
+def _marked(mark: str) -> bool:
+    """Whether the view that answers this request (a function, or a MethodView's method) has `mark`."""
+    if request.url_rule is None:
+        return False
+    view = current_app.view_functions.get(request.url_rule.endpoint)
+    view_class = getattr(view, "view_class", None)
+    handler = getattr(view_class, request.method.lower(), None) if view_class is not None else view
+    return getattr(handler, mark, False)
+
+
+def _copy_audit_outbox_and_commit() -> None:
+    """For a view that lists the trail, once its caller is known to be allowed: end the access
+    check's read transaction, then copy SQLite's audit outbox into the trail (a short write of its
+    own), so the view's snapshot holds every event committed before the request."""
+    db.session.commit()
+    audit_outbox.copy_into_trail_and_commit()
 
 
 def _assign_request_id() -> None:

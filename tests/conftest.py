@@ -118,6 +118,8 @@ def live_app(fresh_database_url):
     yield app
     with app.app_context():
         db.engine.dispose()
+        if audit_outbox.engine() is not None:
+            audit_outbox.engine().dispose()
 
 
 @pytest.fixture

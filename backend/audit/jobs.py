@@ -40,7 +40,13 @@ def seal_batches_and_commit(batch: int = service.SEAL_BATCH, batches: int = SEAL
     events are moved into the trail first (`backend.audit.outbox`), a batch at a time."""
     total = 0
     for _ in range(batches):
-        if outbox.move_and_commit() < outbox.MOVE_BATCH:
+        try:
+            if outbox.move_and_commit() < outbox.MOVE_BATCH:
+                break
+        except outbox.FAILURES as exc:  # the trail's own events are sealed all the same
+            db.session.rollback()
+            log.error("audit outbox: its events could not be moved into the trail",
+                      extra={"exc_type": type(exc).__name__})
             break
     for _ in range(batches):
         with sqlite_reads_deferred():

@@ -3,7 +3,8 @@
 On SQLite the events of a unit of work that changed nothing — a read, or a unit that failed and
 was rolled back — are written to `<database>-audit-outbox` (a database of one table), not to the
 database itself; the sequencer moves them into the trail before it seals (`move_and_commit`,
-every second), and whoever reads the trail copies them in first (`copy_into_trail`). Such an
+every second), and a view that reads the trail (marked `reads_the_trail`) has them copied in
+before its request begins (`copy_into_trail_and_commit`, by `backend.web`). Such an
 event never had a change to commit with: it has always been written in a transaction of its
 own, after the read's (`backend.unit_of_work`). It is on disk, in a WAL-mode file, before the
 answer leaves, as before; only the file differs.
@@ -11,22 +12,24 @@ answer leaves, as before; only the file differs.
 Why: SQLite keeps a page cache per connection, and a connection that finds another process has
 written the file (any write: one audit event) empties its whole cache before its next read. With
 every read writing its event to the database, each worker emptied the other's cache at every
-request: 325 page reads a caseload request with 2 workers (strace), and 2 workers served only
-1.45-1.58x what 1 does. The outbox has its own file, so its own cache: a read no longer costs the
+request: 244-325 page reads a caseload request with 2 workers (strace; 16 with the outbox), and
+2 workers served only 1.45-1.58x what 1 does. The outbox has its own file, so its own cache: a read no longer costs the
 other workers theirs. PostgreSQL's cache is shared by every connection, so there the events go
 straight into the trail and there is no outbox.
 
-What the outbox keeps and why it can be trusted as much as the unsealed tail: its rows carry
-every column of the event but its place in the chain and its hashes (the sequencer gives those,
-from the row as moved); a trigger refuses UPDATE; DELETE is the mover's, and it deletes only
-rows it has committed to the trail. Moving is safe when two sequencers run at once and after a
+What the outbox keeps: its rows carry every column of the event but its place in the chain and
+its hashes (the sequencer gives those, from the row as moved). A trigger refuses UPDATE; DELETE
+cannot be refused, being the mover's (it deletes only rows it has committed to the trail), so
+for the second or so an event waits there it is guarded by the file's permissions alone, where
+the trail's unsealed tail also has a trigger refusing DELETE. Moving is safe when two sequencers run at once and after a
 crash between the two steps: an event is inserted into the trail only if its `id` is not there
 yet, and deleted from the outbox only after that insert committed. The rows' numbers are never
 reused (AUTOINCREMENT), so "every row up to the last one moved" never takes a row written since.
 
 Its table is created by the code (at each new connection, if missing), not by the migrations:
 the outbox is a queue of the trail's rows, emptied every second. A migration that changes the
-audit event's columns must move the outbox first (`move_and_commit`) and change this table too.
+audit event's columns must move the outbox first (`move_and_commit`) and change this table too;
+until then the move fails, and the sequencer logs an error at every run and seals the rest.
 Back up the outbox with the database, and before it: its rows are the last second's reads, and
 an event moved between the two copies is then in both (moved once, by its id), never in neither.
 """
@@ -35,7 +38,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import os
+import sqlite3
 
 import sqlalchemy as sa
 from flask import current_app
@@ -43,6 +48,8 @@ from sqlalchemy.dialects import sqlite
 
 from backend.audit.models import AuditEvent
 from backend.extensions import db
+
+log = logging.getLogger(__name__)
 
 #: The outbox's file: the database's path with this after it.
 SUFFIX = "-audit-outbox"
@@ -64,6 +71,10 @@ _NO_UPDATE = ("CREATE TRIGGER IF NOT EXISTS audit_outbox_no_update BEFORE UPDATE
 
 #: Where the app keeps its outbox's engine (None: no outbox).
 EXTENSION = "bridgeline.audit_outbox"
+
+#: What a broken outbox raises: the database's errors, and the file system's (its writers' lock
+#: file is opened before SQLite opens the database).
+FAILURES = (sa.exc.SQLAlchemyError, sqlite3.Error, OSError)
 
 #: Events moved per statement (the sequencer moves a second's at a time: a few hundred).
 MOVE_BATCH = 2000
@@ -124,30 +135,46 @@ def _waiting(connection: sa.Connection, limit: int | None) -> list[tuple]:
     return [tuple(row) for row in connection.exec_driver_sql(_STORED, (-1 if limit is None else limit,))]
 
 
-def _insert_into_trail(rows: list[tuple]) -> None:
+def _insert_into_trail(connection: sa.Connection, rows: list[tuple]) -> None:
     """Insert the rows into the trail (unsealed, like any new event) unless an event with the same
-    id is there already: moved by another sequencer, or copied in by a reader."""
-    db.session.connection().exec_driver_sql(_INTO_TRAIL, [row[1:] for row in rows])
+    id is there already: moved by another sequencer, or copied in for a reader."""
+    connection.exec_driver_sql(_INTO_TRAIL, [row[1:] for row in rows])
 
 
-def copy_into_trail() -> int:
-    """For whoever reads the trail: copy the outbox's events into it, in the session's
-    transaction (the caller's view takes SQLite's write lock: `database.takes_write_lock`), so
-    the reader sees every event committed before it. The rows stay in the outbox; the sequencer
-    deletes them when it next moves them (their ids are then in the trail: nothing is inserted
-    twice). Returns how many rows were copied or already there."""
+#: The mark of `reads_the_trail`.
+READS_TRAIL_MARK = "bridgeline_reads_audit_trail"
+
+
+def reads_the_trail(view):
+    """Mark a view that lists the trail: before its request begins, `backend.web` copies the
+    outbox's events into the trail (`copy_into_trail_and_commit`), so it lists every event
+    committed before it, and the view itself still reads a snapshot without the write lock."""
+    setattr(view, READS_TRAIL_MARK, True)
+    return view
+
+
+def copy_into_trail_and_commit() -> int:
+    """Copy the outbox's events into the trail in a short write transaction of its own, on a
+    connection of its own, and commit. The rows stay in the outbox; the sequencer deletes them
+    when it next moves them (their ids are then in the trail: nothing is inserted twice). Until
+    then they are counted twice in the unsealed tail. Returns how many rows were copied or already
+    there."""
     outbox = engine()
     if outbox is None or not _exists(outbox):
         return 0
-    copied = 0
+    rows = _read(outbox, None)
+    if rows:
+        with db.engine.connect() as connection:
+            with connection.execution_options(sqlite_begin="IMMEDIATE").begin():
+                for start in range(0, len(rows), MOVE_BATCH):
+                    _insert_into_trail(connection, rows[start:start + MOVE_BATCH])
+    return len(rows)
+
+
+def _read(outbox: sa.Engine, limit: int | None) -> list[tuple]:
     with outbox.connect() as connection:
-        connection = connection.execution_options(sqlite_begin="DEFERRED")
-        with connection.begin():
-            rows = _waiting(connection, None)
-    for start in range(0, len(rows), MOVE_BATCH):
-        _insert_into_trail(rows[start:start + MOVE_BATCH])
-        copied += len(rows[start:start + MOVE_BATCH])
-    return copied
+        with connection.execution_options(sqlite_begin="DEFERRED").begin():
+            return _waiting(connection, limit)
 
 
 def move_and_commit(batch: int = MOVE_BATCH) -> int:
@@ -158,13 +185,10 @@ def move_and_commit(batch: int = MOVE_BATCH) -> int:
     outbox = engine()
     if outbox is None or not _exists(outbox):
         return 0
-    with outbox.connect() as connection:
-        connection = connection.execution_options(sqlite_begin="DEFERRED")
-        with connection.begin():
-            rows = _waiting(connection, batch)
+    rows = _read(outbox, batch)
     if not rows:
         return 0
-    _insert_into_trail(rows)
+    _insert_into_trail(db.session.connection(), rows)
     db.session.commit()
     with outbox.begin() as connection:
         connection.execute(TABLE.delete().where(TABLE.c.n <= rows[-1][0]))
@@ -183,11 +207,16 @@ class Waiting:
 
 
 def waiting(outbox: sa.Engine | None) -> Waiting:
-    """How many events wait in the outbox (`engine()`, or None), and when the oldest happened."""
+    """How many events wait in the outbox (`engine()`, or None), and when the oldest happened.
+    An outbox that cannot be read counts as empty here (the sequencer logs it every second):
+    it must not take `/ready` and the metrics down with it."""
     if outbox is None or not _exists(outbox):
         return Waiting(0, None)
-    with outbox.connect() as connection:
-        connection = connection.execution_options(sqlite_begin="DEFERRED")
-        with connection.begin():
-            count, oldest = connection.execute(sa.select(sa.func.count(), sa.func.min(TABLE.c.occurred_at))).one()
+    try:
+        with outbox.connect() as connection:
+            with connection.execution_options(sqlite_begin="DEFERRED").begin():
+                count, oldest = connection.execute(sa.select(sa.func.count(), sa.func.min(TABLE.c.occurred_at))).one()
+    except FAILURES as exc:
+        log.warning("audit outbox could not be read", extra={"exc_type": type(exc).__name__})
+        return Waiting(0, None)
     return Waiting(count, oldest)

@@ -47,7 +47,6 @@ import ipaddress
 import json
 import logging
 import operator
-import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator
 
@@ -172,7 +171,7 @@ def write_pending_alone_and_commit(status_code: int | None) -> None:
         try:
             outbox.append_and_commit(rows)
             return
-        except (sa.exc.SQLAlchemyError, sqlite3.Error) as exc:
+        except outbox.FAILURES as exc:
             # Into the trail, then, as without an outbox (the same ids: if the outbox did commit
             # them, the sequencer moves none twice). A full disk still leaves room in the
             # database's reused write-ahead log, where a new outbox has none.
@@ -328,10 +327,11 @@ class Unsealed:
         return max(0.0, (now - self.oldest_at).total_seconds()) if self.oldest_at else 0.0
 
 
-def unsealed() -> Unsealed:
-    """How many events wait for the sequencer, and when the oldest happened (the tail only, and
-    SQLite's outbox: read first, so an event moved meanwhile is counted twice, never missed)."""
-    waiting = outbox.waiting(outbox.engine())
+def unsealed(waiting: outbox.Waiting | None = None) -> Unsealed:
+    """How many events wait for the sequencer, and when the oldest happened (the tail only), with
+    SQLite's outbox (`waiting`, or read now): read first, before the trail's snapshot begins, so
+    an event moved meanwhile is counted twice, never missed."""
+    waiting = outbox.waiting(outbox.engine()) if waiting is None else waiting
     row = db.session.execute(sa.select(sa.func.count(), sa.func.min(AuditEvent.occurred_at)).where(UNSEALED)).one()
     return Unsealed(*dataclasses.astuple(waiting.plus(row[0], row[1])))
 
@@ -407,6 +407,7 @@ def verify_chain(batch_size: int = 1000, anchors: dict[int, str] | None = None) 
     the head regularly): they catch a rewrite by someone holding the key, or a cut tail —
     such as a restore from a backup older than the newest anchor."""
     anchors = anchors or {}
+    waiting = outbox.waiting(outbox.engine())  # before the snapshot (see `unsealed`)
     if not db.session().in_transaction():
         db.session.connection(execution_options={"sqlite_begin": "DEFERRED"})
     head = db.session.get(AuditChainHead, _CHAIN_HEAD_ID)
@@ -414,7 +415,7 @@ def verify_chain(batch_size: int = 1000, anchors: dict[int, str] | None = None) 
         return ChainCheck(0, 0, GENESIS_HASH, 0, ChainProblem(0, None, "the chain head is missing"))
     head_seq, head_hash = head.last_seq, head.last_hash
     covered = sum(1 for seq in anchors if 0 < seq <= head_seq)
-    tail = unsealed()
+    tail = unsealed(waiting)
 
     def result(checked: int, problem: ChainProblem | None = None) -> ChainCheck:
         return ChainCheck(checked, head_seq, head_hash, covered, problem, tail)
@@ -516,11 +517,9 @@ def events_of_patient(patient_id: uuid.UUID) -> sa.CompoundSelect:
 
 def list_events(*, patient_id=None, actor_id=None, action=None, since=None, until=None,
                 cursor: str | None, limit: int):
-    """One page of events, newest first (by when they happened: SQLite's outbox moves a read's
-    event into the trail after the writes of the same second), and the next page's cursor. On
-    SQLite the outbox's events are copied into the trail first (the caller's view takes the
-    write lock)."""
-    outbox.copy_into_trail()
+    """One page of events, newest first (as they entered the trail: on SQLite a read's event
+    enters when the sequencer moves it in from the outbox, a second or so after the writes of the
+    same second; its view is marked `outbox.reads_the_trail`), and the next page's cursor."""
     stmt = sa.select(AuditEvent)
     if patient_id is not None:
         stmt = stmt.where(AuditEvent.seq.in_(events_of_patient(patient_id)))
@@ -532,7 +531,7 @@ def list_events(*, patient_id=None, actor_id=None, action=None, since=None, unti
         stmt = stmt.where(AuditEvent.occurred_at >= since)
     if until is not None:
         stmt = stmt.where(AuditEvent.occurred_at < until)
-    events, next_cursor = keyset_page(stmt, keys=[AuditEvent.occurred_at, AuditEvent.seq], cursor=cursor, limit=limit,
+    events, next_cursor = keyset_page(stmt, keys=[AuditEvent.seq], cursor=cursor, limit=limit,
                                       descending=True, session=db.session)
     # Reading the trail is itself on the trail (who looked at whose history).
     record("audit.read", patient_ids=[patient_id] if patient_id else (),

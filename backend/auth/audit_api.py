@@ -10,10 +10,10 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from backend.audit import service
+from backend.audit.outbox import reads_the_trail
 from backend.audit.schemas import AuditEventPageSchema, AuditQuerySchema
 from backend.auth.access import allow
 from backend.auth.models import Role
-from backend.database import takes_write_lock
 from backend.openapi import Blueprint
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1", description="The audit trail.")
@@ -25,7 +25,7 @@ class AuditEvents(MethodView):
     @allow(Role.ADMIN)
     @blp.arguments(AuditQuerySchema, location="query")
     @blp.response(200, AuditEventPageSchema)
-    @takes_write_lock  # on SQLite it copies the audit outbox's events into the trail first
+    @reads_the_trail  # on SQLite the audit outbox's events are copied into the trail first
     def get(self, query):
         """Audit events, newest first (admin)"""
         cursor, limit = query.pop("cursor"), query.pop("limit")

@@ -23,6 +23,7 @@ from backend.audit.models import AuditEvent
 from backend.auth.models import Role
 from backend.extensions import db
 from tests.console.conftest import ConsoleClient
+from tests.console.test_admin_audit import rows
 from tests.support import ApiClient, make_user
 from tests.support.databases import committing_app
 
@@ -104,9 +105,8 @@ def test_a_crash_between_moving_and_deleting_puts_no_event_in_the_trail_twice(sq
     with sqlite_app.app_context():
         # The state a crash after the move's commit leaves: every event in the trail and still
         # in the outbox (a reader's copy makes the same state).
-        outbox.copy_into_trail()
-        db.session.commit()
-        assert len(_in_outbox(sqlite_app)) == 3
+        outbox.copy_into_trail_and_commit()
+        assert len(_in_outbox(sqlite_app)) == 3 and len(_in_trail(sqlite_app, "caseload.read")) == 3
         assert outbox.move_and_commit() == 3
     assert _in_outbox(sqlite_app) == []
     assert len(_in_trail(sqlite_app, "caseload.read")) == 3
@@ -156,7 +156,8 @@ def test_the_consoles_audit_page_lists_reads_waiting_in_the_outbox(sqlite_app, c
     assert browser.sign_in(admin.username, admin.password).status_code == 302
     assert _read(coach) == 200
     response = browser.get("/console/audit?action=caseload.read")
-    assert response.status_code == 200 and coach.user.username in response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert len(rows(response.get_data(as_text=True))) == 1  # the read, not yet moved by the sequencer
 
 
 def test_the_seal_lag_counts_the_events_waiting_in_the_outbox(sqlite_app, coach):
@@ -180,11 +181,31 @@ def test_the_outbox_refuses_to_change_an_event(sqlite_app, coach):
             connection.execute(outbox.TABLE.update().values(action="nothing.happened"))
 
 
-def test_when_the_outbox_cannot_be_written_the_read_is_recorded_in_the_trail(sqlite_app, coach, tmp_path):
-    # Something else stands where the outbox's file would be: it cannot be opened.
-    (tmp_path / ("fresh.db" + outbox.SUFFIX)).mkdir()
+@pytest.mark.parametrize("in_the_way", ["", "-writer.lock"], ids=["its file", "its writers' lock file"])
+def test_when_the_outbox_cannot_be_written_the_read_is_recorded_in_the_trail(sqlite_app, coach, tmp_path,
+                                                                             in_the_way):
+    # Something else stands where the outbox's file (or its writers' queue) would be.
+    (tmp_path / ("fresh.db" + outbox.SUFFIX + in_the_way)).mkdir()
     assert _read(coach) == 200
     assert [event.status_code for event in _in_trail(sqlite_app, "caseload.read")] == [200]
+
+
+def test_an_outbox_that_cannot_be_read_stops_no_sealing_and_no_readiness(sqlite_app, coach, tmp_path):
+    (tmp_path / ("fresh.db" + outbox.SUFFIX)).mkdir()  # it exists, and is no database
+    _read(coach)  # into the trail, then
+    with sqlite_app.app_context():
+        assert audit_jobs.seal_batches_and_commit() >= 1
+        assert audit_service.unsealed().count == 0
+    assert sqlite_app.test_client().get("/ready").status_code == 200
+
+
+def test_a_refused_read_is_on_record_from_the_outbox_with_its_status(sqlite_app, coach):
+    other = _signed_in(sqlite_app, Role.ED_NURSE)
+    patient = other.post("/api/v1/patients", json={"mrn": "OUT-1", "given_name": "Alex", "family_name": "Rivera",
+                                                    "birth_date": "1990-04-02"}).get_json()
+    assert coach.get(f"/api/v1/patients/{patient['id']}").status_code == 404
+    refusals = [row for row in _in_outbox(sqlite_app) if row["action"] == "access.denied"]
+    assert [(row["status_code"], row["actor_id"]) for row in refusals] == [(404, coach.user.id)]
 
 
 @pytest.mark.parametrize("url", ["postgresql+psycopg://db.internal/bridgeline", "sqlite://",

@@ -51,6 +51,7 @@ def committing_app(database_url: str, directory, **config):
     from flask_migrate import upgrade
 
     from backend import create_app
+    from backend.audit import outbox
     from backend.config import TestConfig
     from backend.extensions import db
 
@@ -62,3 +63,5 @@ def committing_app(database_url: str, directory, **config):
         yield app
         with app.app_context():
             db.engine.dispose()
+            if outbox.engine() is not None:
+                outbox.engine().dispose()

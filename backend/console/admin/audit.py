@@ -12,12 +12,12 @@ import sqlalchemy as sa
 from flask import request
 
 from backend.audit import service as audit
+from backend.audit.outbox import reads_the_trail
 from backend.audit.schemas import AuditQuerySchema
 from backend.auth.access import allow
 from backend.auth.models import Role, User
 from backend.console import bp, forms
 from backend.console.views import page
-from backend.database import takes_write_lock
 from backend.errors import Problem
 from backend.extensions import db
 
@@ -34,7 +34,7 @@ def _people() -> list[tuple[str, str]]:
 
 @bp.route("/audit")
 @allow(Role.ADMIN)
-@takes_write_lock  # on SQLite it copies the audit outbox's events into the trail first
+@reads_the_trail  # on SQLite the audit outbox's events are copied into the trail first
 def audit_trail():
     return _trail_page()
 
