@@ -177,7 +177,7 @@ def write_pending_alone_and_commit(status_code: int | None) -> None:
             # database's reused write-ahead log, where a new outbox has none.
             log.warning("audit outbox not writable; events written to the trail",
                         extra={"exc_type": type(exc).__name__})
-    db.session.connection().execute(_INSERT_EVENT, rows)
+    _insert(rows)
     db.session.commit()
 
 
@@ -193,7 +193,11 @@ def _append(events: list[_Pending], *, status_code: int | None) -> None:
     """Insert the events unsealed: no lock, no shared row (the sequencer seals them). One
     statement, each event one row with its patients in it (a caseload read's 60: 0.38 -> 0.14 ms
     on PostgreSQL when they were rows of their own, migration 0022)."""
-    rows = _rows(events, status_code=status_code)
+    _insert(_rows(events, status_code=status_code))
+
+
+def _insert(rows: list[dict]) -> None:
+    # One row goes as one execution (a list, even of one, is an executemany)
     db.session.connection().execute(_INSERT_EVENT, rows[0] if len(rows) == 1 else rows)
 
 
