@@ -13,18 +13,19 @@ Why: SQLite keeps a page cache per connection, and a connection that finds anoth
 written the file (any write: one audit event) empties its whole cache before its next read. With
 every read writing its event to the database, each worker emptied the other's cache at every
 request: 244-325 page reads a caseload request with 2 workers (strace; 16 with the outbox), and
-2 workers served only 1.45-1.58x what 1 does. The outbox has its own file, so its own cache: a read no longer costs the
-other workers theirs. PostgreSQL's cache is shared by every connection, so there the events go
-straight into the trail and there is no outbox.
+2 workers served only 1.45-1.58x what 1 does. The outbox has its own file, so its own cache: a
+read no longer costs the other workers theirs. PostgreSQL's cache is shared by every connection,
+so there the events go straight into the trail and there is no outbox.
 
 What the outbox keeps: its rows carry every column of the event but its place in the chain and
 its hashes (the sequencer gives those, from the row as moved). A trigger refuses UPDATE; DELETE
 cannot be refused, being the mover's (it deletes only rows it has committed to the trail), so
 for the second or so an event waits there it is guarded by the file's permissions alone, where
-the trail's unsealed tail also has a trigger refusing DELETE. Moving is safe when two sequencers run at once and after a
-crash between the two steps: an event is inserted into the trail only if its `id` is not there
-yet, and deleted from the outbox only after that insert committed. The rows' numbers are never
-reused (AUTOINCREMENT), so "every row up to the last one moved" never takes a row written since.
+the trail's unsealed tail also has a trigger refusing DELETE. Moving is safe when two sequencers
+run at once and after a crash between the two steps: an event is inserted into the trail only if
+its `id` is not there yet, and deleted from the outbox only after that insert committed. The
+rows' numbers are never reused (AUTOINCREMENT), so "every row up to the last one moved" never
+takes a row written since.
 
 Its table is created by the code (at each new connection, if missing), not by the migrations:
 the outbox is a queue of the trail's rows, emptied every second. A migration that changes the
